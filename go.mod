@@ -1,0 +1,3 @@
+module github.com/jwtauth/jwtauth
+
+go 1.22

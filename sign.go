@@ -1,0 +1,322 @@
+package jwtauth
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"hash"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// canonicalHeader is the only header Sign writes: base64url of {"alg":"HS256","typ":"JWT"}.
+// It is a constant, so issuing never marshals a header and verifying takes a fast path
+// (a string comparison) for the header every token of ours carries.
+const canonicalHeader = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+
+// b64 is base64url without padding (RFC 7515 §2) in strict mode: the unused low bits of
+// the last character must be zero, so every byte string has exactly one encoding. The
+// decoder still skips CR and LF, so checkAlphabet runs first and rejects them.
+// It is a read-only table, not configuration.
+var b64 = base64.RawURLEncoding.Strict()
+
+// sigLen is the length of an encoded HS256 signature: 32 bytes in 43 characters.
+const sigLen = 43
+
+// Causes of ErrTokenInvalid, allocated once so that rejecting a hostile token costs no
+// allocation. The text after the sentinel is what Debug mode shows.
+var (
+	errTooLong      = fmt.Errorf("%w: token longer than MaxTokenSize", ErrTokenInvalid)
+	errEmpty        = fmt.Errorf("%w: empty token", ErrTokenInvalid)
+	errShape        = fmt.Errorf("%w: token must have exactly three segments", ErrTokenInvalid)
+	errAlphabet     = fmt.Errorf("%w: character outside base64url in token", ErrTokenInvalid)
+	errSigLen       = fmt.Errorf("%w: signature must be 43 characters", ErrTokenInvalid)
+	errSigEncoding  = fmt.Errorf("%w: signature is not canonical base64url", ErrTokenInvalid)
+	errHdrEncoding  = fmt.Errorf("%w: header is not canonical base64url", ErrTokenInvalid)
+	errHdrJSON      = fmt.Errorf("%w: header is not a strict JSON object", ErrTokenInvalid)
+	errAlg          = fmt.Errorf("%w: alg must be exactly HS256", ErrTokenInvalid)
+	errCrit         = fmt.Errorf("%w: crit header is not supported", ErrTokenInvalid)
+	errTyp          = fmt.Errorf("%w: typ must be JWT", ErrTokenInvalid)
+	errSignature    = fmt.Errorf("%w: signature does not match", ErrTokenInvalid)
+	errPayloadB64   = fmt.Errorf("%w: payload is not canonical base64url", ErrTokenInvalid)
+	errPayloadJSON  = fmt.Errorf("%w: payload is not a strict JSON object", ErrTokenInvalid)
+	errDuplicateKey = fmt.Errorf("%w: duplicate JSON member name", ErrTokenInvalid)
+)
+
+// macKey is one HS256 key with a pool of HMAC states already keyed with it: hmac.Reset
+// restores the precomputed inner and outer pads instead of rehashing the key.
+type macKey struct{ pool sync.Pool }
+
+// macState is a pooled keyed HMAC with room for its output, so that the sum does not
+// escape to the heap through the hash.Hash interface.
+type macState struct {
+	h   hash.Hash
+	out [sha256.Size]byte
+}
+
+func newMACKey(secret []byte) *macKey {
+	key := append([]byte(nil), secret...) // the caller's slice may change after New
+	k := &macKey{}
+	k.pool.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
+	return k
+}
+
+// sum writes HMAC-SHA256(key, msg) to out.
+func (k *macKey) sum(out *[sha256.Size]byte, msg []byte) {
+	st := k.pool.Get().(*macState)
+	st.h.Reset()
+	st.h.Write(msg)
+	st.h.Sum(st.out[:0])
+	*out = st.out
+	k.pool.Put(st)
+}
+
+// scratch is a per-call work buffer, pooled so that Sign and Verify do not allocate one.
+type scratch struct{ b []byte }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// grow returns s.b resized to n bytes, reallocating only when it is too small.
+func (s *scratch) grow(n int) []byte {
+	if cap(s.b) < n {
+		s.b = make([]byte, n)
+	}
+	return s.b[:n]
+}
+
+// maxPooledScratch keeps a rare huge token from pinning a huge buffer in the pool.
+const maxPooledScratch = 64 << 10
+
+func putScratch(s *scratch) {
+	if cap(s.b) <= maxPooledScratch {
+		scratchPool.Put(s)
+	}
+}
+
+// Sign encodes c as an HS256 JWT with the header {"alg":"HS256","typ":"JWT"}, MACed
+// with Config.Secret. It writes exactly the fields c holds: use IssueTokens, or the
+// endpoints, to get exp, iat, nbf, iss and aud filled in from the Config. Dates are
+// written in whole seconds. Strings must be valid UTF-8, and Extra may not hold a
+// registered claim; either is an error wrapping ErrInvalidClaims.
+func (a *Auth) Sign(c *Claims) (string, error) {
+	if c == nil {
+		return "", fmt.Errorf("%w: nil claims", ErrInvalidClaims)
+	}
+	s := scratchPool.Get().(*scratch)
+	defer putScratch(s)
+
+	payload, err := a.appendPayload(s.b[:0], c)
+	if err != nil {
+		return "", err
+	}
+	// Token layout in the same buffer, after the JSON: header "." payload "." signature.
+	pLen := b64.EncodedLen(len(payload))
+	total := len(canonicalHeader) + 1 + pLen + 1 + sigLen
+	buf := slices.Grow(payload, total)[:len(payload)+total]
+	s.b = buf[:0] // keep any growth for the next call
+	payload, tok := buf[:len(payload)], buf[len(payload):]
+	n := copy(tok, canonicalHeader)
+	tok[n] = '.'
+	b64.Encode(tok[n+1:], payload)
+	n += 1 + pLen
+	var mac [sha256.Size]byte
+	a.keys[0].sum(&mac, tok[:n])
+	tok[n] = '.'
+	b64.Encode(tok[n+1:], mac[:])
+	return string(tok), nil
+}
+
+// Verify checks token and returns its claims, or nil and an error wrapping one of
+// ErrTokenInvalid, ErrTokenExpired, ErrTokenNotYetValid, ErrInvalidIssuer,
+// ErrInvalidAudience or ErrVerificationFailed. The steps run in this order, and a
+// token that fails one is never looked at by the next:
+//
+//  1. length at most MaxTokenSize, before any decoding;
+//  2. exactly two dots, only [A-Za-z0-9_-] in the segments, a 43-character canonical
+//     signature;
+//  3. the header: alg exactly HS256, no crit, typ absent or JWT (RFC 8725 §3.1);
+//  4. the MAC, compared with hmac.Equal, under Secret then each of PreviousSecrets;
+//  5. the claims: a strict JSON object with typed registered claims;
+//  6. exp and nbf against Now with Leeway, then iss and aud, then ExtraVerifications.
+//
+// It is safe for concurrent use.
+func (a *Auth) Verify(token string) (*Claims, error) {
+	c, err := a.verify(token, false)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// verify runs Verify's steps; with allowExpired, an expired token is not an error (the
+// refresh endpoint applies its own window).
+func (a *Auth) verify(token string, allowExpired bool) (*Claims, error) {
+	c, err := a.decode(token)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.validate(c, a.now(), allowExpired); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decode runs steps 1 to 5 of Verify: everything but the checks against the clock and
+// the Config.
+func (a *Auth) decode(token string) (*Claims, error) {
+	// RFC 8725 §3.11 asks for bounded input; CVE-2025-30204 (golang-jwt) was unbounded
+	// splitting of a token made of dots. Nothing has been decoded or allocated yet.
+	if len(token) > a.cfg.MaxTokenSize {
+		return nil, errTooLong
+	}
+	if token == "" {
+		return nil, errEmpty
+	}
+	// RFC 7519 §7.2 step 1: "Verify that the JWT contains at least one period"; a JWS in
+	// compact serialization has exactly two (RFC 7515 §7.1). Four segments would be a JWE,
+	// which this package never accepts.
+	d1 := strings.IndexByte(token, '.')
+	if d1 < 0 {
+		return nil, errShape
+	}
+	d2 := strings.IndexByte(token[d1+1:], '.')
+	if d2 < 0 {
+		return nil, errShape
+	}
+	d2 += d1 + 1
+	if strings.IndexByte(token[d2+1:], '.') >= 0 {
+		return nil, errShape
+	}
+	// RFC 7515 §2: base64url without padding, "with all trailing '=' characters omitted
+	// ... and without the inclusion of any line breaks, whitespace, or other additional
+	// characters". Go's decoder would silently skip CR and LF, so check first.
+	if !base64URLOnly(token[:d1]) || !base64URLOnly(token[d1+1:d2]) || !base64URLOnly(token[d2+1:]) {
+		return nil, errAlphabet
+	}
+	if len(token)-d2-1 != sigLen {
+		return nil, errSigLen
+	}
+
+	s := scratchPool.Get().(*scratch)
+	defer putScratch(s)
+	// One copy of the token; the MAC input, the signature and the decoded payload are
+	// slices of this buffer.
+	payloadLen := b64.DecodedLen(d2 - d1 - 1)
+	buf := s.grow(len(token) + payloadLen + sha256.Size)
+	copy(buf, token)
+	var sig [sha256.Size]byte
+	if n, err := b64.Decode(sig[:], buf[d2+1:len(token)]); err != nil || n != sha256.Size {
+		return nil, errSigEncoding
+	}
+
+	// RFC 8725 §3.1: the algorithm is fixed, never taken from the token. The header is
+	// checked before any MAC work (STYLE: alg before MAC).
+	if token[:d1] != canonicalHeader {
+		hdr := buf[len(token) : len(token)+payloadLen] // borrow the payload's space
+		if b64.DecodedLen(d1) > len(hdr) {
+			hdr = make([]byte, b64.DecodedLen(d1))
+		}
+		n, err := b64.Decode(hdr, buf[:d1])
+		if err != nil {
+			return nil, errHdrEncoding
+		}
+		if err := checkHeader(hdr[:n]); err != nil {
+			return nil, err
+		}
+	}
+
+	// RFC 7515 §5.2 step 6 and RFC 7518 §3.2: compare in constant time.
+	if !a.macMatches(buf[:d2], &sig) {
+		return nil, errSignature
+	}
+
+	// Only an authentic payload is decoded and parsed.
+	payload := buf[len(token) : len(token)+payloadLen]
+	n, err := b64.Decode(payload, buf[d1+1:d2])
+	if err != nil {
+		return nil, errPayloadB64
+	}
+	c := new(Claims)
+	if err := a.parseClaims(c, string(payload[:n])); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// macMatches reports whether sig is the MAC of msg under Secret or one of PreviousSecrets.
+func (a *Auth) macMatches(msg []byte, sig *[sha256.Size]byte) bool {
+	var mac [sha256.Size]byte
+	for _, k := range a.keys {
+		k.sum(&mac, msg)
+		if hmac.Equal(mac[:], sig[:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// base64URLOnly reports whether s holds only the RFC 4648 §5 alphabet (no padding).
+func base64URLOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkHeader parses a non-canonical JOSE header strictly: a JSON object without
+// duplicate member names (RFC 7515 §5.2 step 4 allows rejecting them, and we do), alg
+// exactly "HS256" (RFC 8725 §3.1), no crit (RFC 7515 §4.1.11: a recipient must reject
+// extensions it does not understand; we understand none), typ absent or "JWT" (RFC 7519
+// §5.1). Other members, kid among them, are ignored (RFC 7515 §4): every key is tried.
+func checkHeader(hdr []byte) error {
+	p := scanner{s: string(hdr)}
+	var keys keySet
+	if !p.open('{') {
+		return errHdrJSON
+	}
+	hasAlg := false
+	for n := 0; ; n++ {
+		name, done, err := p.member(&keys, n)
+		if err == errInvalidJSON {
+			return errHdrJSON
+		}
+		if err != nil {
+			return err
+		}
+		if done {
+			break
+		}
+		switch name {
+		case "alg":
+			if v, ok := p.str(); !ok || v != "HS256" {
+				return errAlg
+			}
+			hasAlg = true
+		case "typ":
+			if v, ok := p.str(); !ok || v != "JWT" {
+				return errTyp
+			}
+		case "crit":
+			return errCrit
+		default:
+			if !p.skip(0) {
+				if err := p.fail(); err != errInvalidJSON {
+					return err
+				}
+				return errHdrJSON
+			}
+		}
+	}
+	if !p.atEnd() {
+		return errHdrJSON
+	}
+	if !hasAlg {
+		return errAlg
+	}
+	return nil
+}
