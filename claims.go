@@ -442,26 +442,40 @@ func (p *scanner) str() (string, bool) {
 		return "", false
 	}
 	start := p.i + 1
-	ascii := true
-	for j := start; j < len(p.s); j++ {
-		switch c := p.s[j]; {
-		case c == '"':
-			v := p.s[start:j]
-			if !ascii && !utf8.ValidString(v) {
-				p.err = errStrictText
-				return "", false
-			}
-			p.i = j + 1
-			return v, true
-		case c == '\\':
-			return p.unescape(start)
-		case c < 0x20: // RFC 8259 §7: control characters must be escaped
+	end := strings.IndexByte(p.s[start:], '"')
+	if end < 0 {
+		return "", false
+	}
+	v := p.s[start : start+end]
+	if strings.IndexByte(v, '\\') >= 0 {
+		return p.unescape(start)
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i]-0x20 < 0x60 { // printable ASCII, the common case
+			continue
+		}
+		// RFC 8259 §7: control characters must be escaped; the text must be UTF-8.
+		rest := v[i:]
+		if !utf8.ValidString(rest) {
+			p.err = errStrictText
 			return "", false
-		case c >= 0x80:
-			ascii = false
+		}
+		if !noControl(rest) {
+			return "", false
+		}
+		break
+	}
+	p.i = start + end + 1
+	return v, true
+}
+
+func noControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 {
+			return false
 		}
 	}
-	return "", false
+	return true
 }
 
 // unescape is str's slow path for a string holding escapes.
@@ -623,12 +637,29 @@ func (p *scanner) date() (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
+	// Fast path: the whole seconds Sign writes. Twelve digits cannot overflow.
+	if len(text) <= 12 && allDigits(text) {
+		sec, _ := strconv.ParseInt(text, 10, 64)
+		if sec <= 0 || sec > maxNumericDate {
+			return time.Time{}, false
+		}
+		return time.Unix(sec, 0).UTC(), true
+	}
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil || !(f > 0) || f > maxNumericDate {
 		return time.Time{}, false
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), true
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // skip validates and skips any JSON value at depth.

@@ -53,7 +53,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Every error the package returns wraps one of these; test with errors.Is.
@@ -365,8 +367,15 @@ func New(cfg Config) (*Auth, error) {
 
 	for _, n := range []struct{ field, v string }{
 		{"UserIDClaim", c.UserIDClaim}, {"ScopesClaim", c.ScopesClaim},
+		{"AccessTokenName", c.AccessTokenName}, {"RefreshTokenName", c.RefreshTokenName},
+		{"AuthorizationHeader", c.AuthorizationHeader},
+		{"CookieSplitSignatureName", c.CookieSplitSignatureName},
 	} {
-		if isRegisteredName(n.v) {
+		// A name of only blanks would be "set" yet match nothing a client can send.
+		if strings.TrimSpace(n.v) != n.v || !utf8.ValidString(n.v) {
+			return bad(n.field, fmt.Sprintf("must be a non-empty name without surrounding spaces, got %q", n.v))
+		}
+		if isRegisteredName(n.v) && (n.field == "UserIDClaim" || n.field == "ScopesClaim") {
 			return bad(n.field, fmt.Sprintf("must not be the registered claim %q", n.v))
 		}
 	}
