@@ -372,11 +372,11 @@ func TestMemStoreSweepReturnsMemory(t *testing.T) {
 // inside writes keeps the store within about twice the live tokens, with no goroutine
 // and no call to Sweep.
 func TestMemStoreWritesSweepExpiredTokens(t *testing.T) {
-	const batch = 5_000 // live tokens at any time
+	const batch = 2_000 // live tokens at any time
 	clock := newMemClock()
 	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.Now))
 	most := 0
-	for round := range 20 {
+	for round := range 12 {
 		for i := range batch {
 			memPut(t, s, fmt.Sprintf("r%d-u%d", round, i), memDigest(strconv.Itoa(i)))
 			most = max(most, s.Len())
@@ -386,7 +386,7 @@ func TestMemStoreWritesSweepExpiredTokens(t *testing.T) {
 	if most > 2*batch {
 		t.Errorf("store held up to %d entries for %d live tokens; want at most %d", most, batch, 2*batch)
 	}
-	t.Logf("%d stores, at most %d entries held", 20*batch, most)
+	t.Logf("%d stores, at most %d entries held", 12*batch, most)
 }
 
 func TestMemStoreCloseLeavesNoGoroutine(t *testing.T) {
