@@ -637,9 +637,8 @@ func (p *scanner) date() (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	// Fast path: the whole seconds Sign writes. Twelve digits cannot overflow.
-	if len(text) <= 12 && allDigits(text) {
-		sec, _ := strconv.ParseInt(text, 10, 64)
+	// Fast path: the whole seconds Sign writes. Twelve digits cannot overflow an int64.
+	if sec, ok := smallUint(text); ok {
 		if sec <= 0 || sec > maxNumericDate {
 			return time.Time{}, false
 		}
@@ -653,13 +652,20 @@ func (p *scanner) date() (time.Time, bool) {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), true
 }
 
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
+// smallUint parses up to twelve decimal digits; anything else is left to ParseFloat.
+func smallUint(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 12 {
+		return 0, false
 	}
-	return true
+	var n int64
+	for i := 0; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			return 0, false
+		}
+		n = n*10 + int64(d)
+	}
+	return n, true
 }
 
 // skip validates and skips any JSON value at depth.
