@@ -25,7 +25,7 @@
 // A missing token is an error wrapping jwtauth.ErrRefreshTokenNotFound, which the
 // endpoints answer with 401. Every other failure (Redis down, a timeout, a key of the
 // wrong type) is returned wrapped and prefixed "redisstore: ", and the endpoints answer
-// 500: an outage never looks like a wrong token, so it never revokes anyone.
+// 500: an outage never looks like a wrong token, which would revoke the user's token.
 //
 // How long a call may take is the client's business: set DialTimeout, ReadTimeout,
 // WriteTimeout and MaxRetries (-1 disables retries; 0 means 3) on the redis.Options, or
@@ -67,8 +67,8 @@ type Options struct {
 	Prefix string
 	// TTL is the lifetime of a stored token, counted from its last store or swap (every
 	// rotation restarts it). Zero means DefaultTTL (30 days); NoExpiry (or any negative
-	// value) means none. Redis counts in milliseconds, so a positive TTL below 1 ms is
-	// rounded up to 1 ms.
+	// value) means none. Redis counts in milliseconds, so a TTL is rounded up to whole
+	// milliseconds (at least 1).
 	TTL time.Duration
 }
 
