@@ -1,3 +1,16 @@
+// Package benchmarks compares jwtauth with github.com/golang-jwt/jwt/v5,
+// github.com/cristalhq/jwt/v5 and github.com/pascaldekloe/jwt: speed (BenchmarkVerify,
+// BenchmarkSign), interoperability (interop_test.go) and the handling of crafted tokens
+// (TestAttackMatrix). It is a separate module so that jwtauth itself stays free of
+// dependencies.
+//
+// On a shared, noisy machine, interleave short runs and take medians:
+//
+//	go test -c -o bench.test
+//	for i in $(seq 15); do
+//		./bench.test -test.run '^$' -test.bench . -test.benchmem -test.benchtime 500ms
+//	done > bench.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest bench.txt
 package benchmarks
 
 import (

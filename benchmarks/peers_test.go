@@ -140,8 +140,9 @@ func golangJWTParser(vc verifyConfig) *gjwt.Parser {
 
 func golangJWTKey(*gjwt.Token) (any, error) { return secret, nil }
 
-// golangJWTVerifier decodes into MapClaims, golang-jwt's default; on this token it
-// measured a little faster than a custom claims struct (golangJWTStructVerifier).
+// golangJWTVerifier decodes into MapClaims, golang-jwt's default. On this token its
+// median time was slightly below that of a custom claims struct (within noise; it
+// allocates more), so it is the "golangjwt" entry and the struct is shown beside it.
 func golangJWTVerifier(vc verifyConfig) verifyFunc {
 	p := golangJWTParser(vc)
 	return func(s string, _ []byte) (identity, error) {
