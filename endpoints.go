@@ -88,19 +88,21 @@ const (
 // httpError maps err to its response. Statuses and texts are SPEC §4; Debug turns the
 // rows marked "(Debug: 400)" into 400s carrying the precise cause.
 func (a *Auth) httpError(err error) *Error {
+	// Checked first: a hook error that wraps one of our sentinels, or even an *Error,
+	// is still the hook's failure and not a verdict about the request, and its text
+	// must not reach the client.
+	var hook *hookError
+	if errors.As(err, &hook) {
+		return &Error{Status: http.StatusInternalServerError, Exception: "InternalServerError", Reason: "Internal server error.", Err: err}
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
-	var hook *hookError
 	var tooBig *http.MaxBytesError
 	e = &Error{Err: err, Status: http.StatusUnauthorized, Exception: "Unauthorized", Challenge: challengeInvalidToken}
 	debuggable := false
 	switch {
-	case errors.As(err, &hook):
-		// Checked first: a hook error that happens to wrap one of our sentinels is
-		// still the hook's failure, not a verdict about the request.
-		e.Status, e.Exception, e.Reason, e.Challenge = http.StatusInternalServerError, "InternalServerError", "Internal server error.", ""
 	case errors.As(err, &tooBig):
 		e.Status, e.Exception, e.Reason, e.Challenge = http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body too large.", ""
 	case errors.Is(err, errNoCookie):
@@ -361,7 +363,8 @@ func (a *Auth) Check(r *http.Request) (*Claims, error) {
 // the method value auth.Protected.
 //
 // It does not let OPTIONS requests through unauthenticated (Sanic JWT does): put a CORS
-// handler in front of it to answer preflight requests.
+// handler in front of it to answer preflight requests. The returned handler is safe for
+// concurrent use if next is.
 func (a *Auth) Protected(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := a.Check(r)
@@ -418,7 +421,8 @@ func (a *Auth) Scoped(scopes []string, next http.Handler) http.Handler {
 	return a.ScopedWith(ScopeRule{Scopes: scopes}, next)
 }
 
-// ScopedWith is Scoped with a ScopeRule, for any-of scopes or actions.
+// ScopedWith is Scoped with a ScopeRule, for any-of scopes or actions. The rule's
+// Scopes are copied. The returned handler is safe for concurrent use if next is.
 func (a *Auth) ScopedWith(rule ScopeRule, next http.Handler) http.Handler {
 	// Copy the scopes: the caller's slice may change after the route is built.
 	rule.Scopes = append([]string(nil), rule.Scopes...)
@@ -441,6 +445,7 @@ func (a *Auth) ScopeMiddleware(rule ScopeRule) func(http.Handler) http.Handler {
 // InjectUser is Protected plus Config.RetrieveUser: it puts both the claims and the
 // current user in the request context (see UserFromContext), Sanic JWT's inject_user.
 // A user that no longer exists is a 401; a missing RetrieveUser or a failing one is a 500.
+// The returned handler is safe for concurrent use if next and RetrieveUser are.
 func (a *Auth) InjectUser(next http.Handler) http.Handler {
 	return a.Protected(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := ClaimsFromContext(r.Context())
@@ -560,7 +565,8 @@ var endpoints = map[string]*endpoint{
 	"/logout":  {"POST, OPTIONS", isPost, (*Auth).serveLogout, func(a *Auth) bool { return a.cfg.RevokeRefreshToken != nil }},
 }
 
-var errNotFound = &Error{Status: http.StatusNotFound, Exception: "NotFound", Reason: "Not found.", Err: errors.New("jwtauth: no such endpoint")}
+// errNoEndpoint is the cause of a 404 from Handler.
+var errNoEndpoint = errors.New("jwtauth: no such endpoint")
 
 // Handler serves the endpoints under Config.URLPrefix (default /auth):
 //
@@ -580,6 +586,7 @@ var errNotFound = &Error{Status: http.StatusNotFound, Exception: "NotFound", Rea
 //
 // Every endpoint answers OPTIONS with 204 and a wrong method with 405 and Allow.
 // Request bodies are capped at MaxBodyBytes (413 beyond), Authenticate's reads included.
+// The handler is safe for concurrent use; Handler may be called more than once.
 func (a *Auth) Handler() http.Handler {
 	return http.HandlerFunc(a.serveHTTP)
 }
@@ -587,7 +594,7 @@ func (a *Auth) Handler() http.Handler {
 func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	ep := a.route(r.URL.Path)
 	if ep == nil || !a.authMode || !ep.enabled(a) {
-		a.writeError(w, r, errNotFound)
+		a.writeError(w, r, &Error{Status: http.StatusNotFound, Exception: "NotFound", Reason: "Not found.", Err: errNoEndpoint})
 		return
 	}
 	if r.Method == http.MethodOptions {
@@ -733,7 +740,7 @@ func (a *Auth) cookie(name, value string, httpOnly bool, maxAge int) *http.Cooki
 // serveVerify is GET /auth/verify: {"valid": true}, or the error with "valid": false.
 func (a *Auth) serveVerify(w http.ResponseWriter, r *http.Request) {
 	if _, err := a.Check(r); err != nil {
-		e := *a.httpError(err) // a copy: httpError may return a shared value
+		e := *a.httpError(err) // a copy, so as not to mark an *Error the cause may hold
 		e.verify = true
 		a.writeError(w, r, &e)
 		return

@@ -373,6 +373,12 @@ func TestLoginFailures(t *testing.T) {
 			status: 401, exception: "AuthenticationFailed", reason: "account locked: jwtauth: authentication failed"},
 		{name: "hook error", auth: func(*http.Request) (*User, error) { return nil, leak },
 			status: 500, exception: "InternalServerError", reason: "Internal server error."},
+		{name: "hook returns an *Error", auth: func(*http.Request) (*User, error) {
+			return nil, &Error{Status: 200, Exception: "OK", Reason: "secret-detail"}
+		}, status: 500, exception: "InternalServerError", reason: "Internal server error."},
+		{name: "hook wraps ErrTokenExpired", auth: func(*http.Request) (*User, error) {
+			return nil, fmt.Errorf("cache: %w", ErrTokenExpired)
+		}, status: 500, exception: "InternalServerError", reason: "Internal server error."},
 		{name: "nil user", auth: func(*http.Request) (*User, error) { return nil, nil },
 			status: 500, exception: "InternalServerError", reason: "Internal server error."},
 		{name: "empty user ID", auth: func(*http.Request) (*User, error) { return &User{Scopes: []string{"a"}}, nil },
