@@ -1,7 +1,6 @@
 package jwtauth
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -177,14 +176,19 @@ func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	writeJSON(w, e.Status, body)
 }
 
-// writeJSON writes v with status. Responses that may carry tokens must not be cached
-// (RFC 6749 §5.1 asks the same of token responses), so every endpoint says no-store.
+// writeJSON writes v with status. Only a caller's Profile can fail to marshal, and
+// serveMe marshals that itself, so a failure here is a constant 500 body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		// Only a caller's Profile can fail to marshal, and serveMe encodes that first.
 		status, b = http.StatusInternalServerError, []byte(`{"reasons":["Internal server error."],"exception":"InternalServerError"}`)
 	}
+	writeJSONBytes(w, status, b)
+}
+
+// writeJSONBytes writes the JSON document b. Responses that may carry tokens must not be
+// cached (RFC 6749 §5.1 asks the same of token responses), so every endpoint says no-store.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
@@ -765,17 +769,12 @@ func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request) {
 	if u.Profile != nil {
 		me = u.Profile
 	}
-	// Encode first, so that a Profile json cannot encode is a logged 500 and not a
+	// Marshal first, so that a Profile json cannot encode is a logged 500 and not a
 	// half-written body.
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(map[string]any{"me": me}); err != nil {
+	b, err := json.Marshal(map[string]any{"me": me})
+	if err != nil {
 		a.fail(w, r, &hookError{"RetrieveUser (Profile)", err})
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	w.Write(buf.Bytes())
+	writeJSONBytes(w, http.StatusOK, b)
 }
