@@ -1,0 +1,317 @@
+// Command jwtauth-demo is a small orders API protected by jwtauth: log in, call the API,
+// see a scope refused, refresh, log out. The README walks through it with curl.
+//
+//	go run ./cmd/jwtauth-demo [-addr 127.0.0.1:8080] [-secret hex-or-raw]
+//
+// Users: alice / wonderland (orders:read orders:write) and bob / builder (orders:read).
+// The secret comes from -secret or $JWTAUTH_SECRET (hex, or at least 32 raw bytes);
+// without one, a random secret is made at start and every token dies with the process.
+// Refresh tokens live in a MemStore, so they too are lost on restart.
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jwtauth/jwtauth"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	secretFlag := flag.String("secret", "", "HS256 secret, hex or at least 32 raw bytes (default $JWTAUTH_SECRET, else random)")
+	flag.Parse()
+	if err := run(*addr, *secretFlag); err != nil {
+		fmt.Fprintln(os.Stderr, "jwtauth-demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, secretFlag string) error {
+	source := secretFlag
+	if source == "" {
+		source = os.Getenv("JWTAUTH_SECRET")
+	}
+	secret, err := parseSecret(source)
+	if err != nil {
+		return err
+	}
+	if secret == nil {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "jwtauth-demo: warning: no -secret or JWTAUTH_SECRET; using a random secret, tokens die with the process")
+	}
+
+	srv, err := newServer(config{secret: secret, iterations: pbkdf2Iterations, accessLog: os.Stdout})
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       time.Minute,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Printf("jwtauth-demo listening on http://%s", ln.Addr())
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Print("jwtauth-demo shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return hs.Shutdown(shutdownCtx)
+}
+
+// parseSecret reads a secret given as hex (64 or more hex digits) or as raw text of at
+// least 32 bytes. An empty string is no secret (nil, nil).
+func parseSecret(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if b, err := hex.DecodeString(s); err == nil && len(b) >= jwtauth.MinSecretSize {
+		return b, nil
+	}
+	if len(s) >= jwtauth.MinSecretSize {
+		return []byte(s), nil
+	}
+	return nil, fmt.Errorf("secret must be at least %d bytes (or %d hex digits)", jwtauth.MinSecretSize, 2*jwtauth.MinSecretSize)
+}
+
+// config is what newServer needs; the test sets a low iteration count.
+type config struct {
+	secret     []byte
+	iterations int       // PBKDF2 iterations for the password hashes
+	accessLog  io.Writer // one line per request
+	errorLog   *slog.Logger
+}
+
+// server is the demo's handler and what must be closed when it stops.
+type server struct {
+	handler http.Handler
+	close   func()
+}
+
+// account is a demo user: a PBKDF2 hash of the password, never the password.
+type account struct {
+	salt, hash []byte
+	scopes     []string
+	name       string
+}
+
+// pbkdf2Iterations is OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256.
+const pbkdf2Iterations = 600_000
+
+func newServer(cfg config) (*server, error) {
+	accounts := map[string]*account{}
+	for _, u := range []struct{ id, password, name string }{
+		{"alice", "wonderland", "Alice"},
+		{"bob", "builder", "Bob"},
+	} {
+		salt := make([]byte, 16)
+		if _, err := rand.Read(salt); err != nil {
+			return nil, err
+		}
+		scopes := []string{"orders:read"}
+		if u.id == "alice" {
+			scopes = append(scopes, "orders:write")
+		}
+		accounts[u.id] = &account{salt: salt, hash: pbkdf2SHA256([]byte(u.password), salt, cfg.iterations, 32), scopes: scopes, name: u.name}
+	}
+	// Unknown users are checked against this, so that they cost as much as known ones.
+	dummy := &account{salt: make([]byte, 16), hash: make([]byte, 32)}
+
+	authenticate := func(r *http.Request) (*jwtauth.User, error) {
+		var creds struct {
+			Username string `json:"username"`
+			Password string `json:"password"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&creds); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: send {\"username\": ..., \"password\": ...}", jwtauth.ErrAuthenticationFailed)
+		}
+		acct, known := accounts[creds.Username]
+		if !known {
+			acct = dummy
+		}
+		got := pbkdf2SHA256([]byte(creds.Password), acct.salt, cfg.iterations, len(acct.hash))
+		if subtle.ConstantTimeCompare(got, acct.hash) != 1 || !known {
+			return nil, fmt.Errorf("%w: wrong username or password", jwtauth.ErrAuthenticationFailed)
+		}
+		return &jwtauth.User{ID: creds.Username, Scopes: acct.scopes}, nil
+	}
+	// retrieveUser runs at /auth/me and at every refresh, so a changed scope takes
+	// effect at the next refresh.
+	retrieveUser := func(_ context.Context, c *jwtauth.Claims) (*jwtauth.User, error) {
+		acct, ok := accounts[c.UserID]
+		if !ok {
+			return nil, jwtauth.ErrUserNotFound
+		}
+		return &jwtauth.User{ID: c.UserID, Scopes: acct.scopes,
+			Profile: map[string]any{"user_id": c.UserID, "name": acct.name, "scopes": acct.scopes}}, nil
+	}
+
+	store := jwtauth.NewMemStore()
+	auth, err := jwtauth.New(jwtauth.Config{
+		Secret:               cfg.secret,
+		Authenticate:         authenticate,
+		RetrieveUser:         retrieveUser,
+		RefreshTokenEnabled:  true,
+		RefreshWindow:        24 * time.Hour, // a day idle and the user logs in again
+		StoreRefreshToken:    store.StoreRefreshToken,
+		RetrieveRefreshToken: store.RetrieveRefreshToken,
+		RevokeRefreshToken:   store.RevokeRefreshToken,
+		SwapRefreshToken:     store.SwapRefreshToken,
+		ErrorLog:             cfg.errorLog,
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+
+	orders := &orderBook{}
+	mux := http.NewServeMux()
+	mux.Handle("/auth", auth.Handler())
+	mux.Handle("/auth/", auth.Handler())
+	mux.Handle("GET /api/orders", auth.Protected(http.HandlerFunc(orders.list)))
+	mux.Handle("POST /api/orders", auth.Scoped([]string{"orders:write"}, http.HandlerFunc(orders.create)))
+
+	return &server{
+		handler: accessLog(cfg.accessLog, mux),
+		close:   func() { store.Close() },
+	}, nil
+}
+
+// pbkdf2SHA256 is PBKDF2 (RFC 8018 §5.2) with HMAC-SHA256 as the PRF. crypto/pbkdf2
+// needs Go 1.24; this module supports Go 1.22.
+func pbkdf2SHA256(password, salt []byte, iterations, keyLen int) []byte {
+	prf := hmac.New(sha256.New, password)
+	var dk, u []byte
+	for block := uint32(1); len(dk) < keyLen; block++ {
+		prf.Reset()
+		prf.Write(salt)
+		prf.Write(binary.BigEndian.AppendUint32(nil, block))
+		u = prf.Sum(u[:0])
+		t := append([]byte(nil), u...) // T_i = U_1 ^ U_2 ^ ... ^ U_c
+		for n := 1; n < iterations; n++ {
+			prf.Reset()
+			prf.Write(u)
+			u = prf.Sum(u[:0])
+			for i := range t {
+				t[i] ^= u[i]
+			}
+		}
+		dk = append(dk, t...)
+	}
+	return dk[:keyLen]
+}
+
+type order struct {
+	ID   int    `json:"id"`
+	Item string `json:"item"`
+	By   string `json:"by"`
+}
+
+// orderBook is the demo's data: a list in memory.
+type orderBook struct {
+	mu     sync.Mutex
+	orders []order
+}
+
+func (b *orderBook) list(w http.ResponseWriter, r *http.Request) {
+	claims, _ := jwtauth.ClaimsFromContext(r.Context())
+	b.mu.Lock()
+	list := append([]order{}, b.orders...)
+	b.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"user": claims.UserID, "orders": list})
+}
+
+func (b *orderBook) create(w http.ResponseWriter, r *http.Request) {
+	claims, _ := jwtauth.ClaimsFromContext(r.Context())
+	var in struct {
+		Item string `json:"item"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil || in.Item == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `send {"item": "..."}`})
+		return
+	}
+	b.mu.Lock()
+	o := order{ID: len(b.orders) + 1, Item: in.Item, By: claims.UserID}
+	b.orders = append(b.orders, o)
+	b.mu.Unlock()
+	writeJSON(w, http.StatusCreated, o)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// accessLog writes one line per request: remote address, method, path, status, bytes
+// and duration. It never logs headers or bodies, which hold tokens and passwords.
+func accessLog(out io.Writer, next http.Handler) http.Handler {
+	logger := log.New(out, "", log.LstdFlags)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		logger.Printf("%s %s %s %d %dB %s", r.RemoteAddr, r.Method, r.URL.Path, rec.status, rec.bytes, time.Since(start).Round(time.Microsecond))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status, bytes int
+	wrote         bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}

@@ -1,0 +1,780 @@
+package jwtauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// This file is the HTTP layer: reading the access token from a request, the Protected
+// and Scoped middleware, the endpoints under Config.URLPrefix, and the error responses
+// of SPEC §4. The refresh and logout endpoints live in refresh.go.
+
+// Causes of a missing or ambiguous access token. The missing ones wrap ErrTokenMissing
+// and say where the token was looked for last, which picks the exception name.
+var (
+	errNoHeader     = fmt.Errorf("%w: no authorization header", ErrTokenMissing)
+	errNoCookie     = fmt.Errorf("%w: no access token cookie", ErrTokenMissing)
+	errNoQueryArg   = fmt.Errorf("%w: no access token query argument", ErrTokenMissing)
+	errTwoHeaders   = fmt.Errorf("%w: more than one authorization header", ErrInvalidAuthorizationHeader)
+	errHeaderScheme = fmt.Errorf("%w: not the configured prefix, one space and a token", ErrInvalidAuthorizationHeader)
+	errHeaderEmpty  = fmt.Errorf("%w: empty header", ErrInvalidAuthorizationHeader)
+	errTwoCookies   = fmt.Errorf("%w: access token cookie sent more than once", ErrTokenInvalid)
+	errSplitHalf    = fmt.Errorf("%w: split access token cookie without its other half", ErrTokenInvalid)
+	errTwoQueryArgs = fmt.Errorf("%w: access token query argument repeated", ErrTokenInvalid)
+	errNoUserID     = fmt.Errorf("%w: token has no user id", ErrTokenInvalid)
+	errRefreshLate  = fmt.Errorf("%w: past the refresh window", ErrTokenExpired)
+	errMeNotSetUp   = errors.New("jwtauth: RetrieveUser is not set, so /me is not available")
+	errNilUser      = errors.New("jwtauth: hook returned a nil user or an empty user ID")
+)
+
+// Error is the HTTP form of a failure: the status, the SPEC §4 body fields and the
+// WWW-Authenticate challenge. Config.ErrorHandler always receives an *Error (get it
+// with errors.As); Unwrap gives the cause, which wraps one of the package's sentinel
+// errors or, for a 500, the failing hook's error. The cause may hold a hook's text:
+// log it, never send it.
+type Error struct {
+	// Status is the HTTP status code.
+	Status int
+	// Exception is the Sanic JWT exception name, such as "Unauthorized".
+	Exception string
+	// Reason is the message for the client. It never holds a hook's error text.
+	Reason string
+	// Challenge is the WWW-Authenticate value to send, empty for none.
+	Challenge string
+	// Err is the cause.
+	Err error
+
+	verify bool // the /verify endpoint adds "valid": false to the body
+}
+
+// Error returns the cause's text, prefixed with the status.
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("jwtauth: %d %s", e.Status, e.Reason)
+	}
+	return fmt.Sprintf("%d: %v", e.Status, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// hookError marks an unexpected error from a hook or from the package's own machinery:
+// a 500 whose text is logged and never sent (SPEC §6).
+type hookError struct {
+	hook string
+	err  error
+}
+
+func (e *hookError) Error() string { return "jwtauth: " + e.hook + ": " + e.err.Error() }
+func (e *hookError) Unwrap() error { return e.err }
+
+// RFC 6750 §3 challenges. §3.1: "If the request lacks any authentication information
+// (e.g., the client was unaware that authentication is necessary or attempted using an
+// unsupported authentication method), the resource server SHOULD NOT include an error
+// code or other error information", so a missing token gets the bare scheme.
+const (
+	challengeBare         = `Bearer`
+	challengeInvalidToken = `Bearer error="invalid_token"`
+	challengeInvalidReq   = `Bearer error="invalid_request"`
+	challengeScope        = `Bearer error="insufficient_scope"`
+)
+
+// httpError maps err to its response. Statuses and texts are SPEC §4; Debug turns the
+// rows marked "(Debug: 400)" into 400s carrying the precise cause.
+func (a *Auth) httpError(err error) *Error {
+	// Checked first: a hook error that wraps one of our sentinels, or even an *Error,
+	// is still the hook's failure and not a verdict about the request, and its text
+	// must not reach the client.
+	var hook *hookError
+	if errors.As(err, &hook) {
+		return &Error{Status: http.StatusInternalServerError, Exception: "InternalServerError", Reason: "Internal server error.", Err: err}
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var tooBig *http.MaxBytesError
+	e = &Error{Err: err, Status: http.StatusUnauthorized, Exception: "Unauthorized", Challenge: challengeInvalidToken}
+	debuggable := false
+	switch {
+	case errors.As(err, &tooBig):
+		e.Status, e.Exception, e.Reason, e.Challenge = http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body too large.", ""
+	case errors.Is(err, errNoCookie):
+		e.Exception, e.Reason, e.Challenge = "MissingAuthorizationCookie", "Authorization cookie not present.", challengeBare
+		debuggable = true
+	case errors.Is(err, errNoQueryArg):
+		e.Exception, e.Reason, e.Challenge = "MissingAuthorizationQueryArg", "Authorization query argument not present.", challengeBare
+		debuggable = true
+	case errors.Is(err, ErrTokenMissing):
+		e.Exception, e.Reason, e.Challenge = "MissingAuthorizationHeader", "Authorization header not present.", challengeBare
+		debuggable = true
+	case errors.Is(err, ErrInvalidAuthorizationHeader):
+		// RFC 6750 §3.1 names this invalid_request; SPEC §4 keeps Sanic JWT's 401.
+		e.Exception, e.Reason, e.Challenge = "InvalidAuthorizationHeader", "Authorization header is invalid.", challengeInvalidReq
+		debuggable = true
+	case errors.Is(err, ErrTokenExpired):
+		e.Reason = "Signature has expired."
+	case errors.Is(err, ErrTokenNotYetValid):
+		e.Reason = "The token is not yet valid (nbf)."
+	case errors.Is(err, ErrInvalidIssuer):
+		e.Reason = "Invalid issuer."
+	case errors.Is(err, ErrInvalidAudience):
+		e.Reason = "Invalid audience."
+	case errors.Is(err, ErrVerificationFailed):
+		e.Reason = "Verifications were not met."
+	case errors.Is(err, ErrTokenInvalid):
+		e.Reason = "Auth required."
+		debuggable = true
+	case errors.Is(err, ErrInvalidScope):
+		// RFC 6750 §3.1: insufficient_scope "SHOULD respond with the HTTP 403".
+		e.Status, e.Reason, e.Challenge = http.StatusForbidden, "Invalid scope.", challengeScope
+	case errors.Is(err, ErrUserNotFound):
+		// The token is authentic but names a user who no longer exists: RFC 6750 §3.1
+		// invalid_token covers a token that is "revoked ... or invalid for other reasons".
+		e.Reason = "User not found."
+	case errors.Is(err, ErrAuthenticationFailed), errors.Is(err, ErrRefreshTokenNotFound):
+		e.Exception, e.Reason, e.Challenge = "AuthenticationFailed", "Authentication failed.", challengeBare
+	case errors.Is(err, errMeNotSetUp):
+		e.Status, e.Exception, e.Reason, e.Challenge = http.StatusInternalServerError, "MeEndpointNotSetup", "The /me endpoint is not set up.", ""
+	default:
+		e.Status, e.Exception, e.Reason, e.Challenge = http.StatusInternalServerError, "InternalServerError", "Internal server error.", ""
+	}
+	if debuggable && a.cfg.Debug {
+		e.Status = http.StatusBadRequest
+		e.Reason = strings.TrimPrefix(err.Error(), "jwtauth: ")
+	}
+	return e
+}
+
+// fail answers r with err. A 500 is logged with its cause first; the response never
+// carries the cause of a 500.
+func (a *Auth) fail(w http.ResponseWriter, r *http.Request, err error) {
+	a.writeError(w, r, a.httpError(err))
+}
+
+func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
+	if e.Status >= 500 {
+		a.cfg.ErrorLog.ErrorContext(r.Context(), "jwtauth: request failed",
+			"method", r.Method, "path", r.URL.Path, "status", e.Status, "err", e.Err)
+	}
+	if a.cfg.ErrorHandler != nil {
+		a.cfg.ErrorHandler(w, r, e)
+		return
+	}
+	body := map[string]any{"reasons": []string{e.Reason}, "exception": e.Exception}
+	if e.verify {
+		body["valid"] = false
+	}
+	if e.Challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.Challenge)
+	}
+	writeJSON(w, e.Status, body)
+}
+
+// writeJSON writes v with status. Only a caller's Profile can fail to marshal, and
+// serveMe marshals that itself, so a failure here is a constant 500 body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"reasons":["Internal server error."],"exception":"InternalServerError"}`)
+	}
+	writeJSONBytes(w, status, b)
+}
+
+// writeJSONBytes writes the JSON document b. Responses that may carry tokens must not be
+// cached (RFC 6749 §5.1 asks the same of token responses), so every endpoint says no-store.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// Token sources.
+
+// accessToken reads the access token from r. Sources are tried in Sanic JWT's order:
+// cookies (when CookieSet), then the query string (when QueryStringSet), then the
+// header. A strict source that lacks the token ends the search with its own
+// "missing" error; a non-strict one falls through to the next.
+//
+// Ambiguous input is refused, never resolved by picking one value: two Authorization
+// headers, two cookies or two query arguments of the token's name. RFC 6750 §2 lets a
+// client use only one method per request ("Clients MUST NOT use more than one method
+// to transmit the token in each request"); we do not go as far as rejecting a second
+// method, but we never guess between two values of one.
+func (a *Auth) accessToken(r *http.Request) (string, error) {
+	if a.cfg.CookieSet {
+		tok, err := a.cookieToken(r)
+		if err != errNoCookie || a.cookieStrict {
+			return tok, err
+		}
+	}
+	if a.cfg.QueryStringSet {
+		tok, err := a.queryValue(r, a.cfg.AccessTokenName, errNoQueryArg, errTwoQueryArgs)
+		if err != errNoQueryArg || a.queryStrict {
+			return tok, err
+		}
+	}
+	return a.headerToken(r)
+}
+
+// headerToken reads "<prefix> <token>" from the authorization header. RFC 7235 §2.1:
+// the scheme is case-insensitive, compared here in ASCII only; RFC 6750 §2.1 b64token
+// syntax has exactly one space after "Bearer". Anything else is ambiguous and refused.
+func (a *Auth) headerToken(r *http.Request) (string, error) {
+	vals := r.Header.Values(a.cfg.AuthorizationHeader)
+	switch {
+	case len(vals) == 0:
+		return "", errNoHeader
+	case len(vals) > 1:
+		return "", errTwoHeaders
+	case vals[0] == "":
+		return "", errHeaderEmpty
+	}
+	v := vals[0]
+	if a.cfg.AuthorizationHeaderNoPrefix {
+		if strings.ContainsAny(v, " \t") {
+			return "", errHeaderScheme
+		}
+		return v, nil
+	}
+	scheme, tok, ok := strings.Cut(v, " ")
+	if !ok || !asciiEqualFold(scheme, a.cfg.AuthorizationHeaderPrefix) || tok == "" || strings.ContainsAny(tok, " \t") {
+		return "", errHeaderScheme
+	}
+	return tok, nil
+}
+
+// asciiEqualFold is strings.EqualFold restricted to ASCII letters, so that no Unicode
+// case folding (the Kelvin sign folds to "k") can make two schemes equal.
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], t[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+// cookieToken reads the access token cookie; with CookieSplit it joins the
+// header.payload cookie and the signature cookie.
+func (a *Auth) cookieToken(r *http.Request) (string, error) {
+	tok, err := uniqueCookie(r, a.cfg.AccessTokenName, errNoCookie, errTwoCookies)
+	if !a.cfg.CookieSplit {
+		return tok, err
+	}
+	sig, sigErr := uniqueCookie(r, a.cfg.CookieSplitSignatureName, errNoCookie, errTwoCookies)
+	switch {
+	case err == errNoCookie && sigErr == errNoCookie:
+		return "", errNoCookie
+	case err == errNoCookie || sigErr == errNoCookie:
+		return "", errSplitHalf
+	case err != nil:
+		return "", err
+	case sigErr != nil:
+		return "", sigErr
+	}
+	return tok + "." + sig, nil
+}
+
+// uniqueCookie returns the value of the one cookie called name, errMissing when there
+// is none, or errTwice when there are several: browsers send two cookies of one name
+// when they differ in Path or Domain, and we do not guess which one is meant.
+func uniqueCookie(r *http.Request, name string, errMissing, errTwice error) (string, error) {
+	val, n := "", 0
+	for _, c := range r.Cookies() {
+		if c.Name == name {
+			val, n = c.Value, n+1
+		}
+	}
+	switch n {
+	case 0:
+		return "", errMissing
+	case 1:
+		return val, nil
+	}
+	return "", errTwice
+}
+
+// queryValue returns the one query argument called name. A query string Go cannot
+// parse cleanly still yields the arguments it could read; a repeated one is refused.
+func (a *Auth) queryValue(r *http.Request, name string, errMissing, errTwice error) (string, error) {
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	switch vals := q[name]; len(vals) {
+	case 0:
+		return "", errMissing
+	case 1:
+		return vals[0], nil
+	}
+	return "", errTwice
+}
+
+// Protection.
+
+type ctxKey int
+
+const (
+	claimsKey ctxKey = iota
+	userKey
+)
+
+// ClaimsFromContext returns the claims that Protected, Scoped or InjectUser verified
+// for the request whose context ctx is.
+func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
+	c, ok := ctx.Value(claimsKey).(*Claims)
+	return c, ok && c != nil
+}
+
+// UserFromContext returns the user that InjectUser retrieved for the request whose
+// context ctx is.
+func UserFromContext(ctx context.Context) (*User, bool) {
+	u, ok := ctx.Value(userKey).(*User)
+	return u, ok && u != nil
+}
+
+// Check reads the access token from r as Protected does and verifies it, without
+// answering: it returns the claims, or an error wrapping ErrTokenMissing,
+// ErrInvalidAuthorizationHeader or one of Verify's errors. It is safe for concurrent use.
+func (a *Auth) Check(r *http.Request) (*Claims, error) {
+	tok, err := a.accessToken(r)
+	if err != nil {
+		return nil, err
+	}
+	return a.verify(tok, false)
+}
+
+// Protected lets a request through to next only with a valid access token, and puts
+// the token's claims in the request context (see ClaimsFromContext). Otherwise it
+// answers with the error of SPEC §4, or, when Config.LoginRedirectURL is set and the
+// request accepts text/html, redirects there (302). Its type fits middleware chains as
+// the method value auth.Protected.
+//
+// It does not let OPTIONS requests through unauthenticated (Sanic JWT does): put a CORS
+// handler in front of it to answer preflight requests. The returned handler is safe for
+// concurrent use if next is.
+func (a *Auth) Protected(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := a.Check(r)
+		if err != nil {
+			a.deny(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey, c)))
+	})
+}
+
+// deny answers a request the middleware refuses: a redirect to the login page for a
+// browser that is not authenticated, the error response otherwise.
+func (a *Auth) deny(w http.ResponseWriter, r *http.Request, err error) {
+	e := a.httpError(err)
+	if a.cfg.LoginRedirectURL != "" && e.Status == http.StatusUnauthorized && acceptsHTML(r) {
+		http.Redirect(w, r, a.cfg.LoginRedirectURL, http.StatusFound)
+		return
+	}
+	a.writeError(w, r, e)
+}
+
+// acceptsHTML reports whether r's Accept header names text/html. A wildcard does not
+// count: API clients send */* and want the 401.
+func acceptsHTML(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := strings.Cut(part, ";")
+			if asciiEqualFold(strings.TrimSpace(mt), "text/html") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ScopeRule is what a scoped route requires. The zero value of the flags is Sanic
+// JWT's default: all of Scopes, each with all its actions.
+type ScopeRule struct {
+	// Scopes are the required scopes, "namespace[:action[:action...]]". A rule with
+	// none never passes.
+	Scopes []string
+	// AnyScope lets one matching scope suffice (Sanic JWT's require_all=False).
+	AnyScope bool
+	// AnyAction lets one of a required scope's actions suffice (Sanic JWT's
+	// require_all_actions=False).
+	AnyAction bool
+}
+
+// Scoped is Protected plus a scope check: the token's scopes must satisfy every one of
+// scopes under Config.ScopeValidator (by default ScopesMatch, SPEC §5). A valid token
+// without the scopes is a 403. See ScopedWith for the any-of variants.
+func (a *Auth) Scoped(scopes []string, next http.Handler) http.Handler {
+	return a.ScopedWith(ScopeRule{Scopes: scopes}, next)
+}
+
+// ScopedWith is Scoped with a ScopeRule, for any-of scopes or actions. The rule's
+// Scopes are copied. The returned handler is safe for concurrent use if next is.
+func (a *Auth) ScopedWith(rule ScopeRule, next http.Handler) http.Handler {
+	// Copy the scopes: the caller's slice may change after the route is built.
+	rule.Scopes = append([]string(nil), rule.Scopes...)
+	return a.Protected(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := ClaimsFromContext(r.Context())
+		if !a.cfg.ScopeValidator(rule.Scopes, c.Scopes, !rule.AnyScope, !rule.AnyAction) {
+			a.deny(w, r, ErrInvalidScope)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+// ScopeMiddleware returns ScopedWith for rule as a middleware, for chains of
+// func(http.Handler) http.Handler.
+func (a *Auth) ScopeMiddleware(rule ScopeRule) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return a.ScopedWith(rule, next) }
+}
+
+// InjectUser is Protected plus Config.RetrieveUser: it puts both the claims and the
+// current user in the request context (see UserFromContext), Sanic JWT's inject_user.
+// A user that no longer exists is a 401; a missing RetrieveUser or a failing one is a 500.
+// The returned handler is safe for concurrent use if next and RetrieveUser are.
+func (a *Auth) InjectUser(next http.Handler) http.Handler {
+	return a.Protected(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := ClaimsFromContext(r.Context())
+		u, err := a.retrieveUser(r.Context(), c)
+		if err != nil {
+			a.deny(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
+	}))
+}
+
+// retrieveUser calls RetrieveUser and sorts its answer: not found (nil, nil or
+// ErrUserNotFound) is ErrUserNotFound, any other error or a user without ID is a
+// hookError.
+func (a *Auth) retrieveUser(ctx context.Context, c *Claims) (*User, error) {
+	if a.cfg.RetrieveUser == nil {
+		return nil, errMeNotSetUp
+	}
+	u, err := a.cfg.RetrieveUser(ctx, c)
+	switch {
+	case errors.Is(err, ErrUserNotFound), err == nil && u == nil:
+		return nil, fmt.Errorf("%w: %q", ErrUserNotFound, c.UserID)
+	case err != nil:
+		return nil, &hookError{"RetrieveUser", err}
+	case u.ID == "":
+		return nil, &hookError{"RetrieveUser", errNilUser}
+	}
+	return u, nil
+}
+
+// Issuing.
+
+// Tokens is what IssueTokens returns.
+type Tokens struct {
+	// AccessToken is the signed JWT.
+	AccessToken string
+	// RefreshToken is empty unless refresh tokens are enabled. Only its digest was stored.
+	RefreshToken string
+}
+
+// IssueTokens is what POST /auth does after Authenticate: it signs an access token for
+// u and, when refresh tokens are enabled, generates a refresh token and stores its
+// digest with StoreRefreshToken (replacing the user's previous one). The claims are
+// the user's ID, Scopes and Claims plus, from the Config, exp (now + ExpirationDelta),
+// iat when SetIssuedAt, nbf when SetNotBefore, iss and aud when set. A nil user, an
+// empty ID or an extra claim overriding a registered one is an error wrapping
+// ErrInvalidClaims; a failing hook's error is returned wrapped. It is safe for
+// concurrent use.
+//
+// SPEC §1 lists the request among its arguments; it needs none, as no hook takes one.
+func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
+	access, err := a.issueAccessToken(u)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tokens{AccessToken: access}
+	if a.cfg.RefreshTokenEnabled {
+		tok, digest, err := a.newRefreshToken()
+		if err != nil {
+			return nil, err
+		}
+		if err := a.cfg.StoreRefreshToken(ctx, u.ID, digest); err != nil {
+			return nil, &hookError{"StoreRefreshToken", err}
+		}
+		t.RefreshToken = tok
+	}
+	return t, nil
+}
+
+// issueAccessToken builds the claims for u from the Config and signs them.
+func (a *Auth) issueAccessToken(u *User) (string, error) {
+	if u == nil || u.ID == "" {
+		return "", fmt.Errorf("%w: nil user or empty user ID", ErrInvalidClaims)
+	}
+	now := a.now()
+	c := &Claims{
+		UserID:    u.ID,
+		Scopes:    u.Scopes,
+		Issuer:    a.cfg.Issuer,
+		ExpiresAt: now.Add(a.cfg.ExpirationDelta),
+		Extra:     u.Claims,
+	}
+	if a.cfg.Audience != "" {
+		c.Audience = []string{a.cfg.Audience}
+	}
+	if a.cfg.SetIssuedAt {
+		c.IssuedAt = now
+	}
+	if a.cfg.SetNotBefore {
+		c.NotBefore = now.Add(a.cfg.NotBeforeDelta)
+	}
+	return a.Sign(c)
+}
+
+// Endpoints.
+
+// endpoint is one route under URLPrefix.
+type endpoint struct {
+	methods string // the Allow header, OPTIONS included
+	allowed func(method string) bool
+	serve   func(a *Auth, w http.ResponseWriter, r *http.Request)
+	enabled func(a *Auth) bool
+}
+
+func isPost(m string) bool { return m == http.MethodPost }
+func isGet(m string) bool  { return m == http.MethodGet || m == http.MethodHead }
+func always(*Auth) bool    { return true }
+
+// endpoints maps the path below URLPrefix to its endpoint. It is a read-only table.
+var endpoints = map[string]*endpoint{
+	"":         {"POST, OPTIONS", isPost, (*Auth).serveLogin, always},
+	"/":        {"POST, OPTIONS", isPost, (*Auth).serveLogin, always},
+	"/verify":  {"GET, HEAD, OPTIONS", isGet, (*Auth).serveVerify, always},
+	"/me":      {"GET, HEAD, OPTIONS", isGet, (*Auth).serveMe, always},
+	"/refresh": {"POST, OPTIONS", isPost, (*Auth).serveRefresh, func(a *Auth) bool { return a.cfg.RefreshTokenEnabled }},
+	"/logout":  {"POST, OPTIONS", isPost, (*Auth).serveLogout, func(a *Auth) bool { return a.cfg.RevokeRefreshToken != nil }},
+}
+
+// errNoEndpoint is the cause of a 404 from Handler.
+var errNoEndpoint = errors.New("jwtauth: no such endpoint")
+
+// Handler serves the endpoints under Config.URLPrefix (default /auth):
+//
+//	POST /auth          log in: Authenticate, then IssueTokens
+//	GET  /auth/verify   {"valid": true} for a valid access token
+//	GET  /auth/me       {"me": Profile} for the token's user, from RetrieveUser
+//	POST /auth/refresh  a new access token (and refresh token) for a refresh token
+//	POST /auth/logout   revoke the user's refresh token and clear the cookies
+//
+// The endpoint is chosen by the end of the request path: the prefix and the endpoint's
+// name ("/auth/verify"), or the endpoint's name alone when a router has already
+// stripped the prefix ("/verify", and "" or "/" for the login). So it works mounted on
+// a ServeMux (mux.Handle("/auth", h) and mux.Handle("/auth/", h)), under a router that
+// keeps the full path (chi's Mount), and behind http.StripPrefix. Any other path is a
+// 404, and so is everything when AuthMode is off, /refresh when refresh tokens are off
+// and /logout without RevokeRefreshToken.
+//
+// Every endpoint answers OPTIONS with 204 and a wrong method with 405 and Allow.
+// Request bodies are capped at MaxBodyBytes (413 beyond), Authenticate's reads included.
+// The handler is safe for concurrent use; Handler may be called more than once.
+func (a *Auth) Handler() http.Handler {
+	return http.HandlerFunc(a.serveHTTP)
+}
+
+func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	ep := a.route(r.URL.Path)
+	if ep == nil || !a.authMode || !ep.enabled(a) {
+		a.writeError(w, r, &Error{Status: http.StatusNotFound, Exception: "NotFound", Reason: "Not found.", Err: errNoEndpoint})
+		return
+	}
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Allow", ep.methods)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if !ep.allowed(r.Method) {
+		w.Header().Set("Allow", ep.methods)
+		a.writeError(w, r, &Error{Status: http.StatusMethodNotAllowed, Exception: "MethodNotAllowed",
+			Reason: "Method not allowed.", Err: fmt.Errorf("jwtauth: method %q not allowed", r.Method)})
+		return
+	}
+	// RFC 8725 §3.11 and STYLE §7: every input is bounded, the body included.
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+	}
+	ep.serve(a, w, r)
+}
+
+// endpointNames lists the keys of endpoints, longest first, for route's suffix search.
+var endpointNames = []string{"/refresh", "/logout", "/verify", "/me", "/", ""}
+
+// route finds the endpoint for path: a name alone when a router stripped the prefix,
+// or URLPrefix and a name at the end of the path. In the second case whatever comes
+// before the prefix (where a router mounted the handler) must not itself hold the
+// prefix as a path segment, so "/auth/verify/auth" is not a login.
+func (a *Auth) route(path string) *endpoint {
+	if ep, ok := endpoints[path]; ok {
+		return ep
+	}
+	prefix := a.cfg.URLPrefix
+	if prefix == "/" { // the names are the whole path, handled above
+		return nil
+	}
+	for _, name := range endpointNames {
+		mount, ok := strings.CutSuffix(path, prefix+name)
+		if ok && !strings.Contains(mount+"/", prefix+"/") {
+			return endpoints[name]
+		}
+	}
+	return nil
+}
+
+// serveLogin is POST /auth.
+func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
+	u, err := a.cfg.Authenticate(r)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		a.fail(w, r, tooBig)
+		return
+	case errors.Is(err, ErrAuthenticationFailed):
+		a.writeError(w, r, &Error{Status: http.StatusUnauthorized, Exception: "AuthenticationFailed",
+			Reason: authFailedReason(err), Challenge: challengeBare, Err: err})
+		return
+	case err != nil:
+		a.fail(w, r, &hookError{"Authenticate", err})
+		return
+	case u == nil || u.ID == "":
+		a.fail(w, r, &hookError{"Authenticate", errNilUser})
+		return
+	}
+	t, err := a.IssueTokens(r.Context(), u)
+	if err != nil {
+		if !errors.As(err, new(*hookError)) {
+			err = &hookError{"IssueTokens", err} // a bad extra claim: the app's bug, a 500
+		}
+		a.fail(w, r, err)
+		return
+	}
+	a.writeTokens(w, t)
+}
+
+// authFailedReason is the message of an Authenticate error wrapping
+// ErrAuthenticationFailed, for the client: the text after "jwtauth: authentication
+// failed: " when the hook wrote fmt.Errorf("%w: wrong password", ErrAuthenticationFailed),
+// SPEC §4's text for the bare sentinel, and otherwise the text without "jwtauth: ".
+func authFailedReason(err error) string {
+	msg, sentinel := err.Error(), ErrAuthenticationFailed.Error()
+	if msg == sentinel {
+		return "Authentication failed."
+	}
+	if rest, ok := strings.CutPrefix(msg, sentinel+": "); ok && rest != "" {
+		return rest
+	}
+	return strings.TrimPrefix(msg, "jwtauth: ")
+}
+
+// writeTokens answers a login or refresh: the JSON body, and cookies in cookie mode.
+func (a *Auth) writeTokens(w http.ResponseWriter, t *Tokens) {
+	body := map[string]string{a.cfg.AccessTokenName: t.AccessToken}
+	if t.RefreshToken != "" {
+		body[a.cfg.RefreshTokenName] = t.RefreshToken
+	}
+	if a.cfg.CookieSet {
+		a.setCookies(w, t)
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// setCookies sets the token cookies of t. With CookieSplit the access token's
+// header.payload is readable by scripts (that is the point of splitting) and its
+// signature is always HttpOnly, so a script can read the claims but not replay the token.
+func (a *Auth) setCookies(w http.ResponseWriter, t *Tokens) {
+	access := t.AccessToken
+	if a.cfg.CookieSplit {
+		i := strings.LastIndexByte(access, '.')
+		http.SetCookie(w, a.cookie(a.cfg.CookieSplitSignatureName, access[i+1:], true, a.cfg.CookieMaxAge))
+		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, access[:i], false, a.cfg.CookieMaxAge))
+	} else {
+		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, access, a.httpOnly, a.cfg.CookieMaxAge))
+	}
+	if t.RefreshToken != "" {
+		http.SetCookie(w, a.cookie(a.cfg.RefreshTokenName, t.RefreshToken, a.httpOnly, a.cfg.CookieMaxAge))
+	}
+}
+
+// clearCookies expires every token cookie (Max-Age=0 on the wire).
+func (a *Auth) clearCookies(w http.ResponseWriter) {
+	http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, "", !a.cfg.CookieSplit && a.httpOnly, -1))
+	if a.cfg.CookieSplit {
+		http.SetCookie(w, a.cookie(a.cfg.CookieSplitSignatureName, "", true, -1))
+	}
+	if a.cfg.RefreshTokenEnabled {
+		http.SetCookie(w, a.cookie(a.cfg.RefreshTokenName, "", a.httpOnly, -1))
+	}
+}
+
+func (a *Auth) cookie(name, value string, httpOnly bool, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     a.cfg.CookiePath,
+		Domain:   a.cfg.CookieDomain,
+		MaxAge:   maxAge,
+		Secure:   a.cfg.CookieSecure,
+		HttpOnly: httpOnly,
+		SameSite: a.cfg.CookieSameSite,
+	}
+}
+
+// serveVerify is GET /auth/verify: {"valid": true}, or the error with "valid": false.
+func (a *Auth) serveVerify(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.Check(r); err != nil {
+		e := *a.httpError(err) // a copy, so as not to mark an *Error the cause may hold
+		e.verify = true
+		a.writeError(w, r, &e)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"valid": true})
+}
+
+// serveMe is GET /auth/me: {"me": Profile}, or {"me": {"<UserIDClaim>": ID}} when the
+// user has no Profile.
+func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request) {
+	c, err := a.Check(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	u, err := a.retrieveUser(r.Context(), c)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var me any = map[string]string{a.cfg.UserIDClaim: u.ID}
+	if u.Profile != nil {
+		me = u.Profile
+	}
+	// Marshal first, so that a Profile json cannot encode is a logged 500 and not a
+	// half-written body.
+	b, err := json.Marshal(map[string]any{"me": me})
+	if err != nil {
+		a.fail(w, r, &hookError{"RetrieveUser (Profile)", err})
+		return
+	}
+	writeJSONBytes(w, http.StatusOK, b)
+}

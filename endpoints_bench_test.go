@@ -1,0 +1,79 @@
+package jwtauth
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// BenchmarkProtected is one request through Protected to an empty handler, by outcome.
+func BenchmarkProtected(b *testing.B) {
+	f := newFixture(b, nil)
+	tok := f.login(b, "alice").AccessToken
+	h := f.a.Protected(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	scoped := f.a.Scoped([]string{"orders:write"}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, bc := range []struct {
+		name   string
+		h      http.Handler
+		header string
+		want   int
+	}{
+		{"valid", h, "Bearer " + tok, 200},
+		{"scoped", scoped, "Bearer " + tok, 200},
+		{"forged", h, "Bearer " + forge(b, tok), 401},
+		{"missing", h, "", 401},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := httptest.NewRequest("GET", "/orders", nil)
+			if bc.header != "" {
+				r.Header.Set("Authorization", bc.header)
+			}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				rec := httptest.NewRecorder()
+				bc.h.ServeHTTP(rec, r)
+				if rec.Code != bc.want {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRefresh is one POST /auth/refresh through Handler, each presenting the
+// refresh token the previous one returned.
+func BenchmarkRefresh(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{"swap", nil},
+		{"retrieve-store", func(c *Config) { c.SwapRefreshToken = nil }},
+		{"no-rotation", func(c *Config) { c.RotateRefreshTokens = new(bool) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := newFixture(b, bc.mod)
+			h := f.a.Handler()
+			tok := f.login(b, "alice")
+			var body map[string]string
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				r := httptest.NewRequest("POST", "/auth/refresh", strings.NewReader(refreshBody(tok.RefreshToken)))
+				r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				if rec.Code != 200 {
+					b.Fatalf("status %d %s", rec.Code, rec.Body)
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+					b.Fatal(err)
+				}
+				if rt := body["refresh_token"]; rt != "" {
+					tok.RefreshToken = rt
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,1119 @@
+package jwtauth
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The fixture: a directory of two users, a fake store, a settable clock, and a mux with
+// the endpoints and three kinds of protected route.
+
+var testSecret = []byte("test-secret-0123456789abcdef-0123456789")
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type dirEntry struct {
+	password string
+	user     User
+}
+
+// directory is the application's user database.
+type directory struct {
+	mu    sync.Mutex
+	users map[string]*dirEntry
+	err   error // RetrieveUser fails with it when set
+}
+
+func newDirectory() *directory {
+	return &directory{users: map[string]*dirEntry{
+		"alice": {"alice-pw", User{ID: "alice", Scopes: []string{"orders:read", "orders:write"}}},
+		"bob":   {"bob-pw", User{ID: "bob", Scopes: []string{"orders:read"}}},
+	}}
+}
+
+func (d *directory) authenticate(r *http.Request) (*User, error) {
+	var creds struct{ Username, Password string }
+	if err := json.NewDecoder(r.Body).Decode(&creds); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, fmt.Errorf("reading credentials: %w", err)
+		}
+		return nil, fmt.Errorf("%w: malformed credentials", ErrAuthenticationFailed)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.users[creds.Username]
+	if e == nil || subtle.ConstantTimeCompare([]byte(e.password), []byte(creds.Password)) != 1 {
+		return nil, fmt.Errorf("%w: wrong username or password", ErrAuthenticationFailed)
+	}
+	u := e.user
+	return &u, nil
+}
+
+func (d *directory) retrieveUser(_ context.Context, c *Claims) (*User, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return nil, d.err
+	}
+	e := d.users[c.UserID]
+	if e == nil {
+		return nil, nil
+	}
+	u := e.user
+	return &u, nil
+}
+
+func (d *directory) update(id string, f func(*User)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f(&d.users[id].user)
+}
+
+func (d *directory) remove(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.users, id)
+}
+
+func (d *directory) failWith(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.err = err
+}
+
+// syncBuffer is a log destination safe for concurrent handlers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type fixture struct {
+	a     *Auth
+	h     http.Handler
+	dir   *directory
+	store *fakeStore
+	clock *clock
+	log   *syncBuffer
+}
+
+// newFixture builds an Auth with refresh tokens on (all four store hooks), then lets
+// mod change the Config.
+func newFixture(t testing.TB, mod func(*Config)) *fixture {
+	t.Helper()
+	f := &fixture{dir: newDirectory(), store: newFakeStore(), clock: &clock{t: time.Unix(1_700_000_000, 0)}, log: &syncBuffer{}}
+	cfg := Config{
+		Secret:               testSecret,
+		Now:                  f.clock.now,
+		Authenticate:         f.dir.authenticate,
+		RetrieveUser:         f.dir.retrieveUser,
+		RefreshTokenEnabled:  true,
+		StoreRefreshToken:    f.store.StoreRefreshToken,
+		RetrieveRefreshToken: f.store.RetrieveRefreshToken,
+		RevokeRefreshToken:   f.store.RevokeRefreshToken,
+		SwapRefreshToken:     f.store.SwapRefreshToken,
+		ErrorLog:             slog.New(slog.NewTextHandler(f.log, nil)),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.a = a
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := ClaimsFromContext(r.Context())
+		if !ok {
+			t.Error("protected handler without claims")
+		}
+		u, _ := UserFromContext(r.Context())
+		json.NewEncoder(w).Encode(map[string]any{"user": c.UserID, "injected": u != nil})
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/auth", a.Handler())
+	mux.Handle("/auth/", a.Handler())
+	mux.Handle("GET /orders", a.Protected(echo))
+	mux.Handle("POST /orders", a.Scoped([]string{"orders:write"}, echo))
+	mux.Handle("GET /whoami", a.InjectUser(echo))
+	f.h = mux
+	return f
+}
+
+// do sends a request through the fixture's mux; hdr holds header names and values.
+func (f *fixture) do(t testing.TB, method, target, body string, hdr ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	r := httptest.NewRequest(method, target, rd)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Add(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, r)
+	return rec
+}
+
+func loginBody(user string) string {
+	return fmt.Sprintf(`{"username":%q,"password":%q}`, user, user+"-pw")
+}
+
+// login logs user in and returns the tokens of the body.
+func (f *fixture) login(t testing.TB, user string) *Tokens {
+	t.Helper()
+	rec := f.do(t, "POST", "/auth", loginBody(user))
+	if rec.Code != 200 {
+		t.Fatalf("login %s: %d %s", user, rec.Code, rec.Body)
+	}
+	return tokensOf(t, rec)
+}
+
+func tokensOf(t testing.TB, rec *httptest.ResponseRecorder) *Tokens {
+	t.Helper()
+	var body struct {
+		Access  string `json:"access_token"`
+		Refresh string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("token response %q: %v", rec.Body, err)
+	}
+	return &Tokens{AccessToken: body.Access, RefreshToken: body.Refresh}
+}
+
+func decodeMap(t testing.TB, rec *httptest.ResponseRecorder) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		t.Fatalf("body %q: %v", rec.Body, err)
+	}
+	return m
+}
+
+func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+
+// checkError checks an error response: status, JSON content type, exception and, when
+// reason is not empty, the one reason.
+func checkError(t testing.TB, rec *httptest.ResponseRecorder, status int, exception, reason string) {
+	t.Helper()
+	if rec.Code != status {
+		t.Fatalf("status %d, want %d; body %s", rec.Code, status, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	var body struct {
+		Reasons   []string `json:"reasons"`
+		Exception string   `json:"exception"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("error body %q: %v", rec.Body, err)
+	}
+	if body.Exception != exception {
+		t.Errorf("exception %q, want %q", body.Exception, exception)
+	}
+	if len(body.Reasons) != 1 || reason != "" && body.Reasons[0] != reason {
+		t.Errorf("reasons %q, want [%q]", body.Reasons, reason)
+	}
+}
+
+// forge flips the last signature character that matters, keeping the encoding canonical.
+func forge(t testing.TB, tok string) string {
+	t.Helper()
+	c := tok[len(tok)-2]
+	r := byte('A')
+	if c == 'A' {
+		r = 'B'
+	}
+	return tok[:len(tok)-2] + string(r) + tok[len(tok)-1:]
+}
+
+func otherAuth(t testing.TB) *Auth {
+	a, err := New(Config{Secret: []byte(strings.Repeat("z", 32)), AuthMode: new(bool)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func cookiesByName(rec *httptest.ResponseRecorder) map[string]*http.Cookie {
+	m := map[string]*http.Cookie{}
+	for _, c := range rec.Result().Cookies() {
+		m[c.Name] = c
+	}
+	return m
+}
+
+// cookieHeader turns a response's Set-Cookie headers into a request's Cookie header.
+func cookieHeader(rec *httptest.ResponseRecorder) string {
+	var parts []string
+	for _, c := range rec.Result().Cookies() {
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// The tests.
+
+func TestLogin(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Issuer = "https://auth.example.com"
+		c.Audience = "orders-api"
+		c.SetIssuedAt = true
+		c.SetNotBefore = true
+		c.NotBeforeDelta = time.Second
+	})
+	f.dir.update("alice", func(u *User) { u.Claims = map[string]any{"tenant": "acme", "n": 7} })
+	rec := f.do(t, "POST", "/auth", loginBody("alice"))
+	if rec.Code != 200 {
+		t.Fatalf("login: %d %s", rec.Code, rec.Body)
+	}
+	if ct, cc := rec.Header().Get("Content-Type"), rec.Header().Get("Cache-Control"); ct != "application/json" || cc != "no-store" {
+		t.Errorf("Content-Type %q, Cache-Control %q", ct, cc)
+	}
+	if m := decodeMap(t, rec); len(m) != 2 {
+		t.Errorf("body has %d members, want access_token and refresh_token: %v", len(m), m)
+	}
+	tok := tokensOf(t, rec)
+	if len(tok.RefreshToken) != 24 {
+		t.Errorf("refresh token %q", tok.RefreshToken)
+	}
+	if d, _ := f.store.get("alice"); d != RefreshTokenDigest(tok.RefreshToken) {
+		t.Errorf("stored %q, want the digest of the issued token", d)
+	}
+	f.clock.add(2 * time.Second) // past nbf
+	c, err := f.a.Verify(tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	var tenant string
+	switch {
+	case c.UserID != "alice", !slices.Equal(c.Scopes, []string{"orders:read", "orders:write"}):
+		t.Errorf("user %q scopes %q", c.UserID, c.Scopes)
+	case !c.ExpiresAt.Equal(now.Add(30 * time.Minute)), !c.IssuedAt.Equal(now), !c.NotBefore.Equal(now.Add(time.Second)):
+		t.Errorf("exp %v iat %v nbf %v", c.ExpiresAt, c.IssuedAt, c.NotBefore)
+	case c.Issuer != "https://auth.example.com", !slices.Equal(c.Audience, []string{"orders-api"}):
+		t.Errorf("iss %q aud %q", c.Issuer, c.Audience)
+	case c.Get("tenant", &tenant) != nil || tenant != "acme":
+		t.Errorf("extra claim tenant %q", tenant)
+	}
+}
+
+func TestLoginWithoutRefreshTokens(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.RefreshTokenEnabled = false })
+	rec := f.do(t, "POST", "/auth", loginBody("bob"))
+	if m := decodeMap(t, rec); rec.Code != 200 || len(m) != 1 || m["access_token"] == nil {
+		t.Fatalf("login: %d %v", rec.Code, m)
+	}
+}
+
+func TestLoginFailures(t *testing.T) {
+	leak := errors.New("pq: password authentication failed for user app (secret-detail)")
+	for _, tc := range []struct {
+		name      string
+		auth      func(*http.Request) (*User, error)
+		body      string
+		status    int
+		exception string
+		reason    string
+	}{
+		{name: "wrong password", body: `{"username":"alice","password":"nope"}`,
+			status: 401, exception: "AuthenticationFailed", reason: "wrong username or password"},
+		{name: "unknown user", body: `{"username":"mallory","password":"x"}`,
+			status: 401, exception: "AuthenticationFailed", reason: "wrong username or password"},
+		{name: "bare sentinel", auth: func(*http.Request) (*User, error) { return nil, ErrAuthenticationFailed },
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed."},
+		{name: "sentinel wrapped at the end",
+			auth: func(*http.Request) (*User, error) {
+				return nil, fmt.Errorf("account locked: %w", ErrAuthenticationFailed)
+			},
+			status: 401, exception: "AuthenticationFailed", reason: "account locked: jwtauth: authentication failed"},
+		{name: "hook error", auth: func(*http.Request) (*User, error) { return nil, leak },
+			status: 500, exception: "InternalServerError", reason: "Internal server error."},
+		{name: "hook returns an *Error", auth: func(*http.Request) (*User, error) {
+			return nil, &Error{Status: 200, Exception: "OK", Reason: "secret-detail"}
+		}, status: 500, exception: "InternalServerError", reason: "Internal server error."},
+		{name: "hook wraps ErrTokenExpired", auth: func(*http.Request) (*User, error) {
+			return nil, fmt.Errorf("cache: %w", ErrTokenExpired)
+		}, status: 500, exception: "InternalServerError", reason: "Internal server error."},
+		{name: "nil user", auth: func(*http.Request) (*User, error) { return nil, nil },
+			status: 500, exception: "InternalServerError", reason: "Internal server error."},
+		{name: "empty user ID", auth: func(*http.Request) (*User, error) { return &User{Scopes: []string{"a"}}, nil },
+			status: 500, exception: "InternalServerError", reason: "Internal server error."},
+		{name: "extra claim overrides exp",
+			auth:   func(*http.Request) (*User, error) { return &User{ID: "x", Claims: map[string]any{"exp": 1}}, nil },
+			status: 500, exception: "InternalServerError", reason: "Internal server error."},
+		{name: "extra claim overrides the user id",
+			auth: func(*http.Request) (*User, error) {
+				return &User{ID: "x", Claims: map[string]any{"user_id": "root"}}, nil
+			},
+			status: 500, exception: "InternalServerError", reason: "Internal server error."},
+		{name: "extra claim overrides scopes",
+			auth: func(*http.Request) (*User, error) {
+				return &User{ID: "x", Claims: map[string]any{"scopes": []string{"admin"}}}, nil
+			},
+			status: 500, exception: "InternalServerError", reason: "Internal server error."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) {
+				if tc.auth != nil {
+					c.Authenticate = tc.auth
+				}
+			})
+			rec := f.do(t, "POST", "/auth", tc.body)
+			checkError(t, rec, tc.status, tc.exception, tc.reason)
+			if tc.status == 401 && rec.Header().Get("WWW-Authenticate") != "Bearer" {
+				t.Errorf("WWW-Authenticate %q", rec.Header().Get("WWW-Authenticate"))
+			}
+			if strings.Contains(rec.Body.String(), "secret-detail") {
+				t.Errorf("hook error leaked: %s", rec.Body)
+			}
+			if tc.status == 500 && f.log.String() == "" {
+				t.Error("500 not logged")
+			}
+		})
+	}
+}
+
+func TestLoginStoreFailsDoesNotLeak(t *testing.T) {
+	f := newFixture(t, nil)
+	f.store.setFail("store", errors.New("redis: NOAUTH secret-detail"))
+	rec := f.do(t, "POST", "/auth", loginBody("alice"))
+	checkError(t, rec, 500, "InternalServerError", "Internal server error.")
+	if strings.Contains(rec.Body.String(), "secret-detail") || !strings.Contains(f.log.String(), "secret-detail") {
+		t.Errorf("body %s; log %s", rec.Body, f.log.String())
+	}
+}
+
+// TestErrorContract runs every row of SPEC §4 (the refresh rows are in refresh_test.go).
+func TestErrorContract(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	valid := func(c *Claims) { c.UserID, c.ExpiresAt = "alice", now.Add(time.Minute) }
+	for _, tc := range []struct {
+		name      string
+		mod       func(*Config)
+		claims    func(*Claims) // sign these and send them as a Bearer token
+		hdr       []string      // or send these headers
+		target    string        // default GET /orders
+		status    int
+		exception string
+		reason    string
+		challenge string
+		debug     string // the Debug-mode reason, for rows that Debug turns into 400s
+		forged    bool   // alter the signed token's signature
+	}{
+		{name: "no token", status: 401, exception: "MissingAuthorizationHeader",
+			reason: "Authorization header not present.", challenge: "Bearer", debug: "token missing: no authorization header"},
+		{name: "no cookie in strict cookie mode", mod: func(c *Config) { c.CookieSet = true }, claims: valid,
+			status: 401, exception: "MissingAuthorizationCookie",
+			reason: "Authorization cookie not present.", challenge: "Bearer", debug: "token missing: no access token cookie"},
+		{name: "no query argument in strict query mode", mod: func(c *Config) { c.QueryStringSet = true }, claims: valid,
+			status: 401, exception: "MissingAuthorizationQueryArg",
+			reason: "Authorization query argument not present.", challenge: "Bearer", debug: "token missing: no access token query argument"},
+		{name: "wrong prefix", hdr: []string{"Authorization", "Token abc.def.ghi"}, status: 401, exception: "InvalidAuthorizationHeader",
+			reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			debug: "invalid authorization header: not the configured prefix, one space and a token"},
+		{name: "two authorization headers", hdr: []string{"Authorization", "Bearer a.b.c", "Authorization", "Bearer a.b.c"},
+			status: 401, exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.",
+			challenge: `Bearer error="invalid_request"`, debug: "invalid authorization header: more than one authorization header"},
+		{name: "two spaces after the prefix", hdr: []string{"Authorization", "Bearer  a.b.c"}, status: 401,
+			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			debug: "invalid authorization header: not the configured prefix, one space and a token"},
+		{name: "prefix without token", hdr: []string{"Authorization", "Bearer "}, status: 401,
+			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			debug: "invalid authorization header: not the configured prefix, one space and a token"},
+		{name: "empty header", hdr: []string{"Authorization", ""}, status: 401,
+			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			debug: "invalid authorization header: empty header"},
+		{name: "expired by 1s beyond leeway", claims: func(c *Claims) {
+			c.UserID, c.ExpiresAt = "alice", now.Add(-DefaultLeeway-time.Second)
+		}, status: 401, exception: "Unauthorized", reason: "Signature has expired.", challenge: `Bearer error="invalid_token"`},
+		{name: "not yet valid", claims: func(c *Claims) { valid(c); c.NotBefore = now.Add(time.Hour) },
+			status: 401, exception: "Unauthorized", reason: "The token is not yet valid (nbf).", challenge: `Bearer error="invalid_token"`},
+		{name: "wrong issuer", mod: func(c *Config) { c.Issuer = "https://auth.example.com" },
+			claims: func(c *Claims) { valid(c); c.Issuer = "https://evil.example.com" },
+			status: 401, exception: "Unauthorized", reason: "Invalid issuer.", challenge: `Bearer error="invalid_token"`},
+		{name: "wrong audience", mod: func(c *Config) { c.Audience = "orders-api" },
+			claims: func(c *Claims) { valid(c); c.Audience = []string{"billing-api"} },
+			status: 401, exception: "Unauthorized", reason: "Invalid audience.", challenge: `Bearer error="invalid_token"`},
+		{name: "forged signature", claims: valid, forged: true, status: 401, exception: "Unauthorized",
+			reason: "Auth required.", challenge: `Bearer error="invalid_token"`, debug: "token invalid: signature does not match"},
+		{name: "alg none", hdr: bearer("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJ1c2VyX2lkIjoiYWxpY2UifQ." + strings.Repeat("A", 43)),
+			status: 401, exception: "Unauthorized", reason: "Auth required.", challenge: `Bearer error="invalid_token"`,
+			debug: "token invalid: alg must be exactly HS256"},
+		{name: "not a token", hdr: bearer("garbage"), status: 401, exception: "Unauthorized", reason: "Auth required.",
+			challenge: `Bearer error="invalid_token"`, debug: "token invalid: token must have exactly three segments"},
+		{name: "extra verification failed",
+			mod: func(c *Config) {
+				c.ExtraVerifications = []func(*Claims) error{func(*Claims) error { return errors.New("no") }}
+			},
+			claims: valid, status: 401, exception: "Unauthorized", reason: "Verifications were not met.", challenge: `Bearer error="invalid_token"`},
+		{name: "scope missing", claims: func(c *Claims) { valid(c); c.Scopes = []string{"orders:read"} }, target: "POST /orders",
+			status: 403, exception: "Unauthorized", reason: "Invalid scope.", challenge: `Bearer error="insufficient_scope"`},
+		{name: "token without scopes", claims: valid, target: "POST /orders",
+			status: 403, exception: "Unauthorized", reason: "Invalid scope.", challenge: `Bearer error="insufficient_scope"`},
+		{name: "hook returned an unexpected error", mod: func(c *Config) {
+			c.RetrieveUser = func(context.Context, *Claims) (*User, error) { return nil, errors.New("secret-detail") }
+		}, claims: valid, target: "GET /auth/me", status: 500, exception: "InternalServerError", reason: "Internal server error."},
+	} {
+		for _, debug := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/debug=%v", tc.name, debug), func(t *testing.T) {
+				f := newFixture(t, func(c *Config) {
+					c.Debug = debug
+					if tc.mod != nil {
+						tc.mod(c)
+					}
+				})
+				hdr := tc.hdr
+				if tc.claims != nil {
+					c := new(Claims)
+					tc.claims(c)
+					tok, err := f.a.Sign(c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if tc.forged {
+						tok = forge(t, tok)
+					}
+					hdr = bearer(tok)
+				}
+				target := "GET /orders"
+				if tc.target != "" {
+					target = tc.target
+				}
+				method, path, _ := strings.Cut(target, " ")
+				rec := f.do(t, method, path, "", hdr...)
+				status, reason := tc.status, tc.reason
+				if debug && tc.debug != "" {
+					status, reason = 400, tc.debug
+				}
+				checkError(t, rec, status, tc.exception, reason)
+				if got := rec.Header().Get("WWW-Authenticate"); got != tc.challenge {
+					t.Errorf("WWW-Authenticate %q, want %q", got, tc.challenge)
+				}
+				if strings.Contains(rec.Body.String(), "secret-detail") {
+					t.Error("hook error leaked")
+				}
+			})
+		}
+	}
+}
+
+func TestCheckErrorsIs(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, tc := range []struct {
+		name string
+		hdr  []string
+		want error
+	}{
+		{"no token", nil, ErrTokenMissing},
+		{"bad header", []string{"Authorization", "Basic YWxpY2U6cHc="}, ErrInvalidAuthorizationHeader},
+		{"bad token", bearer("a.b.c"), ErrTokenInvalid},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		for i := 0; i+1 < len(tc.hdr); i += 2 {
+			r.Header.Add(tc.hdr[i], tc.hdr[i+1])
+		}
+		if c, err := f.a.Check(r); c != nil || !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, %v; want %v", tc.name, c, err, tc.want)
+		}
+	}
+	tok := f.login(t, "bob")
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	if c, err := f.a.Check(r); err != nil || c.UserID != "bob" {
+		t.Errorf("valid token: %v %v", c, err)
+	}
+}
+
+func TestAuthorizationHeaderForms(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.login(t, "alice").AccessToken
+	for _, tc := range []struct {
+		name  string
+		mod   func(*Config)
+		value string
+		ok    bool
+	}{
+		{"canonical", nil, "Bearer " + tok, true},
+		{"lower-case scheme (RFC 7235 §2.1)", nil, "bearer " + tok, true},
+		{"upper-case scheme", nil, "BEARER " + tok, true},
+		{"Kelvin sign is not k", func(c *Config) { c.AuthorizationHeaderPrefix = "Token" }, "To\u212aen " + tok, false},
+		{"tab instead of space", nil, "Bearer\t" + tok, false},
+		{"trailing space", nil, "Bearer " + tok + " ", false},
+		{"two tokens", nil, "Bearer " + tok + " " + tok, false},
+		{"no scheme", nil, tok, false},
+		{"leading space", nil, " Bearer " + tok, false},
+		{"scheme glued to token", nil, "Bearer" + tok, false},
+		{"custom prefix", func(c *Config) { c.AuthorizationHeaderPrefix = "JWT" }, "JWT " + tok, true},
+		{"default prefix when custom is set", func(c *Config) { c.AuthorizationHeaderPrefix = "JWT" }, "Bearer " + tok, false},
+		{"no prefix: whole value", func(c *Config) { c.AuthorizationHeaderNoPrefix = true }, tok, true},
+		{"no prefix: a prefix is not stripped", func(c *Config) { c.AuthorizationHeaderNoPrefix = true }, "Bearer " + tok, false},
+		{"custom header", func(c *Config) { c.AuthorizationHeader = "X-Token" }, "Bearer " + tok, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newFixture(t, tc.mod)
+			header := g.a.cfg.AuthorizationHeader
+			rec := g.do(t, "GET", "/orders", "", header, tc.value)
+			if (rec.Code == 200) != tc.ok {
+				t.Errorf("status %d, want ok=%v; body %s", rec.Code, tc.ok, rec.Body)
+			}
+		})
+	}
+}
+
+func TestCookieMode(t *testing.T) {
+	yes, no := true, false
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want http.Cookie // attributes of the access cookie
+	}{
+		{"defaults", nil, http.Cookie{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}},
+		{"all set", func(c *Config) {
+			c.CookieSecure, c.CookieDomain, c.CookiePath = true, "example.com", "/app"
+			c.CookieSameSite, c.CookieMaxAge, c.CookieHTTPOnly = http.SameSiteStrictMode, 3600, &yes
+		}, http.Cookie{Path: "/app", Domain: "example.com", MaxAge: 3600, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}},
+		{"HttpOnly off", func(c *Config) { c.CookieHTTPOnly = &no },
+			http.Cookie{Path: "/", SameSite: http.SameSiteLaxMode}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) {
+				c.CookieSet = true
+				if tc.mod != nil {
+					tc.mod(c)
+				}
+			})
+			rec := f.do(t, "POST", "/auth", loginBody("alice"))
+			if rec.Code != 200 {
+				t.Fatalf("login: %d", rec.Code)
+			}
+			cs := cookiesByName(rec)
+			body := tokensOf(t, rec)
+			for name, value := range map[string]string{"access_token": body.AccessToken, "refresh_token": body.RefreshToken} {
+				c := cs[name]
+				if c == nil {
+					t.Fatalf("no %s cookie", name)
+				}
+				w := tc.want
+				if c.Value != value || c.Path != w.Path || c.Domain != w.Domain || c.MaxAge != w.MaxAge ||
+					c.Secure != w.Secure || c.HttpOnly != w.HttpOnly || c.SameSite != w.SameSite {
+					t.Errorf("%s cookie %+v, want %+v", name, c, w)
+				}
+			}
+			path := f.a.cfg.CookiePath
+			if path == "/app" {
+				return // the routes are not under /app
+			}
+			if rec := f.do(t, "GET", "/orders", "", "Cookie", "access_token="+body.AccessToken); rec.Code != 200 {
+				t.Errorf("cookie refused: %d %s", rec.Code, rec.Body)
+			}
+		})
+	}
+}
+
+func TestCookieStrictness(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.CookieSet = true })
+	tok := f.login(t, "alice").AccessToken
+	// Strict (default): the header is not looked at.
+	checkError(t, f.do(t, "GET", "/orders", "", bearer(tok)...), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
+	// Two cookies of the token's name are ambiguous.
+	rec := f.do(t, "GET", "/orders", "", "Cookie", "access_token="+tok+"; access_token="+tok)
+	checkError(t, rec, 401, "Unauthorized", "Auth required.")
+	rec = f.do(t, "GET", "/orders", "", "Cookie", "access_token="+tok, "Cookie", "access_token="+tok)
+	checkError(t, rec, 401, "Unauthorized", "Auth required.")
+
+	g := newFixture(t, func(c *Config) { c.CookieSet = true; c.CookieStrict = new(bool) })
+	tok = g.login(t, "alice").AccessToken
+	if rec := g.do(t, "GET", "/orders", "", bearer(tok)...); rec.Code != 200 {
+		t.Errorf("non-strict cookie mode did not fall back to the header: %d", rec.Code)
+	}
+	checkError(t, g.do(t, "GET", "/orders", ""), 401, "MissingAuthorizationHeader", "Authorization header not present.")
+	// A present cookie wins over the header; a bad one is not rescued by a good header.
+	rec = g.do(t, "GET", "/orders", "", append(bearer(tok), "Cookie", "access_token=bad")...)
+	checkError(t, rec, 401, "Unauthorized", "Auth required.")
+}
+
+func TestCookieSplit(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.CookieSet = true; c.CookieSplit = true })
+	rec := f.do(t, "POST", "/auth", loginBody("alice"))
+	tok := tokensOf(t, rec).AccessToken
+	cs := cookiesByName(rec)
+	hp, sig := cs["access_token"], cs["access_token_signature"]
+	if hp == nil || sig == nil {
+		t.Fatalf("cookies %v", rec.Header()["Set-Cookie"])
+	}
+	if hp.Value+"."+sig.Value != tok || hp.HttpOnly || !sig.HttpOnly || strings.Count(hp.Value, ".") != 1 {
+		t.Errorf("split cookies %+v %+v for %s", hp, sig, tok)
+	}
+	if rec := f.do(t, "GET", "/orders", "", "Cookie", cookieHeader(rec)); rec.Code != 200 {
+		t.Errorf("split cookies refused: %d %s", rec.Code, rec.Body)
+	}
+	rec = f.do(t, "GET", "/orders", "", "Cookie", "access_token="+hp.Value)
+	checkError(t, rec, 401, "Unauthorized", "Auth required.")
+	rec = f.do(t, "GET", "/orders", "", "Cookie", "access_token_signature="+sig.Value)
+	checkError(t, rec, 401, "Unauthorized", "Auth required.")
+	checkError(t, f.do(t, "GET", "/orders", ""), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
+}
+
+func TestQueryStrictness(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.QueryStringSet = true })
+	tok := f.login(t, "alice").AccessToken
+	if rec := f.do(t, "GET", "/orders?access_token="+tok, ""); rec.Code != 200 {
+		t.Errorf("query token refused: %d", rec.Code)
+	}
+	checkError(t, f.do(t, "GET", "/orders", "", bearer(tok)...), 401, "MissingAuthorizationQueryArg", "Authorization query argument not present.")
+	checkError(t, f.do(t, "GET", "/orders?access_token="+tok+"&access_token="+tok, ""), 401, "Unauthorized", "Auth required.")
+	checkError(t, f.do(t, "GET", "/orders?access_token=", ""), 401, "Unauthorized", "Auth required.")
+
+	g := newFixture(t, func(c *Config) { c.QueryStringSet = true; c.QueryStringStrict = new(bool) })
+	tok = g.login(t, "alice").AccessToken
+	if rec := g.do(t, "GET", "/orders", "", bearer(tok)...); rec.Code != 200 {
+		t.Errorf("non-strict query mode did not fall back to the header: %d", rec.Code)
+	}
+}
+
+func TestEndpointMethods(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, tc := range []struct {
+		path  string
+		allow string
+		wrong []string
+	}{
+		{"/auth", "POST, OPTIONS", []string{"GET", "PUT", "DELETE", "PATCH", "HEAD"}},
+		{"/auth/", "POST, OPTIONS", []string{"GET", "PUT"}},
+		{"/auth/verify", "GET, HEAD, OPTIONS", []string{"POST", "PUT", "DELETE"}},
+		{"/auth/me", "GET, HEAD, OPTIONS", []string{"POST", "PATCH"}},
+		{"/auth/refresh", "POST, OPTIONS", []string{"GET", "PUT", "DELETE", "HEAD"}},
+		{"/auth/logout", "POST, OPTIONS", []string{"GET", "DELETE"}},
+	} {
+		rec := f.do(t, "OPTIONS", tc.path, "")
+		if rec.Code != 204 || rec.Body.Len() != 0 || rec.Header().Get("Allow") != tc.allow {
+			t.Errorf("OPTIONS %s: %d %q Allow %q", tc.path, rec.Code, rec.Body, rec.Header().Get("Allow"))
+		}
+		for _, m := range tc.wrong {
+			rec := f.do(t, m, tc.path, "")
+			if rec.Code != 405 || rec.Header().Get("Allow") != tc.allow {
+				t.Errorf("%s %s: %d Allow %q", m, tc.path, rec.Code, rec.Header().Get("Allow"))
+			}
+			if m != "HEAD" {
+				checkError(t, rec, 405, "MethodNotAllowed", "Method not allowed.")
+			}
+		}
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	f := newFixture(t, nil)
+	big := `{"username":"alice","password":"` + strings.Repeat("x", DefaultMaxBodyBytes) + `"}`
+	checkError(t, f.do(t, "POST", "/auth", big), 413, "RequestEntityTooLarge", "Request body too large.")
+
+	g := newFixture(t, func(c *Config) { c.MaxBodyBytes = 64 })
+	// The cap applies to what Authenticate reads.
+	padded := `{"username":"alice","password":"alice-pw","pad":"` + strings.Repeat("x", 64) + `"}`
+	checkError(t, g.do(t, "POST", "/auth", padded), 413, "RequestEntityTooLarge", "Request body too large.")
+	if rec := g.do(t, "POST", "/auth", loginBody("alice")); rec.Code != 200 {
+		t.Errorf("small body refused: %d", rec.Code)
+	}
+}
+
+func TestVerifyEndpoint(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.login(t, "alice").AccessToken
+	rec := f.do(t, "GET", "/auth/verify", "", bearer(tok)...)
+	if m := decodeMap(t, rec); rec.Code != 200 || len(m) != 1 || m["valid"] != true {
+		t.Errorf("verify: %d %v", rec.Code, m)
+	}
+	for name, hdr := range map[string][]string{"forged": bearer(forge(t, tok)), "missing": nil} {
+		rec := f.do(t, "GET", "/auth/verify", "", hdr...)
+		m := decodeMap(t, rec)
+		if rec.Code != 401 || m["valid"] != false || m["exception"] == nil || m["reasons"] == nil {
+			t.Errorf("verify %s: %d %v", name, rec.Code, m)
+		}
+	}
+}
+
+func TestMeEndpoint(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.UserIDClaim = "uid" })
+	tok := f.login(t, "alice").AccessToken
+	rec := f.do(t, "GET", "/auth/me", "", bearer(tok)...)
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"me":{"uid":"alice"}}` {
+		t.Errorf("me without profile: %d %s", rec.Code, rec.Body)
+	}
+	f.dir.update("alice", func(u *User) { u.Profile = map[string]string{"name": "Alice"} })
+	rec = f.do(t, "GET", "/auth/me", "", bearer(tok)...)
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"me":{"name":"Alice"}}` {
+		t.Errorf("me with profile: %d %s", rec.Code, rec.Body)
+	}
+	f.dir.update("alice", func(u *User) { u.Profile = func() {} })
+	checkError(t, f.do(t, "GET", "/auth/me", "", bearer(tok)...), 500, "InternalServerError", "Internal server error.")
+
+	checkError(t, f.do(t, "GET", "/auth/me", ""), 401, "MissingAuthorizationHeader", "Authorization header not present.")
+	f.dir.remove("alice")
+	checkError(t, f.do(t, "GET", "/auth/me", "", bearer(tok)...), 401, "Unauthorized", "User not found.")
+	f.dir.failWith(fmt.Errorf("gone: %w", ErrUserNotFound))
+	checkError(t, f.do(t, "GET", "/auth/me", "", bearer(tok)...), 401, "Unauthorized", "User not found.")
+
+	g := newFixture(t, func(c *Config) { c.RetrieveUser = nil; c.RefreshTokenEnabled = false })
+	tok = g.login(t, "alice").AccessToken
+	checkError(t, g.do(t, "GET", "/auth/me", "", bearer(tok)...), 500, "MeEndpointNotSetup", "The /me endpoint is not set up.")
+}
+
+func TestInjectUser(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.login(t, "bob").AccessToken
+	rec := f.do(t, "GET", "/whoami", "", bearer(tok)...)
+	if m := decodeMap(t, rec); rec.Code != 200 || m["user"] != "bob" || m["injected"] != true {
+		t.Errorf("inject user: %d %v", rec.Code, m)
+	}
+	f.dir.remove("bob")
+	checkError(t, f.do(t, "GET", "/whoami", "", bearer(tok)...), 401, "Unauthorized", "User not found.")
+}
+
+func TestLoginRedirect(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.LoginRedirectURL = "/login" })
+	for _, tc := range []struct {
+		accept string
+		status int
+	}{
+		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", 302},
+		{"TEXT/HTML", 302},
+		{"application/json", 401},
+		{"*/*", 401},
+		{"", 401},
+	} {
+		rec := f.do(t, "GET", "/orders", "", "Accept", tc.accept)
+		if rec.Code != tc.status || tc.status == 302 && rec.Header().Get("Location") != "/login" {
+			t.Errorf("Accept %q: %d Location %q", tc.accept, rec.Code, rec.Header().Get("Location"))
+		}
+	}
+	// A valid token without the scope is a 403, not a trip to the login page.
+	tok := f.login(t, "bob").AccessToken
+	rec := f.do(t, "POST", "/orders", "", append(bearer(tok), "Accept", "text/html")...)
+	checkError(t, rec, 403, "Unauthorized", "Invalid scope.")
+}
+
+func TestErrorHandlerOverride(t *testing.T) {
+	var got *Error
+	f := newFixture(t, func(c *Config) {
+		c.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+			if !errors.As(err, &got) {
+				t.Errorf("ErrorHandler got %T", err)
+			}
+			http.Error(w, "custom "+got.Exception, got.Status)
+		}
+	})
+	rec := f.do(t, "GET", "/orders", "", bearer("a.b.c")...)
+	if rec.Code != 401 || rec.Body.String() != "custom Unauthorized\n" || !errors.Is(got, ErrTokenInvalid) {
+		t.Errorf("override: %d %q %v", rec.Code, rec.Body, got)
+	}
+	rec = f.do(t, "DELETE", "/auth", "")
+	if rec.Code != 405 || rec.Header().Get("Allow") == "" {
+		t.Errorf("override on 405: %d", rec.Code)
+	}
+}
+
+func TestMounting(t *testing.T) {
+	f := newFixture(t, nil)
+	login := func(t *testing.T, h http.Handler, path string) int {
+		r := httptest.NewRequest("POST", path, strings.NewReader(loginBody("alice")))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	verify := func(t *testing.T, h http.Handler, path string) int {
+		tok := f.login(t, "alice").AccessToken
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	sub := http.NewServeMux()
+	sub.Handle("/auth", f.a.Handler())
+	sub.Handle("/auth/", f.a.Handler())
+	fullPath := http.NewServeMux() // a router that, like chi's Mount, keeps the full path
+	fullPath.Handle("/api/", f.a.Handler())
+	for _, tc := range []struct {
+		name          string
+		h             http.Handler
+		login, verify string
+	}{
+		{"ServeMux /auth and /auth/", f.h, "/auth", "/auth/verify"},
+		{"ServeMux, login with a slash", f.h, "/auth/", "/auth/verify"},
+		{"sub-mux behind StripPrefix", http.StripPrefix("/api", sub), "/api/auth", "/api/auth/verify"},
+		{"prefix stripped by the router", http.StripPrefix("/auth", f.a.Handler()), "/auth", "/auth/verify"},
+		{"full path under a mount point", fullPath, "/api/auth", "/api/auth/verify"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code := login(t, tc.h, tc.login); code != 200 {
+				t.Errorf("login at %s: %d", tc.login, code)
+			}
+			if code := verify(t, tc.h, tc.verify); code != 200 {
+				t.Errorf("verify at %s: %d", tc.verify, code)
+			}
+		})
+	}
+	for _, path := range []string{"/auth/verify/auth", "/auth/auth", "/auth/unknown", "/auth/verify/", "/auth/me/x", "/authx"} {
+		if code := login(t, f.h, path); code != 404 {
+			t.Errorf("POST %s: %d, want 404", path, code)
+		}
+	}
+	g := newFixture(t, func(c *Config) { c.URLPrefix = "/v1/session" })
+	mux := http.NewServeMux()
+	mux.Handle("/v1/session", g.a.Handler())
+	mux.Handle("/v1/session/", g.a.Handler())
+	if code := login(t, mux, "/v1/session"); code != 200 {
+		t.Errorf("custom prefix login: %d", code)
+	}
+	if code := login(t, mux, "/v1/session/auth"); code != 404 {
+		t.Errorf("custom prefix, default name: %d", code)
+	}
+}
+
+func TestAuthModeOff(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AuthMode = new(bool); c.Authenticate = nil; c.RefreshTokenEnabled = false })
+	for _, path := range []string{"/auth", "/auth/verify", "/auth/me", "/auth/refresh", "/auth/logout"} {
+		for _, m := range []string{"POST", "GET", "OPTIONS"} {
+			checkError(t, f.do(t, m, path, ""), 404, "NotFound", "Not found.")
+		}
+	}
+	tok, _ := f.a.Sign(&Claims{UserID: "alice", ExpiresAt: f.clock.now().Add(time.Minute)})
+	if rec := f.do(t, "GET", "/orders", "", bearer(tok)...); rec.Code != 200 {
+		t.Errorf("Protected with AuthMode off: %d", rec.Code)
+	}
+}
+
+// TestScopeTruthTable runs SPEC §5 through Scoped and ScopedWith.
+func TestScopeTruthTable(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, tc := range []struct {
+		name      string
+		required  []string
+		anyScope  bool
+		anyAction bool
+		user      []string
+		pass      bool
+	}{
+		{"same namespace", []string{"user"}, false, false, []string{"user"}, true},
+		{"namespace-only user scope covers every action", []string{"user:read:write"}, false, false, []string{"user"}, true},
+		{"namespace required, user has an action", []string{"user"}, false, false, []string{"user:read"}, false},
+		{"other action", []string{"user:read"}, false, false, []string{"user:write"}, false},
+		{"one of two required actions", []string{"user:read:write"}, false, false, []string{"user:read"}, false},
+		{"one of two required actions, any action", []string{"user:read:write"}, false, true, []string{"user:read"}, true},
+		{"more actions than required", []string{"user:read"}, false, false, []string{"user:read:write"}, true},
+		{"empty required namespace matches any", []string{":read"}, false, false, []string{"admin:read"}, true},
+		{"empty required namespace, other action", []string{":read"}, false, false, []string{"admin:write"}, false},
+		{"other namespace", []string{"user:read"}, false, false, []string{"admin:read"}, false},
+		{"case matters", []string{"User"}, false, false, []string{"user"}, false},
+		{"no wildcard in user scope", []string{"user:read"}, false, false, []string{"*"}, false},
+		{"no wildcard in user action", []string{"user:read"}, false, false, []string{"user:*"}, false},
+		{"all required scopes", []string{"user", "admin"}, false, false, []string{"user"}, false},
+		{"all required scopes present", []string{"user", "admin"}, false, false, []string{"admin", "user"}, true},
+		{"any required scope", []string{"user", "admin"}, true, false, []string{"user"}, true},
+		{"any required scope, none present", []string{"user", "admin"}, true, false, []string{"billing"}, false},
+		{"any user scope may match", []string{"user:read"}, false, false, []string{"billing", "user:read"}, true},
+		{"token without scopes never passes", []string{"user"}, false, false, nil, false},
+		{"token with empty scopes never passes", []string{":read"}, true, true, []string{}, false},
+		{"route requiring nothing never passes", nil, false, false, []string{"user"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+			h := f.a.ScopedWith(ScopeRule{Scopes: tc.required, AnyScope: tc.anyScope, AnyAction: tc.anyAction}, ok)
+			if !tc.anyScope && !tc.anyAction {
+				h = f.a.Scoped(tc.required, ok)
+			}
+			chained := f.a.ScopeMiddleware(ScopeRule{Scopes: tc.required, AnyScope: tc.anyScope, AnyAction: tc.anyAction})(ok)
+			tok, err := f.a.Sign(&Claims{UserID: "u", Scopes: tc.user, ExpiresAt: f.clock.now().Add(time.Minute)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range []http.Handler{h, chained} {
+				r := httptest.NewRequest("GET", "/", nil)
+				r.Header.Set("Authorization", "Bearer "+tok)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				if want := map[bool]int{true: 200, false: 403}[tc.pass]; rec.Code != want {
+					t.Errorf("status %d, want %d", rec.Code, want)
+				}
+			}
+		})
+	}
+}
+
+func TestScopedCopiesScopes(t *testing.T) {
+	f := newFixture(t, nil)
+	scopes := []string{"orders:write"}
+	h := f.a.Scoped(scopes, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	scopes[0] = "orders:read" // a caller reusing its slice must not loosen the route
+	tok := f.login(t, "bob").AccessToken
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != 403 {
+		t.Errorf("status %d, want 403", rec.Code)
+	}
+}
+
+func TestProtectedConcurrent(t *testing.T) {
+	f := newFixture(t, nil)
+	alice, bob := f.login(t, "alice").AccessToken, f.login(t, "bob").AccessToken
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				tok, want := alice, 200
+				switch (g + i) % 3 {
+				case 1:
+					tok, want = bob, 403
+				case 2:
+					tok, want = forge(t, alice), 401
+				}
+				if rec := f.do(t, "POST", "/orders", "", bearer(tok)...); rec.Code != want {
+					t.Errorf("status %d, want %d", rec.Code, want)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+}
+
+// TestHostileInputsNeverPanic sends hostile values in every header, cookie, query
+// argument and body the package reads, in every token-source mode. No response may be
+// a success or a 500: each is refused as the client's error.
+func TestHostileInputsNeverPanic(t *testing.T) {
+	hostile := []string{
+		"", " ", ".", "..", "...", "a.b.c", "Bearer", "Bearer ", "Bearer  x", "bearer\x00x",
+		"\x00", "\xff\xfe\xfd", "Bearer \xff", "\r\n", "Bearer a\r\nb", "=", "==", "%", "%zz", ";", ",",
+		"eyJhbGciOiJub25lIn0.e30.", "eyJhbGciOiJIUzI1NiJ9.e30." + strings.Repeat("A", 43),
+		strings.Repeat("a", 100_000), strings.Repeat(".", 10_000), "Bearer " + strings.Repeat("eyJ.", 3000),
+		`{"`, `{}`, `[]`, `null`, `{"refresh_token":{}}`, `{"refresh_token":1e999}`, `{"refresh_token":"\ud800"}`,
+		strings.Repeat("[", 50_000), `{"a":` + strings.Repeat(`{"a":`, 10_000), "\u202e\u0000\ufeff",
+	}
+	modes := map[string]func(*Config){
+		"header":       nil,
+		"no prefix":    func(c *Config) { c.AuthorizationHeaderNoPrefix = true },
+		"cookie":       func(c *Config) { c.CookieSet = true },
+		"split cookie": func(c *Config) { c.CookieSet = true; c.CookieSplit = true },
+		"query":        func(c *Config) { c.QueryStringSet = true },
+		"lax, debug": func(c *Config) {
+			c.CookieSet, c.QueryStringSet, c.Debug = true, true, true
+			c.CookieStrict, c.QueryStringStrict = new(bool), new(bool)
+		},
+		"redirect page": func(c *Config) { c.LoginRedirectURL = "/login" },
+	}
+	for name, mod := range modes {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, mod)
+			alice := f.login(t, "alice")
+			for _, v := range hostile {
+				reqs := []*http.Request{}
+				for _, target := range []string{"/orders", "/auth/verify", "/auth/me", "/whoami"} {
+					for _, hdr := range [][2]string{
+						{"Authorization", v}, {"Authorization", "Bearer " + v}, {"Cookie", "access_token=" + v},
+						{"Cookie", "access_token=" + v + "; access_token_signature=" + v}, {"Cookie", v}, {"Accept", v},
+					} {
+						r := httptest.NewRequest("GET", target, nil)
+						r.Header.Add(hdr[0], hdr[1])
+						reqs = append(reqs, r)
+					}
+					r := httptest.NewRequest("GET", target+"?access_token="+url.QueryEscape(v), nil)
+					reqs = append(reqs, r)
+					r = httptest.NewRequest("GET", target, nil)
+					r.URL.RawQuery = v // not even escaped
+					reqs = append(reqs, r)
+				}
+				for _, target := range []string{"/auth", "/auth/refresh", "/auth/logout"} {
+					r := httptest.NewRequest("POST", target, strings.NewReader(v))
+					r.Header.Set("Authorization", "Bearer "+v)
+					reqs = append(reqs, r)
+				}
+				// A valid access token (in every place the modes look) with a hostile
+				// refresh token body, cookie and query argument.
+				r := httptest.NewRequest("POST", "/auth/refresh?refresh_token="+url.QueryEscape(v)+"&access_token="+alice.AccessToken, strings.NewReader(v))
+				r.Header.Set("Authorization", "Bearer "+alice.AccessToken)
+				r.Header.Set("Cookie", "access_token="+alice.AccessToken+"; refresh_token="+v)
+				reqs = append(reqs, r)
+				for _, r := range reqs {
+					rec := httptest.NewRecorder()
+					f.h.ServeHTTP(rec, r)
+					if rec.Code < 300 || rec.Code >= 500 {
+						t.Errorf("%s %s %.60q: status %d %s", r.Method, r.URL.Path, v, rec.Code, rec.Body)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestIssueTokens(t *testing.T) {
+	f := newFixture(t, nil)
+	tok, err := f.a.IssueTokens(context.Background(), &User{ID: "carol", Scopes: []string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.a.Verify(tok.AccessToken); err != nil || c.UserID != "carol" {
+		t.Errorf("access token: %v %v", c, err)
+	}
+	if d, _ := f.store.get("carol"); d != RefreshTokenDigest(tok.RefreshToken) {
+		t.Error("refresh digest not stored")
+	}
+	for name, u := range map[string]*User{
+		"nil user": nil, "empty ID": {}, "extra claim overrides iss": {ID: "x", Claims: map[string]any{"iss": "me"}},
+	} {
+		if _, err := f.a.IssueTokens(context.Background(), u); !errors.Is(err, ErrInvalidClaims) {
+			t.Errorf("%s: %v, want ErrInvalidClaims", name, err)
+		}
+	}
+	f.store.setFail("store", errors.New("down"))
+	if _, err := f.a.IssueTokens(context.Background(), &User{ID: "carol"}); err == nil || !strings.Contains(err.Error(), "StoreRefreshToken") {
+		t.Errorf("store failure: %v", err)
+	}
+}
