@@ -22,7 +22,7 @@ func BenchmarkProtected(b *testing.B) {
 	}{
 		{"valid", h, "Bearer " + tok, 200},
 		{"scoped", scoped, "Bearer " + tok, 200},
-		{"forged", h, "Bearer " + forge(b, tok), 401},
+		{"forged", h, "Bearer " + tamper(b, tok), 401},
 		{"missing", h, "", 401},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

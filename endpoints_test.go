@@ -22,7 +22,7 @@ import (
 // The fixture: a directory of two users, a fake store, a settable clock, and a mux with
 // the endpoints and three kinds of protected route.
 
-var testSecret = []byte("test-secret-0123456789abcdef-0123456789")
+var httpSecret = []byte("test-secret-0123456789abcdef-0123456789")
 
 type clock struct {
 	mu sync.Mutex
@@ -144,7 +144,7 @@ func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{dir: newDirectory(), store: newFakeStore(), clock: &clock{t: time.Unix(1_700_000_000, 0)}, log: &syncBuffer{}}
 	cfg := Config{
-		Secret:               testSecret,
+		Secret:               httpSecret,
 		Now:                  f.clock.now,
 		Authenticate:         f.dir.authenticate,
 		RetrieveUser:         f.dir.retrieveUser,
@@ -259,8 +259,8 @@ func checkError(t testing.TB, rec *httptest.ResponseRecorder, status int, except
 	}
 }
 
-// forge flips the last signature character that matters, keeping the encoding canonical.
-func forge(t testing.TB, tok string) string {
+// tamper flips the last signature character that matters, keeping the encoding canonical.
+func tamper(t testing.TB, tok string) string {
 	t.Helper()
 	c := tok[len(tok)-2]
 	r := byte('A')
@@ -516,7 +516,7 @@ func TestErrorContract(t *testing.T) {
 						t.Fatal(err)
 					}
 					if tc.forged {
-						tok = forge(t, tok)
+						tok = tamper(t, tok)
 					}
 					hdr = bearer(tok)
 				}
@@ -767,7 +767,7 @@ func TestVerifyEndpoint(t *testing.T) {
 	if m := decodeMap(t, rec); rec.Code != 200 || len(m) != 1 || m["valid"] != true {
 		t.Errorf("verify: %d %v", rec.Code, m)
 	}
-	for name, hdr := range map[string][]string{"forged": bearer(forge(t, tok)), "missing": nil} {
+	for name, hdr := range map[string][]string{"forged": bearer(tamper(t, tok)), "missing": nil} {
 		rec := f.do(t, "GET", "/auth/verify", "", hdr...)
 		m := decodeMap(t, rec)
 		if rec.Code != 401 || m["valid"] != false || m["exception"] == nil || m["reasons"] == nil {
@@ -1013,7 +1013,7 @@ func TestProtectedConcurrent(t *testing.T) {
 				case 1:
 					tok, want = bob, 403
 				case 2:
-					tok, want = forge(t, alice), 401
+					tok, want = tamper(t, alice), 401
 				}
 				if rec := f.do(t, "POST", "/orders", "", bearer(tok)...); rec.Code != want {
 					t.Errorf("status %d, want %d", rec.Code, want)

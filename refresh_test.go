@@ -256,7 +256,7 @@ func TestRefreshFailures(t *testing.T) {
 		{
 			name: "forged access token",
 			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
-				return "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(forge(t, alice.AccessToken))
+				return "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(tamper(t, alice.AccessToken))
 			},
 			status: 401, exception: "Unauthorized", reason: "Auth required.",
 		},
@@ -652,7 +652,7 @@ func TestLogout(t *testing.T) {
 
 	rec = f.do(t, "POST", "/auth/logout", "")
 	checkError(t, rec, 401, "MissingAuthorizationHeader", "Authorization header not present.")
-	rec = f.do(t, "POST", "/auth/logout", "", bearer(forge(t, alice.AccessToken))...)
+	rec = f.do(t, "POST", "/auth/logout", "", bearer(tamper(t, alice.AccessToken))...)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
 
 	f.store.setFail("revoke", errors.New("revoke failed: secret-detail"))

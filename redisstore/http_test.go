@@ -1,5 +1,3 @@
-//go:build jwtauth_http
-
 // These tests run jwtauth's endpoints against the Redis store. They need the HTTP
 // layer (Auth.Handler, Auth.Protected); the build tag keeps them out until it exists.
 
