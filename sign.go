@@ -46,14 +46,17 @@ var (
 )
 
 // macKey is one HS256 key with a pool of HMAC states already keyed with it: hmac.Reset
-// restores the precomputed inner and outer pads instead of rehashing the key.
+// restores the precomputed inner and outer pads instead of rehashing the key. The pool
+// belongs to the Auth, so nothing is shared between Auths.
 type macKey struct{ pool sync.Pool }
 
-// macState is a pooled keyed HMAC with room for its output, so that the sum does not
-// escape to the heap through the hash.Hash interface.
+// macState is a pooled keyed HMAC with room for its output (so that the sum does not
+// escape to the heap through the hash.Hash interface) and a work buffer for Sign and
+// Verify, so that one pool round trip serves a whole call.
 type macState struct {
 	h   hash.Hash
 	out [sha256.Size]byte
+	buf []byte
 }
 
 func newMACKey(secret []byte) *macKey {
@@ -63,36 +66,31 @@ func newMACKey(secret []byte) *macKey {
 	return k
 }
 
-// sum writes HMAC-SHA256(key, msg) to out.
-func (k *macKey) sum(out *[sha256.Size]byte, msg []byte) {
-	st := k.pool.Get().(*macState)
-	st.h.Reset()
-	st.h.Write(msg)
-	st.h.Sum(st.out[:0])
-	*out = st.out
+func (k *macKey) get() *macState { return k.pool.Get().(*macState) }
+
+// maxPooledBuf keeps a rare huge token from pinning a huge buffer in the pool.
+const maxPooledBuf = 64 << 10
+
+func (k *macKey) put(st *macState) {
+	if cap(st.buf) > maxPooledBuf {
+		st.buf = nil
+	}
 	k.pool.Put(st)
 }
 
-// scratch is a per-call work buffer, pooled so that Sign and Verify do not allocate one.
-type scratch struct{ b []byte }
-
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
-
-// grow returns s.b resized to n bytes, reallocating only when it is too small.
-func (s *scratch) grow(n int) []byte {
-	if cap(s.b) < n {
-		s.b = make([]byte, n)
-	}
-	return s.b[:n]
+// sum returns HMAC-SHA256(key, msg), valid until st is used again.
+func (st *macState) sum(msg []byte) []byte {
+	st.h.Reset()
+	st.h.Write(msg)
+	return st.h.Sum(st.out[:0])
 }
 
-// maxPooledScratch keeps a rare huge token from pinning a huge buffer in the pool.
-const maxPooledScratch = 64 << 10
-
-func putScratch(s *scratch) {
-	if cap(s.b) <= maxPooledScratch {
-		scratchPool.Put(s)
+// grow returns st.buf resized to n bytes, reallocating only when it is too small.
+func (st *macState) grow(n int) []byte {
+	if cap(st.buf) < n {
+		st.buf = make([]byte, n)
 	}
+	return st.buf[:n]
 }
 
 // Sign encodes c as an HS256 JWT with the header {"alg":"HS256","typ":"JWT"}, MACed
@@ -104,10 +102,10 @@ func (a *Auth) Sign(c *Claims) (string, error) {
 	if c == nil {
 		return "", fmt.Errorf("%w: nil claims", ErrInvalidClaims)
 	}
-	s := scratchPool.Get().(*scratch)
-	defer putScratch(s)
+	st := a.keys[0].get()
+	defer a.keys[0].put(st)
 
-	payload, err := a.appendPayload(s.b[:0], c)
+	payload, err := a.appendPayload(st.buf[:0], c)
 	if err != nil {
 		return "", err
 	}
@@ -115,16 +113,15 @@ func (a *Auth) Sign(c *Claims) (string, error) {
 	pLen := b64.EncodedLen(len(payload))
 	total := len(canonicalHeader) + 1 + pLen + 1 + sigLen
 	buf := slices.Grow(payload, total)[:len(payload)+total]
-	s.b = buf[:0] // keep any growth for the next call
+	st.buf = buf[:0] // keep any growth for the next call
 	payload, tok := buf[:len(payload)], buf[len(payload):]
 	n := copy(tok, canonicalHeader)
 	tok[n] = '.'
 	b64.Encode(tok[n+1:], payload)
 	n += 1 + pLen
-	var mac [sha256.Size]byte
-	a.keys[0].sum(&mac, tok[:n])
+	mac := st.sum(tok[:n])
 	tok[n] = '.'
-	b64.Encode(tok[n+1:], mac[:])
+	b64.Encode(tok[n+1:], mac)
 	return string(tok), nil
 }
 
@@ -195,12 +192,12 @@ func (a *Auth) decode(token string) (*Claims, error) {
 		return nil, errSigLen
 	}
 
-	s := scratchPool.Get().(*scratch)
-	defer putScratch(s)
+	st := a.keys[0].get()
+	defer a.keys[0].put(st)
 	// One copy of the token; the MAC input, the signature and the decoded payload are
 	// slices of this buffer.
 	payloadLen := b64.DecodedLen(d2 - d1 - 1)
-	buf := s.grow(len(token) + payloadLen + sha256.Size)
+	buf := st.grow(len(token) + payloadLen)
 	copy(buf, token)
 	var sig [sha256.Size]byte
 	if n, err := b64.Decode(sig[:], buf[d2+1:len(token)]); err != nil || n != sha256.Size {
@@ -224,7 +221,7 @@ func (a *Auth) decode(token string) (*Claims, error) {
 	}
 
 	// RFC 7515 §5.2 step 6 and RFC 7518 §3.2: compare in constant time.
-	if !a.macMatches(buf[:d2], &sig) {
+	if !a.macMatches(st, buf[:d2], sig[:]) {
 		return nil, errSignature
 	}
 
@@ -241,12 +238,17 @@ func (a *Auth) decode(token string) (*Claims, error) {
 	return c, nil
 }
 
-// macMatches reports whether sig is the MAC of msg under Secret or one of PreviousSecrets.
-func (a *Auth) macMatches(msg []byte, sig *[sha256.Size]byte) bool {
-	var mac [sha256.Size]byte
-	for _, k := range a.keys {
-		k.sum(&mac, msg)
-		if hmac.Equal(mac[:], sig[:]) {
+// macMatches reports whether sig is the MAC of msg under Secret (with st, a state of
+// keys[0]) or one of PreviousSecrets.
+func (a *Auth) macMatches(st *macState, msg, sig []byte) bool {
+	if hmac.Equal(st.sum(msg), sig) {
+		return true
+	}
+	for _, k := range a.keys[1:] {
+		prev := k.get()
+		ok := hmac.Equal(prev.sum(msg), sig)
+		k.put(prev)
+		if ok {
 			return true
 		}
 	}
