@@ -1,12 +1,19 @@
 // Command jwtauth-demo is a small orders API protected by jwtauth: log in, call the API,
 // see a scope refused, refresh, log out. The README walks through it with curl.
 //
-//	go run ./cmd/jwtauth-demo [-addr 127.0.0.1:8080] [-secret hex-or-raw]
+//	go run ./cmd/jwtauth-demo [-addr 127.0.0.1:8080] [-secret hex-or-raw] [-quiet]
 //
 // Users: alice / wonderland (orders:read orders:write) and bob / builder (orders:read).
 // The secret comes from -secret or $JWTAUTH_SECRET (hex, or at least 32 raw bytes);
 // without one, a random secret is made at start and every token dies with the process.
 // Refresh tokens live in a MemStore, so they too are lost on restart.
+//
+// Every request is logged to stdout, one line each, unless -quiet is given.
+//
+// GET /api/ping and GET /api/ping/protected are the load-test pair: the same tiny
+// handler, answering {"pong":true}, served open and behind auth.Protected, so that
+// the difference between them is the cost of checking the access token.
+// scripts/load.sh runs wrk against both (with -quiet, as the log would dominate).
 package main
 
 import (
@@ -38,14 +45,15 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	secretFlag := flag.String("secret", "", "HS256 secret, hex or at least 32 raw bytes (default $JWTAUTH_SECRET, else random)")
+	quiet := flag.Bool("quiet", false, "no access log (for load tests)")
 	flag.Parse()
-	if err := run(*addr, *secretFlag); err != nil {
+	if err := run(*addr, *secretFlag, *quiet); err != nil {
 		fmt.Fprintln(os.Stderr, "jwtauth-demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, secretFlag string) error {
+func run(addr, secretFlag string, quiet bool) error {
 	source := secretFlag
 	if source == "" {
 		source = os.Getenv("JWTAUTH_SECRET")
@@ -62,7 +70,11 @@ func run(addr, secretFlag string) error {
 		fmt.Fprintln(os.Stderr, "jwtauth-demo: warning: no -secret or JWTAUTH_SECRET; using a random secret, tokens die with the process")
 	}
 
-	srv, err := newServer(config{secret: secret, iterations: pbkdf2Iterations, accessLog: os.Stdout})
+	cfg := config{secret: secret, iterations: pbkdf2Iterations, accessLog: os.Stdout}
+	if quiet {
+		cfg.accessLog = nil
+	}
+	srv, err := newServer(cfg)
 	if err != nil {
 		return err
 	}
@@ -115,7 +127,7 @@ func parseSecret(s string) ([]byte, error) {
 type config struct {
 	secret     []byte
 	iterations int       // PBKDF2 iterations for the password hashes
-	accessLog  io.Writer // one line per request
+	accessLog  io.Writer // one line per request; nil for none
 	errorLog   *slog.Logger
 }
 
@@ -211,11 +223,27 @@ func newServer(cfg config) (*server, error) {
 	mux.Handle("/auth/", auth.Handler())
 	mux.Handle("GET /api/orders", auth.Protected(http.HandlerFunc(orders.list)))
 	mux.Handle("POST /api/orders", auth.Scoped([]string{"orders:write"}, http.HandlerFunc(orders.create)))
+	// The load-test pair: one handler, open and protected.
+	mux.Handle("GET /api/ping", http.HandlerFunc(ping))
+	mux.Handle("GET /api/ping/protected", auth.Protected(http.HandlerFunc(ping)))
 
+	var handler http.Handler = mux
+	if cfg.accessLog != nil {
+		handler = accessLog(cfg.accessLog, mux)
+	}
 	return &server{
-		handler: accessLog(cfg.accessLog, mux),
+		handler: handler,
 		close:   func() { store.Close() },
 	}, nil
+}
+
+var pong = []byte(`{"pong":true}` + "\n")
+
+// ping answers {"pong":true} and does nothing else, so that a load test of it measures
+// the server and the middleware in front of it, not the handler.
+func ping(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(pong)
 }
 
 // pbkdf2SHA256 is PBKDF2 (RFC 8018 §5.2) with HMAC-SHA256 as the PRF. crypto/pbkdf2

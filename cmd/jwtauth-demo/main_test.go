@@ -164,3 +164,47 @@ func TestParseSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestPing checks the load-test pair: the same answer open and protected, and the
+// protected one refused without a token.
+func TestPing(t *testing.T) {
+	ts, logBuf := newTestServer(t)
+	code, m := call(t, ts, "POST", "/auth", "", `{"username": "alice", "password": "wonderland"}`)
+	access := str(m, "access_token")
+	if code != 200 || access == "" {
+		t.Fatalf("login alice: %d %v", code, m)
+	}
+	for _, path := range []string{"/api/ping", "/api/ping/protected"} {
+		if code, m := call(t, ts, "GET", path, access, ""); code != 200 || m["pong"] != true {
+			t.Errorf("%s with a token: %d %v", path, code, m)
+		}
+	}
+	if code, m := call(t, ts, "GET", "/api/ping", "", ""); code != 200 || m["pong"] != true {
+		t.Errorf("/api/ping without a token: %d %v", code, m)
+	}
+	if code, m := call(t, ts, "GET", "/api/ping/protected", "", ""); code != 401 || m["exception"] != "MissingAuthorizationHeader" {
+		t.Errorf("/api/ping/protected without a token: %d %v", code, m)
+	}
+	if code, m := call(t, ts, "GET", "/api/ping/protected", access+"x", ""); code != 401 {
+		t.Errorf("/api/ping/protected with a bad token: %d %v", code, m)
+	}
+	if lines := strings.Count(logBuf.String(), "\n"); lines != 6 {
+		t.Errorf("access log has %d lines, want 6:\n%s", lines, logBuf)
+	}
+}
+
+// TestQuiet checks that a server without an access log (-quiet) still serves.
+func TestQuiet(t *testing.T) {
+	srv, err := newServer(config{secret: []byte("demo-test-secret-0123456789abcdef"), iterations: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.handler)
+	t.Cleanup(func() { ts.Close(); srv.close() })
+	if code, m := call(t, ts, "GET", "/api/ping", "", ""); code != 200 || m["pong"] != true {
+		t.Errorf("/api/ping: %d %v", code, m)
+	}
+	if code, _ := call(t, ts, "GET", "/api/ping/protected", "", ""); code != 401 {
+		t.Errorf("/api/ping/protected without a token: %d", code)
+	}
+}
