@@ -442,41 +442,41 @@ func (p *scanner) str() (string, bool) {
 		return "", false
 	}
 	start := p.i + 1
-	end := strings.IndexByte(p.s[start:], '"')
+	// The common case in one pass: printable ASCII up to the closing quote.
+	j := start
+	for j < len(p.s) && plainASCII(p.s[j]) {
+		j++
+	}
+	if j < len(p.s) && p.s[j] == '"' {
+		p.i = j + 1
+		return p.s[start:j], true
+	}
+	// Anything else (an escape, a control character, non-ASCII text, no closing quote).
+	end := strings.IndexByte(p.s[j:], '"')
 	if end < 0 {
 		return "", false
 	}
-	v := p.s[start : start+end]
+	v := p.s[start : j+end]
 	if strings.IndexByte(v, '\\') >= 0 {
 		return p.unescape(start)
 	}
-	for i := 0; i < len(v); i++ {
-		if v[i]-0x20 < 0x60 { // printable ASCII, the common case
-			continue
-		}
-		// RFC 8259 §7: control characters must be escaped; the text must be UTF-8.
-		rest := v[i:]
-		if !utf8.ValidString(rest) {
-			p.err = errStrictText
-			return "", false
-		}
-		if !noControl(rest) {
-			return "", false
-		}
-		break
+	// RFC 8259 §7: control characters must be escaped; the text must be UTF-8.
+	if !utf8.ValidString(v) {
+		p.err = errStrictText
+		return "", false
 	}
-	p.i = start + end + 1
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 {
+			return "", false
+		}
+	}
+	p.i = j + end + 1
 	return v, true
 }
 
-func noControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 {
-			return false
-		}
-	}
-	return true
-}
+// plainASCII reports whether c may stand unescaped in a JSON string and needs no
+// further check: printable ASCII other than '"' and '\\'.
+func plainASCII(c byte) bool { return c-0x20 < 0x60 && c != '"' && c != '\\' }
 
 // unescape is str's slow path for a string holding escapes.
 func (p *scanner) unescape(start int) (string, bool) {
