@@ -52,6 +52,10 @@ var ErrClaimNotFound = errors.New("jwtauth: claim not found")
 
 // Get decodes the claim name into v with encoding/json. It reads Extra first, then the
 // verified payload. A missing claim is an error wrapping ErrClaimNotFound.
+//
+// Names match exactly here, but encoding/json matches struct fields without regard to
+// case: an object claim {"admin":false,"Admin":true} decodes into a struct field Admin
+// as true. Decode object claims into maps, or sign only member names you control.
 func (c *Claims) Get(name string, v any) error {
 	if val, ok := c.Extra[name]; ok {
 		b, err := json.Marshal(val)
@@ -271,6 +275,12 @@ func (a *Auth) appendPayload(b []byte, c *Claims) ([]byte, error) {
 			v, jerr := json.Marshal(c.Extra[k])
 			if jerr != nil {
 				return nil, fmt.Errorf("%w: custom claim %q: %v", ErrInvalidClaims, k, jerr)
+			}
+			// encoding/json writes what a json.Marshaler or json.RawMessage gives it:
+			// duplicate names, lone surrogates, deep nesting. Verify would refuse the
+			// token forever, so refuse to sign it.
+			if p := (scanner{s: string(v)}); !p.skip(0) || !p.atEnd() {
+				return nil, fmt.Errorf("%w: custom claim %q is not strict JSON", ErrInvalidClaims, k)
 			}
 			w.b = append(w.b, v...)
 		}

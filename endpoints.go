@@ -304,10 +304,10 @@ func uniqueCookie(r *http.Request, name string, errMissing, errTwice error) (str
 			val, n = c.Value, n+1
 		}
 	}
-	switch n {
-	case 0:
+	switch {
+	case n == 0 || n == 1 && val == "": // an empty cookie is no token
 		return "", errMissing
-	case 1:
+	case n == 1:
 		return val, nil
 	}
 	return "", errTwice
@@ -317,10 +317,10 @@ func uniqueCookie(r *http.Request, name string, errMissing, errTwice error) (str
 // parse cleanly still yields the arguments it could read; a repeated one is refused.
 func (a *Auth) queryValue(r *http.Request, name string, errMissing, errTwice error) (string, error) {
 	q, _ := url.ParseQuery(r.URL.RawQuery)
-	switch vals := q[name]; len(vals) {
-	case 0:
+	switch vals := q[name]; {
+	case len(vals) == 0 || len(vals) == 1 && vals[0] == "": // ?access_token= is no token
 		return "", errMissing
-	case 1:
+	case len(vals) == 1:
 		return vals[0], nil
 	}
 	return "", errTwice
@@ -696,6 +696,9 @@ func (a *Auth) writeTokens(w http.ResponseWriter, t *Tokens) {
 	}
 	if a.cfg.CookieSet {
 		a.setCookies(w, t)
+		if a.cfg.CookieOmitBodyTokens {
+			clear(body)
+		}
 	}
 	writeJSON(w, http.StatusOK, body)
 }

@@ -707,7 +707,7 @@ func TestQueryStrictness(t *testing.T) {
 	}
 	checkError(t, f.do(t, "GET", "/orders", "", bearer(tok)...), 401, "MissingAuthorizationQueryArg", "Authorization query argument not present.")
 	checkError(t, f.do(t, "GET", "/orders?access_token="+tok+"&access_token="+tok, ""), 401, "Unauthorized", "Auth required.")
-	checkError(t, f.do(t, "GET", "/orders?access_token=", ""), 401, "Unauthorized", "Auth required.")
+	checkError(t, f.do(t, "GET", "/orders?access_token=", ""), 401, "MissingAuthorizationQueryArg", "Authorization query argument not present.")
 
 	g := newFixture(t, func(c *Config) { c.QueryStringSet = true; c.QueryStringStrict = new(bool) })
 	tok = g.login(t, "alice").AccessToken

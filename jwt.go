@@ -225,6 +225,11 @@ type Config struct {
 	CookieMaxAge int
 	// CookieStrict (nil or true): in cookie mode, look only at cookies, not at the header.
 	CookieStrict *bool
+	// CookieOmitBodyTokens, in cookie mode, leaves the tokens out of the JSON body of
+	// POST /auth and POST /auth/refresh (the body is then {}), so that a script injected
+	// into the page cannot read them from a response. Off by default, as in Sanic JWT,
+	// whose clients read the body; turn it on when only a browser uses the cookies.
+	CookieOmitBodyTokens bool
 	// CookieSplit stores the access token as two cookies: header.payload readable by
 	// scripts, and the signature HttpOnly under CookieSplitSignatureName.
 	CookieSplit              bool
@@ -401,8 +406,14 @@ func New(cfg Config) (*Auth, error) {
 			return bad("RetrieveUser", "is required when RefreshTokenEnabled")
 		}
 	}
-	if c.LoginRedirectURL != "" && c.LoginRedirectURL[0] != '/' && !hasHTTPScheme(c.LoginRedirectURL) {
+	if u := c.LoginRedirectURL; u != "" && !(u[0] == '/' && !strings.HasPrefix(u, "//") && !strings.HasPrefix(u, "/\\") || hasHTTPScheme(u)) {
+		// "//host/path" and "/\\host" are protocol-relative to browsers: an absolute
+		// redirect dressed as a path.
 		return bad("LoginRedirectURL", "must be a path or an http(s) URL")
+	}
+	if c.CookieSet && c.CookieSameSite == http.SameSiteNoneMode && !c.CookieSecure {
+		// Browsers drop SameSite=None cookies without Secure: cookie mode would silently fail.
+		return bad("CookieSameSite", "None requires CookieSecure")
 	}
 
 	a.keys = append(a.keys, newMACKey(c.Secret))

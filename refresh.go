@@ -284,14 +284,19 @@ func jsonStringMember(body io.Reader, name string) (string, error) {
 			return "", errDuplicateMember
 		}
 		found = true
-		var v any
-		if err := dec.Decode(&v); err != nil {
+		// Decode the raw value first: a string is unmarshalled, null means no token,
+		// and anything else is refused without building it (a megabyte of array would
+		// otherwise become tens of megabytes of interface values).
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			return "", err
 		}
-		switch v := v.(type) {
-		case string:
-			val = v
-		case nil: // "refresh_token": null is no token
+		switch {
+		case string(raw) == "null": // "refresh_token": null is no token
+		case raw[0] == '"':
+			if err := json.Unmarshal(raw, &val); err != nil {
+				return "", err
+			}
 		default:
 			return "", errNotString
 		}

@@ -112,6 +112,10 @@ func (a *Auth) Sign(c *Claims) (string, error) {
 	// Token layout in the same buffer, after the JSON: header "." payload "." signature.
 	pLen := b64.EncodedLen(len(payload))
 	total := len(canonicalHeader) + 1 + pLen + 1 + sigLen
+	if total > a.cfg.MaxTokenSize {
+		// Verify would refuse it: a token nobody can use is an error here, not later.
+		return "", fmt.Errorf("%w: token of %d bytes exceeds MaxTokenSize", ErrInvalidClaims, total)
+	}
 	buf := slices.Grow(payload, total)[:len(payload)+total]
 	st.buf = buf[:0] // keep any growth for the next call
 	payload, tok := buf[:len(payload)], buf[len(payload):]

@@ -35,6 +35,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -165,6 +166,9 @@ func newServer(cfg config) (*server, error) {
 	}
 	// Unknown users are checked against this, so that they cost as much as known ones.
 	dummy := &account{salt: make([]byte, 16), hash: make([]byte, 32)}
+	// A password check costs a few hundred milliseconds of CPU by design; at most one per
+	// core runs at a time, so a flood of logins queues instead of starving the API.
+	hashing := make(chan struct{}, runtime.NumCPU())
 
 	authenticate := func(r *http.Request) (*jwtauth.User, error) {
 		var creds struct {
@@ -177,6 +181,12 @@ func newServer(cfg config) (*server, error) {
 				return nil, err
 			}
 			return nil, fmt.Errorf("%w: send {\"username\": ..., \"password\": ...}", jwtauth.ErrAuthenticationFailed)
+		}
+		select {
+		case hashing <- struct{}{}:
+			defer func() { <-hashing }()
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
 		}
 		acct, known := accounts[creds.Username]
 		if !known {
