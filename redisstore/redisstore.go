@@ -63,9 +63,9 @@ const (
 // Options configures a Store. The zero value means the defaults.
 type Options struct {
 	// Prefix is prepended to the user id to make the Redis key. Default DefaultPrefix.
-	// Give each application its own prefix, and never one that begins another's: with
-	// "app:" and "app:x:", user "x:1" of the first and user "1" of the second share a key.
-	// Give each application sharing a Redis its own prefix.
+	// Give each application sharing a Redis its own prefix, and never one that begins
+	// another's: with "app:" and "app:x:", user "x:1" of the first and user "1" of the
+	// second share a key.
 	Prefix string
 	// TTL is the lifetime of a stored token, counted from its last store or swap (every
 	// rotation restarts it). Zero means DefaultTTL (30 days); NoExpiry (or any negative
