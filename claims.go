@@ -145,7 +145,7 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 			}
 		case "iss":
 			if c.Issuer, ok = p.str(); !ok {
-				return errIss
+				return p.failOr(errIss)
 			}
 		case "aud":
 			if p.peek() == '"' {
@@ -155,15 +155,15 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 				c.Audience, ok = p.strings(c.audBuf[:0])
 			}
 			if !ok {
-				return errAud
+				return p.failOr(errAud)
 			}
 		case a.cfg.UserIDClaim:
 			if c.UserID, ok = p.str(); !ok {
-				return errUserID
+				return p.failOr(errUserID)
 			}
 		case a.cfg.ScopesClaim:
 			if c.Scopes, ok = p.strings(c.scopeBuf[:0]); !ok {
-				return errScopes
+				return p.failOr(errScopes)
 			}
 		default:
 			if !p.skip(0) {
@@ -468,13 +468,17 @@ func (p *scanner) member(keys *keySet, n int) (name string, done bool, err error
 	return name, false, nil
 }
 
-// fail returns the error of the last failed step.
-func (p *scanner) fail() error {
+// failOr returns the strict-text or depth error of the last failed step if there is
+// one, else err: invalid UTF-8 in a registered claim is reported as such.
+func (p *scanner) failOr(err error) error {
 	if p.err != nil {
 		return p.err
 	}
-	return errInvalidJSON
+	return err
 }
+
+// fail returns the error of the last failed step.
+func (p *scanner) fail() error { return p.failOr(errInvalidJSON) }
 
 // str reads a JSON string. Without escapes the result is a substring of the input and
 // costs no allocation.
