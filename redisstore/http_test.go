@@ -1,5 +1,5 @@
-// These tests run jwtauth's endpoints against the Redis store. They need the HTTP
-// layer (Auth.Handler, Auth.Protected); the build tag keeps them out until it exists.
+// These tests run jwtauth's endpoints (Auth.Handler, Auth.Protected) against the Redis
+// store: two instances sharing one Redis, concurrent refreshes, and an outage.
 
 package redisstore_test
 
