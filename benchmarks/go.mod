@@ -10,3 +10,5 @@ require (
 	github.com/jwtauth/jwtauth v0.0.0
 	github.com/pascaldekloe/jwt v1.12.0
 )
+
+require github.com/go-chi/chi/v5 v5.5.0
