@@ -186,7 +186,8 @@ type Config struct {
 	// SetIssuedAt adds iat to issued tokens.
 	SetIssuedAt bool
 	// SetNotBefore adds nbf = now + NotBeforeDelta to issued tokens.
-	SetNotBefore   bool
+	SetNotBefore bool
+	// NotBeforeDelta is how long after issue a token becomes valid, with SetNotBefore.
 	NotBeforeDelta time.Duration
 	// UserIDClaim names the user-id claim. Default "user_id".
 	UserIDClaim string
@@ -198,9 +199,11 @@ type Config struct {
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 
-	// AccessTokenName and RefreshTokenName are the JSON keys, cookie names and query
-	// argument names. Defaults "access_token" and "refresh_token".
-	AccessTokenName  string
+	// AccessTokenName is the access token's JSON key, cookie name and query argument
+	// name. Default "access_token".
+	AccessTokenName string
+	// RefreshTokenName is the refresh token's JSON key, cookie name and query argument
+	// name. Default "refresh_token".
 	RefreshTokenName string
 	// AuthorizationHeader names the header carrying the access token. Default "Authorization".
 	AuthorizationHeader string
@@ -216,9 +219,10 @@ type Config struct {
 	CookieHTTPOnly *bool
 	// CookieSecure marks token cookies Secure.
 	CookieSecure bool
-	// CookieDomain and CookiePath (default "/") scope the cookies.
+	// CookieDomain is the cookies' Domain attribute; empty means host-only cookies.
 	CookieDomain string
-	CookiePath   string
+	// CookiePath is the cookies' Path attribute. Default "/".
+	CookiePath string
 	// CookieSameSite defaults to http.SameSiteLaxMode.
 	CookieSameSite http.SameSite
 	// CookieMaxAge is the cookies' Max-Age in seconds; 0 leaves it unset (session cookie).
@@ -232,7 +236,9 @@ type Config struct {
 	CookieOmitBodyTokens bool
 	// CookieSplit stores the access token as two cookies: header.payload readable by
 	// scripts, and the signature HttpOnly under CookieSplitSignatureName.
-	CookieSplit              bool
+	CookieSplit bool
+	// CookieSplitSignatureName names the signature cookie of CookieSplit. Default
+	// "access_token_signature".
 	CookieSplitSignatureName string
 
 	// QueryStringSet reads the access token from the query argument AccessTokenName.
@@ -269,9 +275,15 @@ type Config struct {
 	// GenerateRefreshToken makes a refresh token. Default: 24 base64url characters from
 	// crypto/rand (144 bits).
 	GenerateRefreshToken func() (string, error)
-	StoreRefreshToken    StoreRefreshTokenFunc
+	// StoreRefreshToken keeps a new refresh token's digest for the user (at login, and at
+	// refresh when rotating without SwapRefreshToken). Required when RefreshTokenEnabled.
+	StoreRefreshToken StoreRefreshTokenFunc
+	// RetrieveRefreshToken returns the user's stored digest at refresh. Required when
+	// RefreshTokenEnabled.
 	RetrieveRefreshToken RetrieveRefreshTokenFunc
-	RevokeRefreshToken   RevokeRefreshTokenFunc
+	// RevokeRefreshToken forgets the user's refresh token: at logout (nil makes
+	// /auth/logout answer 404) and when a rotated-out token is replayed.
+	RevokeRefreshToken RevokeRefreshTokenFunc
 	// SwapRefreshToken, when set, makes rotation one atomic compare-and-swap so that
 	// exactly one of several concurrent refreshes with one token succeeds.
 	SwapRefreshToken SwapRefreshTokenFunc
