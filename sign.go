@@ -43,6 +43,7 @@ var (
 	errPayloadB64   = fmt.Errorf("%w: payload is not canonical base64url", ErrTokenInvalid)
 	errPayloadJSON  = fmt.Errorf("%w: payload is not a strict JSON object", ErrTokenInvalid)
 	errDuplicateKey = fmt.Errorf("%w: duplicate JSON member name", ErrTokenInvalid)
+	errSignTooLong  = fmt.Errorf("%w: token would be longer than MaxTokenSize", ErrInvalidClaims)
 )
 
 // macKey is one HS256 key with a pool of HMAC states already keyed with it: hmac.Reset
@@ -114,7 +115,7 @@ func (a *Auth) Sign(c *Claims) (string, error) {
 	total := len(canonicalHeader) + 1 + pLen + 1 + sigLen
 	if total > a.cfg.MaxTokenSize {
 		// Verify would refuse it: a token nobody can use is an error here, not later.
-		return "", fmt.Errorf("%w: token of %d bytes exceeds MaxTokenSize", ErrInvalidClaims, total)
+		return "", errSignTooLong
 	}
 	buf := slices.Grow(payload, total)[:len(payload)+total]
 	st.buf = buf[:0] // keep any growth for the next call
