@@ -101,9 +101,10 @@ var (
 )
 
 // parseClaims reads the registered claims of an authenticated payload into c and keeps
-// the payload for Get. RFC 7519 §7.2 step 10: the claims must be a JSON object; RFC 7515
-// §5.2 lets us reject duplicate member names, and we do, so no two parsers can read two
-// different tokens out of one (an "exp" twice, the first past and the second future).
+// the payload for Get. RFC 7519 §7.2 step 10: the claims must be a JSON object. RFC 7519
+// §4: claim names "MUST be unique"; a parser must reject duplicates or keep the last. We
+// reject them, at every depth, so that no two parsers can read two different tokens out
+// of one (an "exp" twice, the first past and the second future).
 func (a *Auth) parseClaims(c *Claims, raw string) error {
 	c.raw = raw
 	p := scanner{s: raw}
@@ -205,8 +206,8 @@ func payloadErr(err error) error {
 	return err
 }
 
-// validate runs the checks against the clock and the Config, in RFC 7519 §7.2 order
-// after the signature: exp, nbf, iss, aud, then ExtraVerifications.
+// validate runs the checks against the clock and the Config, after RFC 7519 §7.2 has
+// accepted the token: exp, nbf, iss, aud, then ExtraVerifications.
 func (a *Auth) validate(c *Claims, now time.Time, allowExpired bool) error {
 	// RFC 7519 §4.1.4: the current time "MUST be before the expiration date/time";
 	// RFC 7519 §4.1.4 allows "some small leeway ... to account for clock skew". A token

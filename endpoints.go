@@ -612,7 +612,7 @@ func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			Reason: "Method not allowed.", Err: fmt.Errorf("jwtauth: method %q not allowed", r.Method)})
 		return
 	}
-	// RFC 8725 §3.11 and STYLE §7: every input is bounded, the body included.
+	// Every input is bounded, the body included (STYLE §7).
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 	}

@@ -168,8 +168,8 @@ func (a *Auth) verify(token string, allowExpired bool) (*Claims, error) {
 // decode runs steps 1 to 5 of Verify: everything but the checks against the clock and
 // the Config.
 func (a *Auth) decode(token string) (*Claims, error) {
-	// RFC 8725 §3.11 asks for bounded input; CVE-2025-30204 (golang-jwt) was unbounded
-	// splitting of a token made of dots. Nothing has been decoded or allocated yet.
+	// Bounded input before anything else: CVE-2025-30204 (golang-jwt) was an unbounded
+	// split of a token made of dots. Nothing has been decoded or allocated yet.
 	if len(token) > a.cfg.MaxTokenSize {
 		return nil, errTooLong
 	}
@@ -183,7 +183,7 @@ func (a *Auth) decode(token string) (*Claims, error) {
 	if d1 < 0 {
 		return nil, errShape
 	}
-	d2 := strings.IndexByte(token[d1+1:], '.') + d1 + 1
+	d2 := strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 when there is no second dot
 	if d2 == d1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
 		return nil, errShape
 	}
@@ -289,7 +289,8 @@ func base64URLOnly(s string) bool {
 }
 
 // checkHeader parses a non-canonical JOSE header strictly: a JSON object without
-// duplicate member names (RFC 7515 §5.2 step 4 allows rejecting them, and we do), alg
+// duplicate member names (RFC 7515 §4: names "MUST be unique"; parsers reject duplicates
+// or keep the last, and we reject), alg
 // exactly "HS256" (RFC 8725 §3.1), no crit (RFC 7515 §4.1.11: a recipient must reject
 // extensions it does not understand; we understand none), typ absent or "JWT" (RFC 7519
 // §5.1). Other members, kid among them, are ignored (RFC 7515 §4): every key is tried.
