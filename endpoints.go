@@ -11,8 +11,8 @@ import (
 )
 
 // This file is the HTTP layer: reading the access token from a request, the Protected
-// and Scoped middleware, the endpoints under Config.URLPrefix, and the error responses
-// of SPEC §4. The refresh and logout endpoints live in refresh.go.
+// and Scoped middleware, the endpoints under Config.URLPrefix, and the JSON error
+// responses. The refresh and logout endpoints live in refresh.go.
 
 // Causes of a missing or ambiguous access token. The missing ones wrap ErrTokenMissing
 // and say where the token was looked for last, which picks the exception name.
@@ -32,8 +32,8 @@ var (
 	errNilUser      = errors.New("jwtauth: hook returned a nil user or an empty user ID")
 )
 
-// Error is the HTTP form of a failure: the status, the SPEC §4 body fields and the
-// WWW-Authenticate challenge. Config.ErrorHandler always receives an *Error (get it
+// Error is the HTTP form of a failure: the status, the fields of the JSON error body
+// {"reasons": [Reason], "exception": Exception} and the WWW-Authenticate challenge. Config.ErrorHandler always receives an *Error (get it
 // with errors.As); Unwrap gives the cause, which wraps one of the package's sentinel
 // errors or, for a 500, the failing hook's error. The cause may hold a hook's text:
 // log it, never send it.
@@ -64,7 +64,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // hookError marks an unexpected error from a hook or from the package's own machinery:
-// a 500 whose text is logged and never sent (SPEC §6).
+// a 500 whose text is logged and never sent.
 type hookError struct {
 	hook string
 	err  error
@@ -84,8 +84,9 @@ const (
 	challengeScope        = `Bearer error="insufficient_scope"`
 )
 
-// httpError maps err to its response. Statuses and texts are SPEC §4; Debug turns the
-// rows marked "(Debug: 400)" into 400s carrying the precise cause.
+// httpError maps err to its response: the statuses, exception names and reasons of the
+// error contract (Sanic JWT's, listed in the README). Debug turns the missing-token,
+// malformed-header and malformed-token cases into 400s carrying the precise cause.
 func (a *Auth) httpError(err error) *Error {
 	// Checked first: a hook error that wraps one of our sentinels, or even an *Error,
 	// is still the hook's failure and not a verdict about the request, and its text
@@ -114,7 +115,7 @@ func (a *Auth) httpError(err error) *Error {
 		e.Exception, e.Reason, e.Challenge = "MissingAuthorizationHeader", "Authorization header not present.", challengeBare
 		debuggable = true
 	case errors.Is(err, ErrInvalidAuthorizationHeader):
-		// RFC 6750 §3.1 names this invalid_request; SPEC §4 keeps Sanic JWT's 401.
+		// RFC 6750 §3.1 names this invalid_request (a 400); we keep Sanic JWT's 401.
 		e.Exception, e.Reason, e.Challenge = "InvalidAuthorizationHeader", "Authorization header is invalid.", challengeInvalidReq
 		debuggable = true
 	case errors.Is(err, ErrTokenExpired):
@@ -362,7 +363,8 @@ func (a *Auth) Check(r *http.Request) (*Claims, error) {
 
 // Protected lets a request through to next only with a valid access token, and puts
 // the token's claims in the request context (see ClaimsFromContext). Otherwise it
-// answers with the error of SPEC §4, or, when Config.LoginRedirectURL is set and the
+// answers with the JSON error body (401, or 400 with the cause in Debug mode; see the
+// README's Endpoints section), or, when Config.LoginRedirectURL is set and the
 // request accepts text/html, redirects there (302). Its type fits middleware chains as
 // the method value auth.Protected.
 //
@@ -419,7 +421,7 @@ type ScopeRule struct {
 }
 
 // Scoped is Protected plus a scope check: the token's scopes must satisfy every one of
-// scopes under Config.ScopeValidator (by default ScopesMatch, SPEC §5). A valid token
+// scopes under Config.ScopeValidator (by default ScopesMatch, Sanic JWT's rules). A valid token
 // without the scopes is a 403. See ScopedWith for the any-of variants.
 func (a *Auth) Scoped(scopes []string, next http.Handler) http.Handler {
 	return a.ScopedWith(ScopeRule{Scopes: scopes}, next)
@@ -497,10 +499,8 @@ type Tokens struct {
 // the user's ID, Scopes and Claims plus, from the Config, exp (now + ExpirationDelta),
 // iat when SetIssuedAt, nbf when SetNotBefore, iss and aud when set. A nil user, an
 // empty ID or an extra claim overriding a registered one is an error wrapping
-// ErrInvalidClaims; a failing hook's error is returned wrapped. It is safe for
-// concurrent use.
-//
-// SPEC §1 lists the request among its arguments; it needs none, as no hook takes one.
+// ErrInvalidClaims, and so is a token Sign refuses (see Sign); a failing hook's error is
+// returned wrapped. It takes no request: no hook needs one. It is safe for concurrent use.
 func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
 	access, err := a.issueAccessToken(u)
 	if err != nil {
@@ -676,7 +676,7 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
 // authFailedReason is the message of an Authenticate error wrapping
 // ErrAuthenticationFailed, for the client: the text after "jwtauth: authentication
 // failed: " when the hook wrote fmt.Errorf("%w: wrong password", ErrAuthenticationFailed),
-// SPEC §4's text for the bare sentinel, and otherwise the text without "jwtauth: ".
+// "Authentication failed." for the bare sentinel, and otherwise the text without "jwtauth: ".
 func authFailedReason(err error) string {
 	msg, sentinel := err.Error(), ErrAuthenticationFailed.Error()
 	if msg == sentinel {

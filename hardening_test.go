@@ -39,7 +39,7 @@ func TestEmptyCookieIsMissingNotInvalid(t *testing.T) {
 
 func TestNewRejectsUnsafeRedirectsAndCookies(t *testing.T) {
 	base := func() Config { return Config{Secret: testSecret, AuthMode: off()} }
-	for _, u := range []string{"//evil.example/login", `/\evil.example`, "javascript:alert(1)", "evil.example"} {
+	for _, u := range []string{"//evil.example/login", `/\evil.example`, "/\t/evil.example", "/login\r\nX: y", "javascript:alert(1)", "evil.example"} {
 		cfg := base()
 		cfg.LoginRedirectURL = u
 		if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "LoginRedirectURL") {
@@ -54,6 +54,11 @@ func TestNewRejectsUnsafeRedirectsAndCookies(t *testing.T) {
 		}
 	}
 	cfg := base()
+	cfg.CookieOmitBodyTokens = true
+	if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "CookieOmitBodyTokens") {
+		t.Errorf("CookieOmitBodyTokens without CookieSet: %v", err)
+	}
+	cfg = base()
 	cfg.CookieSet, cfg.CookieSameSite = true, http.SameSiteNoneMode
 	if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "CookieSameSite") {
 		t.Errorf("SameSite=None without Secure: %v", err)

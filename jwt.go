@@ -129,25 +129,39 @@ type (
 	SwapRefreshTokenFunc func(ctx context.Context, userID, presented, next string) error
 )
 
-// Defaults applied by New to zero-valued Config fields.
+// Defaults applied by New to zero-valued Config fields, one per field of the same name.
 const (
-	DefaultMaxTokenSize    = 8 << 10
-	DefaultMaxBodyBytes    = 1 << 20
-	DefaultURLPrefix       = "/auth"
+	// DefaultMaxTokenSize is Config.MaxTokenSize's default: 8 KiB.
+	DefaultMaxTokenSize = 8 << 10
+	// DefaultMaxBodyBytes is Config.MaxBodyBytes's default: 1 MiB.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultURLPrefix is Config.URLPrefix's default.
+	DefaultURLPrefix = "/auth"
+	// DefaultExpirationDelta is the access token lifetime by default.
 	DefaultExpirationDelta = 30 * time.Minute
-	DefaultLeeway          = 180 * time.Second
-	DefaultUserIDClaim     = "user_id"
-	DefaultScopesClaim     = "scopes"
+	// DefaultLeeway is the clock skew allowed on exp and nbf by default.
+	DefaultLeeway = 180 * time.Second
+	// DefaultUserIDClaim names the user-id claim by default.
+	DefaultUserIDClaim = "user_id"
+	// DefaultScopesClaim names the scopes claim by default.
+	DefaultScopesClaim = "scopes"
+	// DefaultAccessTokenName is the access token's JSON key, cookie and query argument
+	// name by default.
 	DefaultAccessTokenName = "access_token"
-	// DefaultRefreshTokenName is also the refresh cookie and query argument name.
-	DefaultRefreshTokenName   = "refresh_token"
-	DefaultAuthHeader         = "Authorization"
-	DefaultAuthHeaderPrefix   = "Bearer"
-	DefaultCookieSplitSigName = "access_token_signature"
-	// MinSecretSize is the shortest Secret New accepts: RFC 7518 §3.2 requires an
-	// HS256 key of at least the hash output size, 256 bits.
-	MinSecretSize = 32
+	// DefaultRefreshTokenName is the refresh token's JSON key, cookie and query argument
+	// name by default.
+	DefaultRefreshTokenName = "refresh_token"
+	// DefaultAuthorizationHeader names the header carrying the access token by default.
+	DefaultAuthorizationHeader = "Authorization"
+	// DefaultAuthorizationHeaderPrefix is the scheme before the token by default.
+	DefaultAuthorizationHeaderPrefix = "Bearer"
+	// DefaultCookieSplitSignatureName names the signature cookie of CookieSplit by default.
+	DefaultCookieSplitSignatureName = "access_token_signature"
 )
+
+// MinSecretSize is the shortest Secret New accepts: RFC 7518 §3.2 requires an HS256
+// key of at least the hash output size, 256 bits.
+const MinSecretSize = 32
 
 // Config configures an Auth. It is a plain struct: the zero value of every field means
 // the documented default, and New validates the whole. Fields that default to on are
@@ -159,6 +173,7 @@ type Config struct {
 	// Each must be at least 32 bytes.
 	PreviousSecrets [][]byte
 	// MaxTokenSize caps a token's length, checked before any decoding. Default 8 KiB.
+	// Sign refuses to write a longer token.
 	MaxTokenSize int
 
 	// AuthMode turns the endpoints on (nil or true) or off (false: Handler answers 404
@@ -223,13 +238,14 @@ type Config struct {
 	CookieDomain string
 	// CookiePath is the cookies' Path attribute. Default "/".
 	CookiePath string
-	// CookieSameSite defaults to http.SameSiteLaxMode.
+	// CookieSameSite defaults to http.SameSiteLaxMode. SameSiteNoneMode requires
+	// CookieSecure (browsers drop such cookies otherwise).
 	CookieSameSite http.SameSite
 	// CookieMaxAge is the cookies' Max-Age in seconds; 0 leaves it unset (session cookie).
 	CookieMaxAge int
 	// CookieStrict (nil or true): in cookie mode, look only at cookies, not at the header.
 	CookieStrict *bool
-	// CookieOmitBodyTokens, in cookie mode, leaves the tokens out of the JSON body of
+	// CookieOmitBodyTokens (requires CookieSet) leaves the tokens out of the JSON body of
 	// POST /auth and POST /auth/refresh (the body is then {}), so that a script injected
 	// into the page cannot read them from a response. Off by default, as in Sanic JWT,
 	// whose clients read the body; turn it on when only a browser uses the cookies.
@@ -248,12 +264,14 @@ type Config struct {
 
 	// Debug answers failures with 400 and the precise cause. Never in production.
 	Debug bool
-	// ErrorHandler writes error responses. Default: the JSON body of SPEC §4.
+	// ErrorHandler writes error responses; err is always an *Error. Default: the JSON
+	// body {"reasons": [...], "exception": "..."} with the status and WWW-Authenticate.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// ErrorLog receives unexpected hook errors. Default slog.Default().
 	ErrorLog *slog.Logger
 	// LoginRedirectURL, when set, makes Protected redirect (302) requests that accept
-	// text/html instead of answering 401.
+	// text/html instead of answering 401. It must be a path (not "//..." nor "/\...")
+	// or an http(s) URL, without control characters.
 	LoginRedirectURL string
 
 	// Authenticate checks the credentials in a login request. Required when AuthMode is
@@ -354,11 +372,11 @@ func New(cfg Config) (*Auth, error) {
 	setDefault(&c.ScopesClaim, DefaultScopesClaim)
 	setDefault(&c.AccessTokenName, DefaultAccessTokenName)
 	setDefault(&c.RefreshTokenName, DefaultRefreshTokenName)
-	setDefault(&c.AuthorizationHeader, DefaultAuthHeader)
-	setDefault(&c.AuthorizationHeaderPrefix, DefaultAuthHeaderPrefix)
+	setDefault(&c.AuthorizationHeader, DefaultAuthorizationHeader)
+	setDefault(&c.AuthorizationHeaderPrefix, DefaultAuthorizationHeaderPrefix)
 	setDefault(&c.CookiePath, "/")
 	setDefault(&c.CookieSameSite, http.SameSiteLaxMode)
-	setDefault(&c.CookieSplitSignatureName, DefaultCookieSplitSigName)
+	setDefault(&c.CookieSplitSignatureName, DefaultCookieSplitSignatureName)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -418,10 +436,15 @@ func New(cfg Config) (*Auth, error) {
 			return bad("RetrieveUser", "is required when RefreshTokenEnabled")
 		}
 	}
-	if u := c.LoginRedirectURL; u != "" && !(u[0] == '/' && !strings.HasPrefix(u, "//") && !strings.HasPrefix(u, "/\\") || hasHTTPScheme(u)) {
-		// "//host/path" and "/\\host" are protocol-relative to browsers: an absolute
-		// redirect dressed as a path.
+	if u := c.LoginRedirectURL; u != "" && (!(u[0] == '/' && !strings.HasPrefix(u, "//") && !strings.HasPrefix(u, "/\\") || hasHTTPScheme(u)) ||
+		strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f })) {
+		// "//host/path" and "/\host" are protocol-relative to browsers: an absolute
+		// redirect dressed as a path. Browsers also drop tabs and newlines from URLs, so
+		// "/<TAB>/host" would become "//host": control characters are refused too.
 		return bad("LoginRedirectURL", "must be a path or an http(s) URL")
+	}
+	if c.CookieOmitBodyTokens && !c.CookieSet {
+		return bad("CookieOmitBodyTokens", "requires CookieSet")
 	}
 	if c.CookieSet && c.CookieSameSite == http.SameSiteNoneMode && !c.CookieSecure {
 		// Browsers drop SameSite=None cookies without Secure: cookie mode would silently fail.

@@ -211,7 +211,7 @@ func (s *MemStore) SwapRefreshToken(ctx context.Context, userID, presented, next
 	now := s.clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// subtle.ConstantTimeCompare, as SPEC §6 asks for every refresh-token comparison.
+	// subtle.ConstantTimeCompare, as for every refresh-token comparison in the package.
 	// A digest reveals nothing a client could present, so this is defence in depth.
 	// Whether presented is canonical is the caller's own input and may show in timing.
 	var match bool

@@ -14,7 +14,7 @@ import (
 )
 
 // This file is the refresh-token flow: generating tokens, the digests the store hooks
-// see, POST /auth/refresh (SPEC §6) and POST /auth/logout.
+// see, POST /auth/refresh and POST /auth/logout.
 
 // refreshTokenBytes is the entropy of a default refresh token: 18 bytes from
 // crypto/rand, 144 bits, which base64url writes as exactly 24 characters.
@@ -66,7 +66,7 @@ func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	a.writeTokens(w, t)
 }
 
-// refresh runs SPEC §6 and returns the new tokens (RefreshToken empty when not rotating).
+// refresh runs the refresh flow, steps 1 to 6 below, and returns the new tokens (RefreshToken empty when not rotating).
 func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	ctx := r.Context()
 

@@ -97,8 +97,10 @@ func (st *macState) grow(n int) []byte {
 // Sign encodes c as an HS256 JWT with the header {"alg":"HS256","typ":"JWT"}, MACed
 // with Config.Secret. It writes exactly the fields c holds: use IssueTokens, or the
 // endpoints, to get exp, iat, nbf, iss and aud filled in from the Config. Dates are
-// written in whole seconds. Strings must be valid UTF-8, and Extra may not hold a
-// registered claim; either is an error wrapping ErrInvalidClaims.
+// written in whole seconds. It refuses, with an error wrapping ErrInvalidClaims, what
+// Verify would reject: strings that are not valid UTF-8, a custom claim in Extra that
+// overrides a registered one or whose JSON is not strict (duplicate names, unpaired
+// surrogates, nesting deeper than 32), and a token longer than MaxTokenSize.
 func (a *Auth) Sign(c *Claims) (string, error) {
 	if c == nil {
 		return "", fmt.Errorf("%w: nil claims", ErrInvalidClaims)

@@ -185,8 +185,8 @@ func newServer(cfg config) (*server, error) {
 		select {
 		case hashing <- struct{}{}:
 			defer func() { <-hashing }()
-		case <-r.Context().Done():
-			return nil, r.Context().Err()
+		case <-r.Context().Done(): // the client gave up while waiting: not a server error
+			return nil, fmt.Errorf("%w: request cancelled", jwtauth.ErrAuthenticationFailed)
 		}
 		acct, known := accounts[creds.Username]
 		if !known {
