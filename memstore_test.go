@@ -29,25 +29,9 @@ func memDigest(tok string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// memClock is a fake clock that tests move by hand; safe for concurrent use.
-type memClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newMemClock() *memClock { return &memClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *memClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *memClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newMemClock is the fake clock of the HTTP tests (clock, in endpoints_test.go), set
+// to a fixed start.
+func newMemClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
 
 func memPut(t testing.TB, s *MemStore, user, digest string) {
 	t.Helper()
@@ -238,12 +222,12 @@ func TestMemStoreKeepsAnyStringExactly(t *testing.T) {
 
 func TestMemStoreTokenExpiresAfterTTL(t *testing.T) {
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Hour), MemStoreClock(clock.Now))
+	s := NewMemStore(MemStoreTTL(time.Hour), MemStoreClock(clock.now))
 	d := memDigest("a")
 	memPut(t, s, "alice", d)
-	clock.Advance(time.Hour - time.Nanosecond)
+	clock.add(time.Hour - time.Nanosecond)
 	memWant(t, s, "alice", d)
-	clock.Advance(time.Nanosecond)
+	clock.add(time.Nanosecond)
 	memWantNotFound(t, s, "alice")
 	if n := s.Len(); n != 0 {
 		t.Errorf("Len = %d; want 0: a lookup drops the expired entry", n)
@@ -252,19 +236,19 @@ func TestMemStoreTokenExpiresAfterTTL(t *testing.T) {
 
 func TestMemStoreDefaultTTLIs30Days(t *testing.T) {
 	clock := newMemClock()
-	s := NewMemStore(MemStoreClock(clock.Now))
+	s := NewMemStore(MemStoreClock(clock.now))
 	memPut(t, s, "alice", memDigest("a"))
-	clock.Advance(30*24*time.Hour - time.Second)
+	clock.add(30*24*time.Hour - time.Second)
 	memWant(t, s, "alice", memDigest("a"))
-	clock.Advance(time.Second)
+	clock.add(time.Second)
 	memWantNotFound(t, s, "alice")
 }
 
 func TestMemStoreZeroTTLNeverExpires(t *testing.T) {
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(0), MemStoreClock(clock.Now))
+	s := NewMemStore(MemStoreTTL(0), MemStoreClock(clock.now))
 	memPut(t, s, "alice", memDigest("a"))
-	clock.Advance(100 * 365 * 24 * time.Hour)
+	clock.add(100 * 365 * 24 * time.Hour)
 	s.Sweep()
 	memWant(t, s, "alice", memDigest("a"))
 	if err := s.SwapRefreshToken(context.Background(), "alice", memDigest("a"), memDigest("b")); err != nil {
@@ -280,9 +264,9 @@ func TestMemStoreHugeTTLDoesNotOverflow(t *testing.T) {
 
 func TestMemStoreExpiredTokenCannotBeSwapped(t *testing.T) {
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Hour), MemStoreClock(clock.Now))
+	s := NewMemStore(MemStoreTTL(time.Hour), MemStoreClock(clock.now))
 	memPut(t, s, "alice", memDigest("a"))
-	clock.Advance(time.Hour)
+	clock.add(time.Hour)
 	err := s.SwapRefreshToken(context.Background(), "alice", memDigest("a"), memDigest("b"))
 	if !errors.Is(err, ErrRefreshTokenNotFound) {
 		t.Fatalf("SwapRefreshToken(expired) = %v; want ErrRefreshTokenNotFound", err)
@@ -292,13 +276,13 @@ func TestMemStoreExpiredTokenCannotBeSwapped(t *testing.T) {
 
 func TestMemStoreSwapRestartsTTL(t *testing.T) {
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Hour), MemStoreClock(clock.Now))
+	s := NewMemStore(MemStoreTTL(time.Hour), MemStoreClock(clock.now))
 	memPut(t, s, "alice", memDigest("a"))
-	clock.Advance(50 * time.Minute)
+	clock.add(50 * time.Minute)
 	if err := s.SwapRefreshToken(context.Background(), "alice", memDigest("a"), memDigest("b")); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(50 * time.Minute) // 100 minutes after the store, 50 after the swap
+	clock.add(50 * time.Minute) // 100 minutes after the store, 50 after the swap
 	memWant(t, s, "alice", memDigest("b"))
 }
 
@@ -350,12 +334,12 @@ func TestMemStoreSweepReturnsMemory(t *testing.T) {
 	const users = 100_000
 	clock := newMemClock()
 	start := memHeap()
-	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.Now))
+	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.now))
 	for i := range users {
 		memPut(t, s, "user"+strconv.Itoa(i), memDigest(strconv.Itoa(i)))
 	}
 	full := memHeap()
-	clock.Advance(time.Minute)
+	clock.add(time.Minute)
 	s.Sweep()
 	if n := s.Len(); n != 0 {
 		t.Fatalf("Len = %d after Sweep; want 0", n)
@@ -374,14 +358,14 @@ func TestMemStoreSweepReturnsMemory(t *testing.T) {
 func TestMemStoreWritesSweepExpiredTokens(t *testing.T) {
 	const batch = 2_000 // live tokens at any time
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.Now))
+	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.now))
 	most := 0
 	for round := range 12 {
 		for i := range batch {
 			memPut(t, s, fmt.Sprintf("r%d-u%d", round, i), memDigest(strconv.Itoa(i)))
 			most = max(most, s.Len())
 		}
-		clock.Advance(time.Minute) // this round's users expire
+		clock.add(time.Minute) // this round's users expire
 	}
 	if most > 2*batch {
 		t.Errorf("store held up to %d entries for %d live tokens; want at most %d", most, batch, 2*batch)
@@ -429,12 +413,12 @@ func TestMemStoreCloseWithoutSweeper(t *testing.T) {
 
 func TestMemStoreSweeperDropsExpiredTokens(t *testing.T) {
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.Now), MemStoreSweepInterval(time.Millisecond))
+	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.now), MemStoreSweepInterval(time.Millisecond))
 	defer s.Close()
 	for i := range 100 {
 		memPut(t, s, "user"+strconv.Itoa(i), memDigest(strconv.Itoa(i)))
 	}
-	clock.Advance(time.Minute)
+	clock.add(time.Minute)
 	for deadline := time.Now().Add(5 * time.Second); s.Len() != 0; {
 		if time.Now().After(deadline) {
 			t.Fatalf("Len = %d five seconds after expiry; the sweeper did not run", s.Len())
@@ -489,7 +473,7 @@ func TestMemStoreConcurrentUseIsSafe(t *testing.T) {
 		users   = 8
 	)
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.Now), MemStoreSweepInterval(time.Millisecond))
+	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.now), MemStoreSweepInterval(time.Millisecond))
 	defer s.Close()
 	digests := make(map[string]bool)
 	for i := range 4 {
@@ -520,7 +504,7 @@ func TestMemStoreConcurrentUseIsSafe(t *testing.T) {
 					err = s.RevokeRefreshToken(ctx, user)
 				case 4:
 					if w == 0 {
-						clock.Advance(time.Second)
+						clock.add(time.Second)
 					}
 					s.Sweep()
 					_ = s.Len()
