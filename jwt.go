@@ -436,12 +436,8 @@ func New(cfg Config) (*Auth, error) {
 			return bad("RetrieveUser", "is required when RefreshTokenEnabled")
 		}
 	}
-	if u := c.LoginRedirectURL; u != "" && (!(u[0] == '/' && !strings.HasPrefix(u, "//") && !strings.HasPrefix(u, "/\\") || hasHTTPScheme(u)) ||
-		strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f })) {
-		// "//host/path" and "/\host" are protocol-relative to browsers: an absolute
-		// redirect dressed as a path. Browsers also drop tabs and newlines from URLs, so
-		// "/<TAB>/host" would become "//host": control characters are refused too.
-		return bad("LoginRedirectURL", "must be a path or an http(s) URL")
+	if c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL) {
+		return bad("LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
 	}
 	if c.CookieOmitBodyTokens && !c.CookieSet {
 		return bad("CookieOmitBodyTokens", "requires CookieSet")
@@ -469,8 +465,18 @@ func setDefault[T comparable](p *T, def T) {
 // on reads a default-on *bool.
 func on(b *bool) bool { return b == nil || *b }
 
-func hasHTTPScheme(u string) bool {
-	return len(u) > 8 && (u[:7] == "http://" || u[:8] == "https://")
+// safeRedirect reports whether u is a path on this site or an http(s) URL. "//host" and
+// "/\host" are protocol-relative to browsers (an absolute redirect dressed as a path),
+// and browsers drop tabs and newlines from URLs, so "/<TAB>/host" would become "//host":
+// control characters are refused too.
+func safeRedirect(u string) bool {
+	if strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return false
+	}
+	if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+		return len(u) > len("https://")
+	}
+	return strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") && !strings.HasPrefix(u, "/\\")
 }
 
 // Config returns the configuration in force, with defaults applied. Function and
