@@ -165,7 +165,10 @@ func FuzzClaimsDifferential(f *testing.F) {
 			return
 		}
 		switch {
-		case errors.Is(err, errDuplicateKey) && hasDuplicateNames(payload):
+		case hasDuplicateNames(payload):
+			// encoding/json keeps the last of two equal names; the scanner refuses the
+			// payload, and may stop at an earlier value that only the first occurrence
+			// makes invalid ({"exp":0,"exp":1}), so any cause is right here.
 		case errors.Is(err, errStrictText) && (!utf8.Valid(payload) || bytes.Contains(payload, []byte(`\u`))):
 		case errors.Is(err, errDepth) && bytes.Count(payload, []byte("["))+bytes.Count(payload, []byte("{")) > maxDepth:
 		default:
