@@ -154,10 +154,11 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 // token." A mismatch also means a stolen access token presented with a guessed refresh
 // token; revoking is right in both cases. The price: two tabs of one browser refreshing
 // at the same moment log the user out. Without rotation a mismatch revokes nothing, as
-// an old token is then not evidence of anything.
+// an old token is then not evidence of anything. The revocation runs even when the
+// client has gone: a replayer must not escape it by hanging up (context.WithoutCancel).
 func (a *Auth) refreshMismatch(ctx context.Context, userID string) error {
 	if a.rotate && a.cfg.RevokeRefreshToken != nil {
-		if err := a.cfg.RevokeRefreshToken(ctx, userID); err != nil {
+		if err := a.cfg.RevokeRefreshToken(context.WithoutCancel(ctx), userID); err != nil {
 			return &hookError{"RevokeRefreshToken", err}
 		}
 	}

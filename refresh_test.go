@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -162,6 +163,42 @@ func TestRefreshReplayOfRotatedOutTokenRevokes(t *testing.T) {
 	// ... and the legitimate client's current token is dead too.
 	rec = f.do(t, "POST", "/auth/refresh", refreshBody(second.RefreshToken), bearer(second.AccessToken)...)
 	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+}
+
+// TestRefreshReplayRevokesAfterTheClientHangsUp: the revocation a replay triggers does
+// not depend on the replayer waiting for the answer.
+func TestRefreshReplayRevokesAfterTheClientHangsUp(t *testing.T) {
+	store := NewMemStore() // its hooks refuse a cancelled context
+	var hangUp context.CancelFunc
+	f := newFixture(t, func(c *Config) {
+		c.StoreRefreshToken = store.StoreRefreshToken
+		c.RetrieveRefreshToken = store.RetrieveRefreshToken
+		c.RevokeRefreshToken = store.RevokeRefreshToken
+		c.SwapRefreshToken = func(ctx context.Context, userID, presented, next string) error {
+			err := store.SwapRefreshToken(ctx, userID, presented, next)
+			if err != nil && hangUp != nil {
+				hangUp() // the replayer disconnects while the store answers
+			}
+			return err
+		}
+	})
+	first := f.login(t, "alice")
+	rec := f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...)
+	if rec.Code != 200 {
+		t.Fatalf("refresh: %d", rec.Code)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hangUp = cancel
+	r := httptest.NewRequest("POST", "/auth/refresh", strings.NewReader(refreshBody(first.RefreshToken))).WithContext(ctx)
+	r.Header.Set("Authorization", "Bearer "+first.AccessToken)
+	rec = httptest.NewRecorder()
+	f.h.ServeHTTP(rec, r)
+	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+	if _, err := store.RetrieveRefreshToken(context.Background(), "alice"); !errors.Is(err, ErrRefreshTokenNotFound) {
+		t.Fatalf("the current refresh token survived the replay: %v", err)
+	}
 }
 
 func TestRefreshFailures(t *testing.T) {
