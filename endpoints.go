@@ -42,7 +42,9 @@ type Error struct {
 	Status int
 	// Exception is the Sanic JWT exception name, such as "Unauthorized".
 	Exception string
-	// Reason is the message for the client. It never holds a hook's error text.
+	// Reason is the message for the client. It never holds a hook's error text, except
+	// the message an Authenticate hook chose with fmt.Errorf("%w: message",
+	// ErrAuthenticationFailed).
 	Reason string
 	// Challenge is the WWW-Authenticate value to send, empty for none.
 	Challenge string
@@ -411,7 +413,9 @@ func acceptsHTML(r *http.Request) bool {
 // JWT's default: all of Scopes, each with all its actions.
 type ScopeRule struct {
 	// Scopes are the required scopes, "namespace[:action[:action...]]". A rule with
-	// none never passes.
+	// none never passes. An empty namespace matches any namespace, as in Sanic JWT, so
+	// the scope "" is met by every namespace-only user scope: do not build Scopes with
+	// strings.Split of a string that may be empty.
 	Scopes []string
 	// AnyScope lets one matching scope suffice (Sanic JWT's require_all=False).
 	AnyScope bool
@@ -673,19 +677,22 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
 	a.writeTokens(w, t)
 }
 
-// authFailedReason is the message of an Authenticate error wrapping
-// ErrAuthenticationFailed, for the client: the text after "jwtauth: authentication
-// failed: " when the hook wrote fmt.Errorf("%w: wrong password", ErrAuthenticationFailed),
-// "Authentication failed." for the bare sentinel, and otherwise the text without "jwtauth: ".
+// authFailedReason is the client's message for an Authenticate error wrapping
+// ErrAuthenticationFailed. Only the form fmt.Errorf("%w: wrong password",
+// ErrAuthenticationFailed) chooses one: the text after "jwtauth: authentication
+// failed: ". Any other form (the bare sentinel, errors.Join, a second %w, text before
+// the sentinel) may carry another error's text, a database's for instance, and gets
+// the fixed "Authentication failed.".
 func authFailedReason(err error) string {
-	msg, sentinel := err.Error(), ErrAuthenticationFailed.Error()
-	if msg == sentinel {
-		return "Authentication failed."
+	const fixed = "Authentication failed."
+	if errors.Unwrap(err) != ErrAuthenticationFailed {
+		return fixed
 	}
-	if rest, ok := strings.CutPrefix(msg, sentinel+": "); ok && rest != "" {
-		return rest
+	rest, ok := strings.CutPrefix(err.Error(), ErrAuthenticationFailed.Error()+": ")
+	if !ok || rest == "" {
+		return fixed
 	}
-	return strings.TrimPrefix(msg, "jwtauth: ")
+	return rest
 }
 
 // writeTokens answers a login or refresh: the JSON body, and cookies in cookie mode.

@@ -366,11 +366,26 @@ func TestLoginFailures(t *testing.T) {
 			status: 401, exception: "AuthenticationFailed", reason: "wrong username or password"},
 		{name: "bare sentinel", auth: func(*http.Request) (*User, error) { return nil, ErrAuthenticationFailed },
 			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed."},
+		// Only fmt.Errorf("%w: message", sentinel) chooses the reason; other forms may
+		// carry a second error's text and get the fixed reason.
 		{name: "sentinel wrapped at the end",
 			auth: func(*http.Request) (*User, error) {
-				return nil, fmt.Errorf("account locked: %w", ErrAuthenticationFailed)
+				return nil, fmt.Errorf("db lookup user=%q: %w", "alice", ErrAuthenticationFailed)
 			},
-			status: 401, exception: "AuthenticationFailed", reason: "account locked: jwtauth: authentication failed"},
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed."},
+		{name: "sentinel joined with a hook error",
+			auth:   func(*http.Request) (*User, error) { return nil, errors.Join(ErrAuthenticationFailed, leak) },
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed."},
+		{name: "sentinel and a hook error in one Errorf",
+			auth: func(*http.Request) (*User, error) {
+				return nil, fmt.Errorf("%w: %w", ErrAuthenticationFailed, leak)
+			},
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed."},
+		{name: "sentinel with an empty message",
+			auth: func(*http.Request) (*User, error) {
+				return nil, fmt.Errorf("%w: ", ErrAuthenticationFailed)
+			},
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed."},
 		{name: "hook error", auth: func(*http.Request) (*User, error) { return nil, leak },
 			status: 500, exception: "InternalServerError", reason: "Internal server error."},
 		{name: "hook returns an *Error", auth: func(*http.Request) (*User, error) {

@@ -36,8 +36,9 @@
 //
 // Refresh tokens are random strings kept by the server through function-typed hooks.
 // The hooks only ever see the SHA-256 digest of a token, never the token itself. By default
-// every refresh rotates the token (RFC 9700 §4.14.2) and a replayed, rotated-out token
-// revokes the user's current one. MemStore is a ready-made in-memory store.
+// every refresh rotates the token (RFC 9700 §4.14.2) and, when Config.RevokeRefreshToken
+// is set, a replayed, rotated-out token revokes the user's current one. MemStore is a
+// ready-made in-memory store whose methods fit every hook.
 //
 // # Security notes
 //
@@ -80,7 +81,9 @@ var (
 	// ErrInvalidScope: the token's scopes do not satisfy the route's required scopes.
 	ErrInvalidScope = errors.New("jwtauth: invalid scope")
 	// ErrAuthenticationFailed: wrong credentials or wrong refresh token. Authenticate
-	// hooks wrap it to make /auth answer 401 with their message.
+	// hooks return fmt.Errorf("%w: message", ErrAuthenticationFailed) to make /auth
+	// answer 401 with message as the reason; wrapped any other way it gives the fixed
+	// reason "Authentication failed.", so that no other error's text reaches the client.
 	ErrAuthenticationFailed = errors.New("jwtauth: authentication failed")
 	// ErrRefreshTokenNotFound: returned by RetrieveRefreshToken (and SwapRefreshToken)
 	// when the store holds no token for the user.
@@ -190,8 +193,9 @@ type Config struct {
 	Leeway time.Duration
 	// NoLeeway makes the exp and nbf checks exact (Leeway is then ignored).
 	NoLeeway bool
-	// VerifyExp requires and checks exp (nil or true). Off, a token without exp is
-	// accepted forever, which is rarely what you want.
+	// VerifyExp requires and checks exp (nil or true). Off, as Sanic JWT's verify_exp
+	// off, exp is neither required nor checked: every token, including those the
+	// endpoints issue with an exp, is accepted forever. Use it in tests only.
 	VerifyExp *bool
 	// Issuer, when set, is written as iss and required on verify.
 	Issuer string
@@ -257,7 +261,10 @@ type Config struct {
 	// "access_token_signature".
 	CookieSplitSignatureName string
 
-	// QueryStringSet reads the access token from the query argument AccessTokenName.
+	// QueryStringSet reads the access token from the query argument AccessTokenName,
+	// and /auth/refresh the refresh token from RefreshTokenName. URLs end up in access
+	// logs, proxies and browser history (RFC 6750 §2.3 advises against it): prefer the
+	// header or cookies.
 	QueryStringSet bool
 	// QueryStringStrict (nil or true): in query mode, look only at the query string.
 	QueryStringStrict *bool
@@ -275,8 +282,8 @@ type Config struct {
 	LoginRedirectURL string
 
 	// Authenticate checks the credentials in a login request. Required when AuthMode is
-	// on. An error wrapping ErrAuthenticationFailed is a 401 with its message; any other
-	// error is a 500 whose text is logged, never sent.
+	// on. An error wrapping ErrAuthenticationFailed is a 401 (see that error for the
+	// message sent); any other error is a 500 whose text is logged, never sent.
 	Authenticate func(r *http.Request) (*User, error)
 	// RetrieveUser returns the current user for a verified token (for /auth/me and
 	// refresh). Returning nil, nil or ErrUserNotFound is a 401.
@@ -300,7 +307,8 @@ type Config struct {
 	// RefreshTokenEnabled.
 	RetrieveRefreshToken RetrieveRefreshTokenFunc
 	// RevokeRefreshToken forgets the user's refresh token: at logout (nil makes
-	// /auth/logout answer 404) and when a rotated-out token is replayed.
+	// /auth/logout answer 404) and when a rotated-out token is replayed (nil: the
+	// replay is refused, but the user's current token stays valid).
 	RevokeRefreshToken RevokeRefreshTokenFunc
 	// SwapRefreshToken, when set, makes rotation one atomic compare-and-swap so that
 	// exactly one of several concurrent refreshes with one token succeeds.
