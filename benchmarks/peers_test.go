@@ -152,15 +152,9 @@ func golangJWTVerifier(vc verifyConfig) verifyFunc {
 		}
 		id := identity{}
 		id.UserID, _ = c["user_id"].(string)
-		if raw, ok := c["scopes"].([]any); ok {
-			id.Scopes = make([]string, 0, len(raw))
-			for _, s := range raw {
-				str, ok := s.(string)
-				if !ok {
-					return identity{}, fmt.Errorf("scopes: %T is not a string", s)
-				}
-				id.Scopes = append(id.Scopes, str)
-			}
+		var err error
+		if id.Scopes, err = anyStrings(c["scopes"]); err != nil {
+			return identity{}, err
 		}
 		return id, nil
 	}
@@ -289,18 +283,29 @@ func pascaldekloeVerifier(vc verifyConfig) verifyFunc {
 		}
 		id := identity{}
 		id.UserID, _ = c.String("user_id")
-		if raw, ok := c.Set["scopes"].([]any); ok {
-			id.Scopes = make([]string, 0, len(raw))
-			for _, s := range raw {
-				str, ok := s.(string)
-				if !ok {
-					return identity{}, fmt.Errorf("scopes: %T is not a string", s)
-				}
-				id.Scopes = append(id.Scopes, str)
-			}
+		if id.Scopes, err = anyStrings(c.Set["scopes"]); err != nil {
+			return identity{}, err
 		}
 		return id, nil
 	}
+}
+
+// anyStrings reads the scopes claim as the map-based libraries decode it: a []any of
+// strings, or nil when absent (or not an array).
+func anyStrings(v any) ([]string, error) {
+	raw, ok := v.([]any)
+	if !ok {
+		return nil, nil
+	}
+	out := make([]string, 0, len(raw))
+	for _, s := range raw {
+		str, ok := s.(string)
+		if !ok {
+			return nil, fmt.Errorf("scopes: %T is not a string", s)
+		}
+		out = append(out, str)
+	}
+	return out, nil
 }
 
 func pascaldekloeSigner(tc *testClaims) signFunc {
