@@ -147,11 +147,7 @@ func (a *Auth) Sign(c *Claims) (string, error) {
 //
 // It is safe for concurrent use.
 func (a *Auth) Verify(token string) (*Claims, error) {
-	c, err := a.verify(token, false)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return a.verify(token, false)
 }
 
 // verify runs Verify's steps; with allowExpired, an expired token is not an error (the
