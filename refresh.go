@@ -11,10 +11,46 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 )
 
 // This file is the refresh-token flow: generating tokens, the digests the store hooks
 // see, POST /auth/refresh and POST /auth/logout.
+
+// Store keeps the server side of refresh tokens: one opaque value per key, the key
+// being a user id. It has two operations, and every change the package makes is the
+// second one, so that no two requests can both read a value and then both write it: a
+// logout, a revocation or a login can never be undone by a refresh that was in flight.
+//
+// Load returns the value under key, or nil and no error when there is none or it has
+// expired.
+//
+// CompareAndSwap stores new under key if, at that moment, the key holds old byte for
+// byte, and reports whether it did; the compare and the write are one atomic step. A nil
+// old means "only if the key holds nothing" (an expired value counts as nothing), and a
+// nil new deletes the key. With ttl > 0 the new value expires ttl after the call; with 0
+// it does not expire. A compare that fails is (false, nil); an error means the store
+// itself failed, and the package then answers 500, never 401.
+//
+// The package never stores an empty value, and values must round-trip byte for byte.
+// Both methods must be safe for concurrent use. In SQL, with a table
+// tokens(user_id text primary key, value bytea, expires_at timestamptz), the swap is one
+// statement whose affected-row count is the answer:
+//
+//	-- old != nil, new != nil
+//	UPDATE tokens SET value = $3, expires_at = $4
+//	 WHERE user_id = $1 AND value = $2 AND (expires_at IS NULL OR expires_at > now());
+//	-- old == nil: insert if absent (delete an expired row first, in the same transaction)
+//	INSERT INTO tokens (user_id, value, expires_at) VALUES ($1, $3, $4)
+//	ON CONFLICT (user_id) DO NOTHING;
+//	-- new == nil
+//	DELETE FROM tokens WHERE user_id = $1 AND value = $2;
+//
+// MemStore implements Store in memory; the redisstore module implements it on Redis.
+type Store interface {
+	Load(ctx context.Context, key string) ([]byte, error)
+	CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error)
+}
 
 // refreshTokenBytes is the entropy of a default refresh token: 18 bytes from
 // crypto/rand, 144 bits, which base64url writes as exactly 24 characters.
