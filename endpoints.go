@@ -14,59 +14,67 @@ import (
 // and Scoped middleware, the endpoints under Config.URLPrefix, and the JSON error
 // responses. The refresh and logout endpoints live in refresh.go.
 
-// Causes of a missing or ambiguous access token. The missing ones wrap ErrTokenMissing
-// and say where the token was looked for last, which picks the exception name.
+// Causes of a missing or ambiguous token, and of the endpoints' other refusals. The
+// missing ones wrap ErrTokenMissing and say where the token was looked for last, which
+// picks the exception name.
 var (
-	errNoHeader     = fmt.Errorf("%w: no authorization header", ErrTokenMissing)
-	errNoCookie     = fmt.Errorf("%w: no access token cookie", ErrTokenMissing)
-	errNoQueryArg   = fmt.Errorf("%w: no access token query argument", ErrTokenMissing)
-	errTwoHeaders   = fmt.Errorf("%w: more than one authorization header", ErrInvalidAuthorizationHeader)
-	errHeaderScheme = fmt.Errorf("%w: not the configured prefix, one space and a token", ErrInvalidAuthorizationHeader)
-	errHeaderEmpty  = fmt.Errorf("%w: empty header", ErrInvalidAuthorizationHeader)
-	errTwoCookies   = fmt.Errorf("%w: access token cookie sent more than once", ErrTokenInvalid)
-	errSplitHalf    = fmt.Errorf("%w: split access token cookie without its other half", ErrTokenInvalid)
-	errTwoQueryArgs = fmt.Errorf("%w: access token query argument repeated", ErrTokenInvalid)
-	errNoUserID     = fmt.Errorf("%w: token has no user id", ErrTokenInvalid)
-	errRefreshLate  = fmt.Errorf("%w: past the refresh window", ErrTokenExpired)
-	errMeNotSetUp   = errors.New("jwtauth: RetrieveUser is not set, so /me is not available")
-	errNilUser      = errors.New("jwtauth: hook returned a nil user or an empty user ID")
+	errNoHeader       = fmt.Errorf("%w: no authorization header", ErrTokenMissing)
+	errNoCookie       = fmt.Errorf("%w: no access token cookie", ErrTokenMissing)
+	errNoQueryArg     = fmt.Errorf("%w: no access token query argument", ErrTokenMissing)
+	errTwoHeaders     = fmt.Errorf("%w: more than one authorization header", ErrInvalidAuthorizationHeader)
+	errHeaderScheme   = fmt.Errorf("%w: not the configured prefix, one space and a token", ErrInvalidAuthorizationHeader)
+	errHeaderEmpty    = fmt.Errorf("%w: empty header", ErrInvalidAuthorizationHeader)
+	errTwoCookies     = fmt.Errorf("%w: access token cookie sent more than once", ErrTokenInvalid)
+	errSplitHalf      = fmt.Errorf("%w: split access token cookie without its other half", ErrTokenInvalid)
+	errTwoQueryArgs   = fmt.Errorf("%w: access token query argument repeated", ErrTokenInvalid)
+	errNoUserID       = fmt.Errorf("%w: token has no user id", ErrTokenInvalid)
+	errRefreshLate    = fmt.Errorf("%w: past the refresh window", ErrTokenExpired)
+	errNoRefreshBody  = errors.New("jwtauth: refresh token missing in the JSON body")
+	errNoRefreshCook  = errors.New("jwtauth: refresh token cookie missing")
+	errNoRefreshQuery = errors.New("jwtauth: refresh token query argument missing")
+	errTwoRefresh     = errors.New("jwtauth: refresh token sent more than once")
+	errBadBody        = errors.New("jwtauth: request body is not a JSON object with a string refresh token")
+	errBodyTooLarge   = errors.New("jwtauth: request body too large")
+	errNoEndpoint     = errors.New("jwtauth: no such endpoint")
+	errMethod         = errors.New("jwtauth: method not allowed")
+	errNilUser        = errors.New("jwtauth: hook returned a nil user or an empty user ID")
 )
 
-// Error is the HTTP form of a failure: the status, the fields of the JSON error body
-// {"reasons": [Reason], "exception": Exception} and the WWW-Authenticate challenge. Config.ErrorHandler always receives an *Error (get it
-// with errors.As); Unwrap gives the cause, which wraps one of the package's sentinel
-// errors or, for a 500, the failing hook's error. The cause may hold a hook's text:
-// log it, never send it.
+// Error is the HTTP form of a failure: the status and the fields of the JSON error body
+// {"reasons": [Reason], "exception": Exception}. Config.ErrorHandler always receives an
+// *Error (get it with errors.As); Unwrap gives the cause, which wraps one of the
+// package's sentinel errors or, for a 500, the failing hook's error. The cause may hold a
+// hook's text: log it, never send it.
+//
+// Endpoints.Authenticate returns an *Error with a 4xx Status to answer a login with
+// that status and Reason; an empty Exception is then "AuthenticationFailed".
 type Error struct {
 	// Status is the HTTP status code.
 	Status int
 	// Exception is the Sanic JWT exception name, such as "Unauthorized".
 	Exception string
 	// Reason is the message for the client. It never holds a hook's error text, except
-	// the message an Authenticate hook chose with fmt.Errorf("%w: message",
-	// ErrAuthenticationFailed).
+	// the Reason of an *Error that Authenticate returned.
 	Reason string
-	// Challenge is the WWW-Authenticate value to send, empty for none.
-	Challenge string
-	// Err is the cause.
-	Err error
 
-	verify bool // the /verify endpoint adds "valid": false to the body
+	challenge string // the WWW-Authenticate value to send, empty for none
+	err       error  // the cause
+	verify    bool   // the /verify endpoint adds "valid": false to the body
 }
 
 // Error returns the cause's text, prefixed with the status.
 func (e *Error) Error() string {
-	if e.Err == nil {
+	if e.err == nil {
 		return fmt.Sprintf("jwtauth: %d %s", e.Status, e.Reason)
 	}
-	return fmt.Sprintf("%d: %v", e.Status, e.Err)
+	return fmt.Sprintf("%d: %v", e.Status, e.err)
 }
 
 // Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.err }
 
-// hookError marks an unexpected error from a hook or from the package's own machinery:
-// a 500 whose text is logged and never sent.
+// hookError marks an unexpected error from a hook, the store or the package's own
+// machinery: a 500 whose text is logged and never sent.
 type hookError struct {
 	hook string
 	err  error
@@ -86,84 +94,92 @@ const (
 	challengeScope        = `Bearer error="insufficient_scope"`
 )
 
-// httpError maps err to its response: the statuses, exception names and reasons of the
-// error contract (Sanic JWT's, listed in the README). Debug turns the missing-token,
-// malformed-header and malformed-token cases into 400s carrying the precise cause.
+// errorClass is one row of errorClasses.
+type errorClass struct {
+	cause     error // matched with errors.Is
+	status    int
+	exception string
+	reason    string // with %q: the refresh token's name
+	challenge string
+	debug     bool // InsecureDebug answers 400 with the cause
+}
+
+// errorClasses decides the HTTP answer of every error the package produces: the first
+// row whose cause the error wraps wins, and an error that matches none is a 500. These
+// are Sanic JWT's statuses, exception names and reasons, listed in the README. It is a
+// read-only table.
+var errorClasses = []errorClass{
+	{errBodyTooLarge, 413, "RequestEntityTooLarge", "Request body too large.", "", false},
+	{errNoEndpoint, 404, "NotFound", "Not found.", "", false},
+	{errMethod, 405, "MethodNotAllowed", "Method not allowed.", "", false},
+	{errNoCookie, 401, "MissingAuthorizationCookie", "Authorization cookie not present.", challengeBare, true},
+	{errNoQueryArg, 401, "MissingAuthorizationQueryArg", "Authorization query argument not present.", challengeBare, true},
+	{ErrTokenMissing, 401, "MissingAuthorizationHeader", "Authorization header not present.", challengeBare, true},
+	// RFC 6750 §3.1 names this invalid_request (a 400); we keep Sanic JWT's 401.
+	{ErrInvalidAuthorizationHeader, 401, "InvalidAuthorizationHeader", "Authorization header is invalid.", challengeInvalidReq, true},
+	{ErrTokenExpired, 401, "Unauthorized", "Signature has expired.", challengeInvalidToken, false},
+	{ErrTokenNotYetValid, 401, "Unauthorized", "The token is not yet valid (nbf).", challengeInvalidToken, false},
+	{ErrInvalidIssuer, 401, "Unauthorized", "Invalid issuer.", challengeInvalidToken, false},
+	{ErrInvalidAudience, 401, "Unauthorized", "Invalid audience.", challengeInvalidToken, false},
+	{ErrVerificationFailed, 401, "Unauthorized", "Verifications were not met.", challengeInvalidToken, false},
+	{ErrTokenInvalid, 401, "Unauthorized", "Auth required.", challengeInvalidToken, true},
+	// RFC 6750 §3.1: insufficient_scope "SHOULD respond with the HTTP 403".
+	{ErrInvalidScope, 403, "Unauthorized", "Invalid scope.", challengeScope, false},
+	// An authentic token naming a user who no longer exists: RFC 6750 §3.1
+	// invalid_token covers a token that is "revoked ... or invalid for other reasons".
+	{ErrUserNotFound, 401, "Unauthorized", "User not found.", challengeInvalidToken, false},
+	{ErrAuthenticationFailed, 401, "AuthenticationFailed", "Authentication failed.", challengeBare, false},
+	{errNoRefreshBody, 400, "MissingRefreshToken", "Refresh token %q not present in the JSON body.", "", false},
+	{errNoRefreshCook, 400, "MissingRefreshToken", "Refresh token %q not present as a cookie.", "", false},
+	{errNoRefreshQuery, 400, "MissingRefreshToken", "Refresh token %q not present as a query argument.", "", false},
+	{errTwoRefresh, 400, "InvalidRefreshToken", "Refresh token %q sent more than once.", "", false},
+	{errBadBody, 400, "InvalidRequestBody", "Request body must be a JSON object whose %q is a string.", "", false},
+}
+
+// httpError maps err to its response, with errorClasses. A hook's failure is a 500
+// whatever it wraps, even one of our sentinels or an *Error: it is not a verdict about
+// the request, and its text must not reach the client.
 func (a *Auth) httpError(err error) *Error {
-	// Checked first: a hook error that wraps one of our sentinels, or even an *Error,
-	// is still the hook's failure and not a verdict about the request, and its text
-	// must not reach the client.
-	var hook *hookError
-	if errors.As(err, &hook) {
-		return &Error{Status: http.StatusInternalServerError, Exception: "InternalServerError", Reason: "Internal server error.", Err: err}
+	e := &Error{Status: 500, Exception: "InternalServerError", Reason: "Internal server error.", err: err}
+	if errors.As(err, new(*hookError)) {
+		return e
 	}
-	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
-	var tooBig *http.MaxBytesError
-	e = &Error{Err: err, Status: http.StatusUnauthorized, Exception: "Unauthorized", Challenge: challengeInvalidToken}
-	debuggable := false
-	switch {
-	case errors.As(err, &tooBig):
-		e.Status, e.Exception, e.Reason, e.Challenge = http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body too large.", ""
-	case errors.Is(err, errNoCookie):
-		e.Exception, e.Reason, e.Challenge = "MissingAuthorizationCookie", "Authorization cookie not present.", challengeBare
-		debuggable = true
-	case errors.Is(err, errNoQueryArg):
-		e.Exception, e.Reason, e.Challenge = "MissingAuthorizationQueryArg", "Authorization query argument not present.", challengeBare
-		debuggable = true
-	case errors.Is(err, ErrTokenMissing):
-		e.Exception, e.Reason, e.Challenge = "MissingAuthorizationHeader", "Authorization header not present.", challengeBare
-		debuggable = true
-	case errors.Is(err, ErrInvalidAuthorizationHeader):
-		// RFC 6750 §3.1 names this invalid_request (a 400); we keep Sanic JWT's 401.
-		e.Exception, e.Reason, e.Challenge = "InvalidAuthorizationHeader", "Authorization header is invalid.", challengeInvalidReq
-		debuggable = true
-	case errors.Is(err, ErrTokenExpired):
-		e.Reason = "Signature has expired."
-	case errors.Is(err, ErrTokenNotYetValid):
-		e.Reason = "The token is not yet valid (nbf)."
-	case errors.Is(err, ErrInvalidIssuer):
-		e.Reason = "Invalid issuer."
-	case errors.Is(err, ErrInvalidAudience):
-		e.Reason = "Invalid audience."
-	case errors.Is(err, ErrVerificationFailed):
-		e.Reason = "Verifications were not met."
-	case errors.Is(err, ErrTokenInvalid):
-		e.Reason = "Auth required."
-		debuggable = true
-	case errors.Is(err, ErrInvalidScope):
-		// RFC 6750 §3.1: insufficient_scope "SHOULD respond with the HTTP 403".
-		e.Status, e.Reason, e.Challenge = http.StatusForbidden, "Invalid scope.", challengeScope
-	case errors.Is(err, ErrUserNotFound):
-		// The token is authentic but names a user who no longer exists: RFC 6750 §3.1
-		// invalid_token covers a token that is "revoked ... or invalid for other reasons".
-		e.Reason = "User not found."
-	case errors.Is(err, ErrAuthenticationFailed), errors.Is(err, ErrRefreshTokenNotFound):
-		e.Exception, e.Reason, e.Challenge = "AuthenticationFailed", "Authentication failed.", challengeBare
-	case errors.Is(err, errMeNotSetUp):
-		e.Status, e.Exception, e.Reason, e.Challenge = http.StatusInternalServerError, "MeEndpointNotSetup", "The /me endpoint is not set up.", ""
-	default:
-		e.Status, e.Exception, e.Reason, e.Challenge = http.StatusInternalServerError, "InternalServerError", "Internal server error.", ""
+	if errors.As(err, new(*http.MaxBytesError)) {
+		err = fmt.Errorf("%w: %w", errBodyTooLarge, err)
 	}
-	if debuggable && a.cfg.Debug {
-		e.Status = http.StatusBadRequest
-		e.Reason = strings.TrimPrefix(err.Error(), "jwtauth: ")
+	for _, c := range errorClasses {
+		if !errors.Is(err, c.cause) {
+			continue
+		}
+		e.Status, e.Exception, e.Reason, e.challenge = c.status, c.exception, c.reason, c.challenge
+		if strings.Contains(c.reason, "%q") {
+			e.Reason = fmt.Sprintf(c.reason, a.cfg.RefreshTokenName)
+		}
+		if c.debug && a.cfg.InsecureDebug {
+			e.Status, e.Reason = http.StatusBadRequest, strings.TrimPrefix(err.Error(), "jwtauth: ")
+		}
+		break
 	}
 	return e
 }
 
-// fail answers r with err. A 500 is logged with its cause first; the response never
-// carries the cause of a 500.
+// fail answers r with err.
 func (a *Auth) fail(w http.ResponseWriter, r *http.Request, err error) {
 	a.writeError(w, r, a.httpError(err))
 }
 
+// writeError answers r with e. A 500 is logged with its cause first; the response never
+// carries the cause of a 500.
 func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.Status >= 500 {
 		a.cfg.ErrorLog.ErrorContext(r.Context(), "jwtauth: request failed",
-			"method", r.Method, "path", r.URL.Path, "status", e.Status, "err", e.Err)
+			"method", r.Method, "path", r.URL.Path, "status", e.Status, "err", e.err)
+	}
+	if e.challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.challenge)
 	}
 	if a.cfg.ErrorHandler != nil {
 		a.cfg.ErrorHandler(w, r, e)
@@ -172,9 +188,6 @@ func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	body := map[string]any{"reasons": []string{e.Reason}, "exception": e.Exception}
 	if e.verify {
 		body["valid"] = false
-	}
-	if e.Challenge != "" {
-		w.Header().Set("WWW-Authenticate", e.Challenge)
 	}
 	writeJSON(w, e.Status, body)
 }
@@ -202,30 +215,97 @@ func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 
 // Token sources.
 
-// accessToken reads the access token from r. Sources are tried in Sanic JWT's order:
-// cookies (when CookieSet), then the query string (when QueryStringSet), then the
-// header. A strict source that lacks the token ends the search with its own
-// "missing" error; a non-strict one falls through to the next.
+// place names a token and the errors of the places it may be missing from or repeated in.
+type place struct {
+	name                 string
+	noCookie, twoCookies error
+	noQuery, twoQuery    error
+}
+
+// readToken reads the access token from r or, with refresh, the refresh token. It is
+// the one place that knows where tokens travel, in Sanic JWT's order: the cookie (with
+// Config.Cookies), then the query string (with InsecureQueryString), then the
+// Authorization header for an access token or the JSON body for a refresh token. A
+// place that lacks the token ends the search with its own "missing" error, unless
+// HeaderFallback sends the search on to the next place.
 //
 // Ambiguous input is refused, never resolved by picking one value: two Authorization
-// headers, two cookies or two query arguments of the token's name. RFC 6750 §2 lets a
-// client use only one method per request ("Clients MUST NOT use more than one method
-// to transmit the token in each request"); we do not go as far as rejecting a second
-// method, but we never guess between two values of one.
-func (a *Auth) accessToken(r *http.Request) (string, error) {
-	if a.cfg.CookieSet {
-		tok, err := a.cookieToken(r)
-		if err != errNoCookie || a.cookieStrict {
+// headers, two cookies, two query arguments or two body members of the token's name.
+// RFC 6750 §2 lets a client use only one method per request ("Clients MUST NOT use more
+// than one method to transmit the token in each request"); we do not go as far as
+// rejecting a second method, but we never guess between two values of one.
+func (a *Auth) readToken(r *http.Request, refresh bool) (string, error) {
+	if a.cfg.Cookies == nil && !a.cfg.InsecureQueryString {
+		if refresh {
+			return bodyToken(r.Body, a.cfg.RefreshTokenName)
+		}
+		return a.headerToken(r) // the common case, first
+	}
+	p := place{a.cfg.AccessTokenName, errNoCookie, errTwoCookies, errNoQueryArg, errTwoQueryArgs}
+	if refresh {
+		p = place{a.cfg.RefreshTokenName, errNoRefreshCook, errTwoRefresh, errNoRefreshQuery, errTwoRefresh}
+	}
+	if a.cfg.Cookies != nil {
+		tok, err := a.cookieToken(r, p, refresh)
+		if err != p.noCookie || !a.cfg.HeaderFallback {
 			return tok, err
 		}
 	}
-	if a.cfg.QueryStringSet {
-		tok, err := a.queryValue(r, a.cfg.AccessTokenName, errNoQueryArg, errTwoQueryArgs)
-		if err != errNoQueryArg || a.queryStrict {
+	if a.cfg.InsecureQueryString {
+		q, _ := url.ParseQuery(r.URL.RawQuery) // what Go could parse of a malformed query
+		tok, err := one(q[p.name], p.noQuery, p.twoQuery)
+		if err != p.noQuery || !a.cfg.HeaderFallback {
 			return tok, err
 		}
+	}
+	if refresh {
+		return bodyToken(r.Body, p.name)
 	}
 	return a.headerToken(r)
+}
+
+// one returns the only value of vals: missing when there is none (an empty value, as in
+// "?access_token=", is no token), twice when there are several.
+func one(vals []string, missing, twice error) (string, error) {
+	switch {
+	case len(vals) == 0 || len(vals) == 1 && vals[0] == "":
+		return "", missing
+	case len(vals) > 1:
+		return "", twice
+	}
+	return vals[0], nil
+}
+
+// cookieToken reads the token's cookie. Browsers send two cookies of one name when they
+// differ in Path or Domain, and we do not guess which one is meant. With Cookies.Split
+// the access token is its header.payload cookie joined to its signature cookie.
+func (a *Auth) cookieToken(r *http.Request, p place, refresh bool) (string, error) {
+	var vals, sigs []string
+	sigName := p.name + "_signature"
+	for _, c := range r.Cookies() {
+		switch c.Name {
+		case p.name:
+			vals = append(vals, c.Value)
+		case sigName:
+			sigs = append(sigs, c.Value)
+		}
+	}
+	tok, err := one(vals, p.noCookie, p.twoCookies)
+	if refresh || !a.cookies.Split {
+		return tok, err
+	}
+	sig, sigErr := one(sigs, p.noCookie, p.twoCookies)
+	switch {
+	case err == p.noCookie && sigErr == p.noCookie:
+		return "", p.noCookie
+	case err == p.noCookie || sigErr == p.noCookie:
+		return "", errSplitHalf
+	case err != nil:
+		return "", err
+	case sigErr != nil:
+		return "", sigErr
+	}
+	return tok + "." + sig, nil
 }
 
 // headerToken reads "<prefix> <token>" from the authorization header. RFC 7235 §2.1:
@@ -241,15 +321,15 @@ func (a *Auth) headerToken(r *http.Request) (string, error) {
 	case vals[0] == "":
 		return "", errHeaderEmpty
 	}
-	v := vals[0]
-	if a.cfg.AuthorizationHeaderNoPrefix {
-		if strings.ContainsAny(v, " \t") {
+	tok := vals[0]
+	if !a.cfg.AuthorizationHeaderNoPrefix {
+		scheme, rest, ok := strings.Cut(tok, " ")
+		if !ok || !asciiEqualFold(scheme, a.cfg.AuthorizationHeaderPrefix) {
 			return "", errHeaderScheme
 		}
-		return v, nil
+		tok = rest
 	}
-	scheme, tok, ok := strings.Cut(v, " ")
-	if !ok || !asciiEqualFold(scheme, a.cfg.AuthorizationHeaderPrefix) || tok == "" || strings.ContainsAny(tok, " \t") {
+	if tok == "" || strings.IndexByte(tok, ' ') >= 0 || strings.IndexByte(tok, '\t') >= 0 {
 		return "", errHeaderScheme
 	}
 	return tok, nil
@@ -274,59 +354,6 @@ func asciiEqualFold(s, t string) bool {
 		}
 	}
 	return true
-}
-
-// cookieToken reads the access token cookie; with CookieSplit it joins the
-// header.payload cookie and the signature cookie.
-func (a *Auth) cookieToken(r *http.Request) (string, error) {
-	tok, err := uniqueCookie(r, a.cfg.AccessTokenName, errNoCookie, errTwoCookies)
-	if !a.cfg.CookieSplit {
-		return tok, err
-	}
-	sig, sigErr := uniqueCookie(r, a.cfg.CookieSplitSignatureName, errNoCookie, errTwoCookies)
-	switch {
-	case err == errNoCookie && sigErr == errNoCookie:
-		return "", errNoCookie
-	case err == errNoCookie || sigErr == errNoCookie:
-		return "", errSplitHalf
-	case err != nil:
-		return "", err
-	case sigErr != nil:
-		return "", sigErr
-	}
-	return tok + "." + sig, nil
-}
-
-// uniqueCookie returns the value of the one cookie called name, errMissing when there
-// is none, or errTwice when there are several: browsers send two cookies of one name
-// when they differ in Path or Domain, and we do not guess which one is meant.
-func uniqueCookie(r *http.Request, name string, errMissing, errTwice error) (string, error) {
-	val, n := "", 0
-	for _, c := range r.Cookies() {
-		if c.Name == name {
-			val, n = c.Value, n+1
-		}
-	}
-	switch {
-	case n == 0 || n == 1 && val == "": // an empty cookie is no token
-		return "", errMissing
-	case n == 1:
-		return val, nil
-	}
-	return "", errTwice
-}
-
-// queryValue returns the one query argument called name. A query string Go cannot
-// parse cleanly still yields the arguments it could read; a repeated one is refused.
-func (a *Auth) queryValue(r *http.Request, name string, errMissing, errTwice error) (string, error) {
-	q, _ := url.ParseQuery(r.URL.RawQuery)
-	switch vals := q[name]; {
-	case len(vals) == 0 || len(vals) == 1 && vals[0] == "": // ?access_token= is no token
-		return "", errMissing
-	case len(vals) == 1:
-		return vals[0], nil
-	}
-	return "", errTwice
 }
 
 // Protection.
@@ -356,7 +383,7 @@ func UserFromContext(ctx context.Context) (*User, bool) {
 // answering: it returns the claims, or an error wrapping ErrTokenMissing,
 // ErrInvalidAuthorizationHeader or one of Verify's errors. It is safe for concurrent use.
 func (a *Auth) Check(r *http.Request) (*Claims, error) {
-	tok, err := a.accessToken(r)
+	tok, err := a.readToken(r, false)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +392,7 @@ func (a *Auth) Check(r *http.Request) (*Claims, error) {
 
 // Protected lets a request through to next only with a valid access token, and puts
 // the token's claims in the request context (see ClaimsFromContext). Otherwise it
-// answers with the JSON error body (401, or 400 with the cause in Debug mode; see the
+// answers with the JSON error body (401, or 400 with the cause with InsecureDebug; see the
 // README's Endpoints section), or, when Config.LoginRedirectURL is set and the
 // request accepts text/html, redirects there (302). Its type fits middleware chains as
 // the method value auth.Protected.
@@ -446,15 +473,10 @@ func (a *Auth) ScopedWith(rule ScopeRule, next http.Handler) http.Handler {
 	}))
 }
 
-// ScopeMiddleware returns ScopedWith for rule as a middleware, for chains of
-// func(http.Handler) http.Handler.
-func (a *Auth) ScopeMiddleware(rule ScopeRule) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler { return a.ScopedWith(rule, next) }
-}
-
 // InjectUser is Protected plus Config.RetrieveUser: it puts both the claims and the
 // current user in the request context (see UserFromContext), Sanic JWT's inject_user.
-// A user that no longer exists is a 401; a missing RetrieveUser or a failing one is a 500.
+// A user that no longer exists is a 401, a failing RetrieveUser a 500. Without a
+// RetrieveUser, the user is the one the token describes.
 // The returned handler is safe for concurrent use if next and RetrieveUser are.
 func (a *Auth) InjectUser(next http.Handler) http.Handler {
 	return a.Protected(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -472,9 +494,6 @@ func (a *Auth) InjectUser(next http.Handler) http.Handler {
 // ErrUserNotFound) is ErrUserNotFound, any other error or a user without ID is a
 // hookError.
 func (a *Auth) retrieveUser(ctx context.Context, c *Claims) (*User, error) {
-	if a.cfg.RetrieveUser == nil {
-		return nil, errMeNotSetUp
-	}
 	u, err := a.cfg.RetrieveUser(ctx, c)
 	switch {
 	case errors.Is(err, ErrUserNotFound), err == nil && u == nil:
@@ -498,8 +517,8 @@ type Tokens struct {
 }
 
 // IssueTokens is what POST /auth does after Authenticate: it signs an access token for
-// u and, when refresh tokens are enabled, generates a refresh token and stores its
-// digest with StoreRefreshToken (replacing the user's previous one). The claims are
+// u and, with Config.Refresh, generates a refresh token and stores its digest in the
+// Store (replacing the user's previous one). The claims are
 // the user's ID, Scopes and Claims plus, from the Config, exp (now + ExpirationDelta),
 // iat when SetIssuedAt, nbf when SetNotBefore, iss and aud when set. A nil user, an
 // empty ID or an extra claim overriding a registered one is an error wrapping
@@ -511,13 +530,13 @@ func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
 		return nil, err
 	}
 	t := &Tokens{AccessToken: access}
-	if a.cfg.RefreshTokenEnabled {
-		tok, digest, err := a.newRefreshToken()
+	if a.cfg.Refresh != nil {
+		tok, digest, err := newRefreshToken()
 		if err != nil {
 			return nil, err
 		}
-		if err := a.cfg.StoreRefreshToken(ctx, u.ID, digest); err != nil {
-			return nil, &hookError{"StoreRefreshToken", err}
+		if err := a.update(ctx, u.ID, func([]byte) []byte { return digest }); err != nil {
+			return nil, err
 		}
 		t.RefreshToken = tok
 	}
@@ -543,7 +562,7 @@ func (a *Auth) issueAccessToken(u *User) (string, error) {
 	if a.cfg.SetIssuedAt {
 		c.IssuedAt = now
 	}
-	if a.cfg.SetNotBefore {
+	if a.cfg.NotBeforeDelta > 0 {
 		c.NotBefore = now.Add(a.cfg.NotBeforeDelta)
 	}
 	return a.Sign(c)
@@ -559,9 +578,10 @@ type endpoint struct {
 	enabled func(a *Auth) bool
 }
 
-func isPost(m string) bool { return m == http.MethodPost }
-func isGet(m string) bool  { return m == http.MethodGet || m == http.MethodHead }
-func always(*Auth) bool    { return true }
+func isPost(m string) bool     { return m == http.MethodPost }
+func isGet(m string) bool      { return m == http.MethodGet || m == http.MethodHead }
+func always(*Auth) bool        { return true }
+func withRefresh(a *Auth) bool { return a.cfg.Refresh != nil }
 
 // endpoints maps the path below URLPrefix to its endpoint. It is a read-only table.
 var endpoints = map[string]*endpoint{
@@ -569,14 +589,11 @@ var endpoints = map[string]*endpoint{
 	"/":        {"POST, OPTIONS", isPost, (*Auth).serveLogin, always},
 	"/verify":  {"GET, HEAD, OPTIONS", isGet, (*Auth).serveVerify, always},
 	"/me":      {"GET, HEAD, OPTIONS", isGet, (*Auth).serveMe, always},
-	"/refresh": {"POST, OPTIONS", isPost, (*Auth).serveRefresh, func(a *Auth) bool { return a.cfg.RefreshTokenEnabled }},
-	"/logout":  {"POST, OPTIONS", isPost, (*Auth).serveLogout, func(a *Auth) bool { return a.cfg.RevokeRefreshToken != nil }},
+	"/refresh": {"POST, OPTIONS", isPost, (*Auth).serveRefresh, withRefresh},
+	"/logout":  {"POST, OPTIONS", isPost, (*Auth).serveLogout, withRefresh},
 }
 
-// errNoEndpoint is the cause of a 404 from Handler.
-var errNoEndpoint = errors.New("jwtauth: no such endpoint")
-
-// Handler serves the endpoints under Config.URLPrefix (default /auth):
+// Handler serves the endpoints under Endpoints.URLPrefix (default /auth):
 //
 //	POST /auth          log in: Authenticate, then IssueTokens
 //	GET  /auth/verify   {"valid": true} for a valid access token
@@ -589,8 +606,8 @@ var errNoEndpoint = errors.New("jwtauth: no such endpoint")
 // stripped the prefix ("/verify", and "" or "/" for the login). So it works mounted on
 // a ServeMux (mux.Handle("/auth", h) and mux.Handle("/auth/", h)), under a router that
 // keeps the full path (chi's Mount), and behind http.StripPrefix. Any other path is a
-// 404, and so is everything when AuthMode is off, /refresh when refresh tokens are off
-// and /logout without RevokeRefreshToken.
+// 404, and so is everything without Config.Endpoints, and /refresh and /logout without
+// Config.Refresh.
 //
 // Every endpoint answers OPTIONS with 204 and a wrong method with 405 and Allow.
 // Request bodies are capped at MaxBodyBytes (413 beyond), Authenticate's reads included.
@@ -601,8 +618,8 @@ func (a *Auth) Handler() http.Handler {
 
 func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	ep := a.route(r.URL.Path)
-	if ep == nil || !a.authMode || !ep.enabled(a) {
-		a.writeError(w, r, &Error{Status: http.StatusNotFound, Exception: "NotFound", Reason: "Not found.", Err: errNoEndpoint})
+	if ep == nil || a.cfg.Endpoints == nil || !ep.enabled(a) {
+		a.fail(w, r, errNoEndpoint)
 		return
 	}
 	if r.Method == http.MethodOptions {
@@ -612,13 +629,12 @@ func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ep.allowed(r.Method) {
 		w.Header().Set("Allow", ep.methods)
-		a.writeError(w, r, &Error{Status: http.StatusMethodNotAllowed, Exception: "MethodNotAllowed",
-			Reason: "Method not allowed.", Err: fmt.Errorf("jwtauth: method %q not allowed", r.Method)})
+		a.fail(w, r, fmt.Errorf("%w: %q", errMethod, r.Method))
 		return
 	}
-	// Every input is bounded, the body included (STYLE §7).
+	// Every input is bounded, the body included.
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, a.endpoints.MaxBodyBytes)
 	}
 	ep.serve(a, w, r)
 }
@@ -634,7 +650,7 @@ func (a *Auth) route(path string) *endpoint {
 	if ep, ok := endpoints[path]; ok {
 		return ep
 	}
-	prefix := a.cfg.URLPrefix
+	prefix := a.endpoints.URLPrefix
 	if prefix == "/" { // the names are the whole path, handled above
 		return nil
 	}
@@ -649,15 +665,20 @@ func (a *Auth) route(path string) *endpoint {
 
 // serveLogin is POST /auth.
 func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
-	u, err := a.cfg.Authenticate(r)
-	var tooBig *http.MaxBytesError
+	u, err := a.endpoints.Authenticate(r)
+	var e *Error
 	switch {
-	case errors.As(err, &tooBig):
-		a.fail(w, r, tooBig)
+	case errors.As(err, &e) && e.Status >= 400 && e.Status < 500:
+		// The hook's own answer: its status and reason, nothing else of it.
+		answer := &Error{Status: e.Status, Exception: e.Exception, Reason: e.Reason, err: err}
+		setDefault(&answer.Exception, "AuthenticationFailed")
+		if answer.Status == http.StatusUnauthorized {
+			answer.challenge = challengeBare
+		}
+		a.writeError(w, r, answer)
 		return
-	case errors.Is(err, ErrAuthenticationFailed):
-		a.writeError(w, r, &Error{Status: http.StatusUnauthorized, Exception: "AuthenticationFailed",
-			Reason: authFailedReason(err), Challenge: challengeBare, Err: err})
+	case errors.Is(err, ErrAuthenticationFailed), errors.As(err, new(*http.MaxBytesError)):
+		a.fail(w, r, err)
 		return
 	case err != nil:
 		a.fail(w, r, &hookError{"Authenticate", err})
@@ -677,64 +698,48 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
 	a.writeTokens(w, t)
 }
 
-// authFailedReason is the client's message for an Authenticate error wrapping
-// ErrAuthenticationFailed. Only the form fmt.Errorf("%w: wrong password",
-// ErrAuthenticationFailed) chooses one: the text after "jwtauth: authentication
-// failed: ". Any other form (the bare sentinel, errors.Join, a second %w, text before
-// the sentinel) may carry another error's text, a database's for instance, and gets
-// the fixed "Authentication failed.".
-func authFailedReason(err error) string {
-	const fixed = "Authentication failed."
-	if errors.Unwrap(err) != ErrAuthenticationFailed {
-		return fixed
-	}
-	rest, ok := strings.CutPrefix(err.Error(), ErrAuthenticationFailed.Error()+": ")
-	if !ok || rest == "" {
-		return fixed
-	}
-	return rest
-}
-
-// writeTokens answers a login or refresh: the JSON body, and cookies in cookie mode.
+// writeTokens answers a login or refresh: the JSON body, and cookies in cookie mode,
+// where the body stays empty unless Cookies.InsecureBodyTokens.
 func (a *Auth) writeTokens(w http.ResponseWriter, t *Tokens) {
-	body := map[string]string{a.cfg.AccessTokenName: t.AccessToken}
-	if t.RefreshToken != "" {
-		body[a.cfg.RefreshTokenName] = t.RefreshToken
-	}
-	if a.cfg.CookieSet {
+	body := map[string]string{}
+	if a.cfg.Cookies != nil {
 		a.setCookies(w, t)
-		if a.cfg.CookieOmitBodyTokens {
-			clear(body)
+	}
+	if a.cfg.Cookies == nil || a.cookies.InsecureBodyTokens {
+		body[a.cfg.AccessTokenName] = t.AccessToken
+		if t.RefreshToken != "" {
+			body[a.cfg.RefreshTokenName] = t.RefreshToken
 		}
 	}
 	writeJSON(w, http.StatusOK, body)
 }
 
-// setCookies sets the token cookies of t. With CookieSplit the access token's
-// header.payload is readable by scripts (that is the point of splitting) and its
-// signature is always HttpOnly, so a script can read the claims but not replay the token.
+// setCookies sets the token cookies of t. With Split the access token's header.payload
+// is readable by scripts (that is the point of splitting) and its signature is always
+// HttpOnly, so a script can read the claims but not replay the token.
 func (a *Auth) setCookies(w http.ResponseWriter, t *Tokens) {
-	access := t.AccessToken
-	if a.cfg.CookieSplit {
+	access, httpOnly, maxAge := t.AccessToken, !a.cookies.InsecureScriptAccess, a.cookies.MaxAge
+	if a.cookies.Split {
 		i := strings.LastIndexByte(access, '.')
-		http.SetCookie(w, a.cookie(a.cfg.CookieSplitSignatureName, access[i+1:], true, a.cfg.CookieMaxAge))
-		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, access[:i], false, a.cfg.CookieMaxAge))
+		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName+"_signature", access[i+1:], true, maxAge))
+		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, access[:i], false, maxAge))
 	} else {
-		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, access, a.httpOnly, a.cfg.CookieMaxAge))
+		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, access, httpOnly, maxAge))
 	}
 	if t.RefreshToken != "" {
-		http.SetCookie(w, a.cookie(a.cfg.RefreshTokenName, t.RefreshToken, a.httpOnly, a.cfg.CookieMaxAge))
+		http.SetCookie(w, a.cookie(a.cfg.RefreshTokenName, t.RefreshToken, httpOnly, maxAge))
 	}
 }
 
 // clearCookies expires every token cookie (Max-Age=0 on the wire).
 func (a *Auth) clearCookies(w http.ResponseWriter) {
-	http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, "", !a.cfg.CookieSplit && a.httpOnly, -1))
-	if a.cfg.CookieSplit {
-		http.SetCookie(w, a.cookie(a.cfg.CookieSplitSignatureName, "", true, -1))
+	httpOnly := !a.cookies.InsecureScriptAccess
+	http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, "", httpOnly && !a.cookies.Split, -1))
+	if a.cookies.Split {
+		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName+"_signature", "", true, -1))
 	}
-	if a.cfg.RefreshTokenEnabled {
-		http.SetCookie(w, a.cookie(a.cfg.RefreshTokenName, "", a.httpOnly, -1))
+	if a.cfg.Refresh != nil {
+		http.SetCookie(w, a.cookie(a.cfg.RefreshTokenName, "", httpOnly, -1))
 	}
 }
 
@@ -742,12 +747,12 @@ func (a *Auth) cookie(name, value string, httpOnly bool, maxAge int) *http.Cooki
 	return &http.Cookie{
 		Name:     name,
 		Value:    value,
-		Path:     a.cfg.CookiePath,
-		Domain:   a.cfg.CookieDomain,
+		Path:     a.cookies.Path,
+		Domain:   a.cookies.Domain,
 		MaxAge:   maxAge,
-		Secure:   a.cfg.CookieSecure,
+		Secure:   !a.cookies.InsecureAllowHTTP,
 		HttpOnly: httpOnly,
-		SameSite: a.cfg.CookieSameSite,
+		SameSite: a.cookies.SameSite,
 	}
 }
 

@@ -7,38 +7,36 @@
 //
 // # Quick start
 //
-//	store := jwtauth.NewMemStore()
 //	auth, err := jwtauth.New(jwtauth.Config{
-//		Secret:               secret, // at least 32 random bytes
-//		Authenticate:         login,  // func(*http.Request) (*jwtauth.User, error)
-//		RetrieveUser:         lookup, // func(context.Context, *jwtauth.Claims) (*jwtauth.User, error)
-//		RefreshTokenEnabled:  true,
-//		StoreRefreshToken:    store.StoreRefreshToken,
-//		RetrieveRefreshToken: store.RetrieveRefreshToken,
-//		RevokeRefreshToken:   store.RevokeRefreshToken,
-//		SwapRefreshToken:     store.SwapRefreshToken,
+//		Secret:       secret,                              // at least 32 random bytes
+//		Endpoints:    &jwtauth.Endpoints{Authenticate: login}, // func(*http.Request) (*jwtauth.User, error)
+//		RetrieveUser: lookup,                              // func(context.Context, *jwtauth.Claims) (*jwtauth.User, error)
+//		Refresh:      &jwtauth.Refresh{Store: new(jwtauth.MemStore)},
 //	})
 //	mux := http.NewServeMux()
 //	mux.Handle("/auth", auth.Handler())
 //	mux.Handle("/auth/", auth.Handler())
-//	mux.Handle("GET /orders", auth.Protected(orders))
-//	mux.Handle("POST /orders", auth.Scoped([]string{"orders:write"}, createOrder))
+//	mux.Handle("GET /orders", auth.Protected(http.HandlerFunc(orders)))
+//	mux.Handle("POST /orders", auth.Scoped([]string{"orders:write"}, http.HandlerFunc(createOrder)))
+//
+// The zero value of every Config field is the safe default, and every field that
+// weakens security says Insecure in its name.
 //
 // # Endpoints
 //
-// Under Config.URLPrefix (default /auth): POST /auth logs in through Config.Authenticate,
-// GET /auth/verify says whether the presented access token is valid, GET /auth/me renders
-// the current user, POST /auth/refresh trades a refresh token for a new access token and
-// POST /auth/logout revokes the user's refresh token. Errors are JSON bodies of the form
-// {"reasons": [...], "exception": "..."}.
+// Under Endpoints.URLPrefix (default /auth): POST /auth logs in through
+// Endpoints.Authenticate, GET /auth/verify says whether the presented access token is
+// valid, GET /auth/me renders the current user, POST /auth/refresh trades a refresh token
+// for a new access token and POST /auth/logout revokes the user's refresh token. Errors
+// are JSON bodies of the form {"reasons": [...], "exception": "..."}.
 //
 // # Refresh tokens
 //
-// Refresh tokens are random strings kept by the server through function-typed hooks.
-// The hooks only ever see the SHA-256 digest of a token, never the token itself. By default
-// every refresh rotates the token (RFC 9700 §4.14.2) and, when Config.RevokeRefreshToken
-// is set, a replayed, rotated-out token revokes the user's current one. MemStore is a
-// ready-made in-memory store whose methods fit every hook.
+// Refresh tokens are random strings whose SHA-256 digests the server keeps in a Store:
+// the store never holds a token a client could present. Every refresh rotates the token
+// (RFC 9700 §4.14.2), and a replayed, rotated-out token revokes the user's current one.
+// Every change to the store is one compare-and-swap, so no race can undo a logout or a
+// revocation. MemStore is a ready-made in-memory Store.
 //
 // # Security notes
 //
@@ -56,7 +54,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Sentinel errors. Every error the package returns wraps one of these; test with errors.Is.
@@ -80,21 +77,18 @@ var (
 	ErrVerificationFailed = errors.New("jwtauth: verifications were not met")
 	// ErrInvalidScope: the token's scopes do not satisfy the route's required scopes.
 	ErrInvalidScope = errors.New("jwtauth: invalid scope")
-	// ErrAuthenticationFailed: wrong credentials or wrong refresh token. Authenticate
-	// hooks return fmt.Errorf("%w: message", ErrAuthenticationFailed) to make /auth
-	// answer 401 with message as the reason; wrapped any other way it gives the fixed
-	// reason "Authentication failed.", so that no other error's text reaches the client.
+	// ErrAuthenticationFailed: wrong credentials or wrong refresh token. An Authenticate
+	// hook that returns an error wrapping it makes POST /auth answer 401 with the fixed
+	// reason "Authentication failed."; to send a message of its own, or a 400 for a
+	// malformed body, the hook returns an *Error instead.
 	ErrAuthenticationFailed = errors.New("jwtauth: authentication failed")
-	// ErrRefreshTokenNotFound: returned by RetrieveRefreshToken (and SwapRefreshToken)
-	// when the store holds no token for the user.
-	ErrRefreshTokenNotFound = errors.New("jwtauth: refresh token not found")
 	// ErrUserNotFound: RetrieveUser returns it (or nil, nil) when the token's user no
 	// longer exists; the endpoints answer 401.
 	ErrUserNotFound = errors.New("jwtauth: user not found")
 	// ErrInvalidClaims: Sign was given claims it cannot encode, such as a custom claim
 	// that overrides a registered one.
 	ErrInvalidClaims = errors.New("jwtauth: invalid claims")
-	// ErrInvalidConfig: New rejected the Config; the message names the field.
+	// ErrInvalidConfig: New rejected the Config; the message names every offending field.
 	ErrInvalidConfig = errors.New("jwtauth: invalid config")
 )
 
@@ -109,68 +103,22 @@ type User struct {
 	// Claims are extra claims added to every access token issued for the user (Sanic
 	// JWT's extend_payload). They may not override a registered claim.
 	Claims map[string]any
-	// Profile is what GET /auth/me renders. Nil renders {"user_id": ID}.
+	// Profile is what GET /auth/me renders. Nil renders {"<UserIDClaim>": ID}.
 	Profile any
 }
 
-// Hook types. They take a context first and never the request: a store needs none.
-// The token argument and result are always the SHA-256 digest (base64url, 43 characters)
-// of a refresh token, never the token itself: store the string you are given.
-type (
-	// StoreRefreshTokenFunc keeps digest as the user's current refresh token, replacing
-	// any previous one.
-	StoreRefreshTokenFunc func(ctx context.Context, userID, digest string) error
-	// RetrieveRefreshTokenFunc returns the user's stored digest, or an error wrapping
-	// ErrRefreshTokenNotFound when there is none.
-	RetrieveRefreshTokenFunc func(ctx context.Context, userID string) (string, error)
-	// RevokeRefreshTokenFunc forgets the user's refresh token. Revoking a missing token
-	// is not an error.
-	RevokeRefreshTokenFunc func(ctx context.Context, userID string) error
-	// SwapRefreshTokenFunc atomically replaces the user's digest presented with next, and
-	// returns an error wrapping ErrRefreshTokenNotFound when the stored digest is not
-	// presented (or there is none).
-	SwapRefreshTokenFunc func(ctx context.Context, userID, presented, next string) error
-)
+// NoLeeway, as Config.Leeway, makes the exp and nbf checks exact: a zero Leeway means
+// the default of 180 seconds.
+const NoLeeway time.Duration = -1
 
-// Defaults applied by New to zero-valued Config fields, one per field of the same name.
-const (
-	// DefaultMaxTokenSize is Config.MaxTokenSize's default: 8 KiB.
-	DefaultMaxTokenSize = 8 << 10
-	// DefaultMaxBodyBytes is Config.MaxBodyBytes's default: 1 MiB.
-	DefaultMaxBodyBytes = 1 << 20
-	// DefaultURLPrefix is Config.URLPrefix's default.
-	DefaultURLPrefix = "/auth"
-	// DefaultExpirationDelta is the access token lifetime by default.
-	DefaultExpirationDelta = 30 * time.Minute
-	// DefaultLeeway is the clock skew allowed on exp and nbf by default.
-	DefaultLeeway = 180 * time.Second
-	// DefaultUserIDClaim names the user-id claim by default.
-	DefaultUserIDClaim = "user_id"
-	// DefaultScopesClaim names the scopes claim by default.
-	DefaultScopesClaim = "scopes"
-	// DefaultAccessTokenName is the access token's JSON key, cookie and query argument
-	// name by default.
-	DefaultAccessTokenName = "access_token"
-	// DefaultRefreshTokenName is the refresh token's JSON key, cookie and query argument
-	// name by default.
-	DefaultRefreshTokenName = "refresh_token"
-	// DefaultAuthorizationHeader names the header carrying the access token by default.
-	DefaultAuthorizationHeader = "Authorization"
-	// DefaultAuthorizationHeaderPrefix is the scheme before the token by default.
-	DefaultAuthorizationHeaderPrefix = "Bearer"
-	// DefaultCookieSplitSignatureName names the signature cookie of CookieSplit by default.
-	DefaultCookieSplitSignatureName = "access_token_signature"
-)
-
-// MinSecretSize is the shortest Secret New accepts: RFC 7518 §3.2 requires an HS256
-// key of at least the hash output size, 256 bits.
-const MinSecretSize = 32
-
-// Config configures an Auth. It is a plain struct: the zero value of every field means
-// the documented default, and New validates the whole. Fields that default to on are
-// *bool, so that nil means on; take the address of a false to turn one off.
+// Config configures an Auth. It is one plain struct that New validates as a whole. As
+// in crypto/tls, the zero value of every field is the safe choice: a zero number or
+// empty string means the documented default, a false bool leaves security as it is,
+// and every switch that weakens it says Insecure in its name. A nil group (Cookies,
+// Endpoints, Refresh) leaves that feature off.
 type Config struct {
-	// Secret is the HS256 key for signing and verifying; required, at least 32 bytes.
+	// Secret is the HS256 key for signing and verifying; required, at least 32 bytes
+	// (RFC 7518 §3.2). New copies it.
 	Secret []byte
 	// PreviousSecrets still verify tokens (key rotation); new tokens always use Secret.
 	// Each must be at least 32 bytes.
@@ -179,24 +127,14 @@ type Config struct {
 	// Sign refuses to write a longer token.
 	MaxTokenSize int
 
-	// AuthMode turns the endpoints on (nil or true) or off (false: Handler answers 404
-	// and only verification is offered). When on, Authenticate is required.
-	AuthMode *bool
-	// URLPrefix is where Handler serves the endpoints. Default "/auth".
-	URLPrefix string
-	// MaxBodyBytes caps request bodies read by the endpoints; larger is a 413. Default 1 MiB.
-	MaxBodyBytes int64
-
 	// ExpirationDelta is the access token lifetime. Default 30 minutes.
 	ExpirationDelta time.Duration
-	// Leeway is the clock skew allowed on exp and nbf. Default 180 s; see NoLeeway.
+	// Leeway is the clock skew allowed on exp and nbf. Default 180 s; NoLeeway for none.
 	Leeway time.Duration
-	// NoLeeway makes the exp and nbf checks exact (Leeway is then ignored).
-	NoLeeway bool
-	// VerifyExp requires and checks exp (nil or true). Off, as Sanic JWT's verify_exp
-	// off, exp is neither required nor checked: every token, including those the
-	// endpoints issue with an exp, is accepted forever. Use it in tests only.
-	VerifyExp *bool
+	// InsecureNoExpiry turns off exp: it is neither required nor checked, so every
+	// token, including those the endpoints issue with an exp, is accepted forever
+	// (Sanic JWT's verify_exp off). For tests only.
+	InsecureNoExpiry bool
 	// Issuer, when set, is written as iss and required on verify.
 	Issuer string
 	// Audience, when set, is written as aud and required (as the string or one element
@@ -204,9 +142,7 @@ type Config struct {
 	Audience string
 	// SetIssuedAt adds iat to issued tokens.
 	SetIssuedAt bool
-	// SetNotBefore adds nbf = now + NotBeforeDelta to issued tokens.
-	SetNotBefore bool
-	// NotBeforeDelta is how long after issue a token becomes valid, with SetNotBefore.
+	// NotBeforeDelta, when set, adds nbf = now + NotBeforeDelta to issued tokens.
 	NotBeforeDelta time.Duration
 	// UserIDClaim names the user-id claim. Default "user_id".
 	UserIDClaim string
@@ -226,240 +162,314 @@ type Config struct {
 	RefreshTokenName string
 	// AuthorizationHeader names the header carrying the access token. Default "Authorization".
 	AuthorizationHeader string
-	// AuthorizationHeaderPrefix is the scheme before the token. Default "Bearer";
-	// see AuthorizationHeaderNoPrefix.
+	// AuthorizationHeaderPrefix is the scheme before the token. Default "Bearer".
 	AuthorizationHeaderPrefix string
-	// AuthorizationHeaderNoPrefix makes the whole header value the token.
+	// AuthorizationHeaderNoPrefix makes the whole header value the token (no scheme).
 	AuthorizationHeaderNoPrefix bool
+	// Cookies, when set, makes the endpoints set token cookies and the middleware read
+	// the access token from its cookie instead of the header.
+	Cookies *Cookies
+	// InsecureQueryString reads the access token from the query argument
+	// AccessTokenName, and POST /auth/refresh the refresh token from RefreshTokenName,
+	// instead of the header and the body. URLs end up in access logs, proxies and
+	// browser history (RFC 6750 §2.3 advises against it).
+	InsecureQueryString bool
+	// HeaderFallback: with Cookies or InsecureQueryString, a request that does not
+	// carry the token there is looked at again in the next place, in the order cookie,
+	// query string, then the header (the JSON body for a refresh token). Off, the first
+	// place is the only one (Sanic JWT's cookie_strict and query_string_strict).
+	HeaderFallback bool
 
-	// CookieSet makes the endpoints set, and the middleware read, cookies.
-	CookieSet bool
-	// CookieHTTPOnly (nil or true) marks token cookies HttpOnly.
-	CookieHTTPOnly *bool
-	// CookieSecure marks token cookies Secure.
-	CookieSecure bool
-	// CookieDomain is the cookies' Domain attribute; empty means host-only cookies.
-	CookieDomain string
-	// CookiePath is the cookies' Path attribute. Default "/".
-	CookiePath string
-	// CookieSameSite defaults to http.SameSiteLaxMode. SameSiteNoneMode requires
-	// CookieSecure (browsers drop such cookies otherwise).
-	CookieSameSite http.SameSite
-	// CookieMaxAge is the cookies' Max-Age in seconds; 0 leaves it unset (session cookie).
-	CookieMaxAge int
-	// CookieStrict (nil or true): in cookie mode, look only at cookies, not at the header.
-	CookieStrict *bool
-	// CookieOmitBodyTokens (requires CookieSet) leaves the tokens out of the JSON body of
-	// POST /auth and POST /auth/refresh (the body is then {}), so that a script injected
-	// into the page cannot read them from a response. Off by default, as in Sanic JWT,
-	// whose clients read the body; turn it on when only a browser uses the cookies.
-	CookieOmitBodyTokens bool
-	// CookieSplit stores the access token as two cookies: header.payload readable by
-	// scripts, and the signature HttpOnly under CookieSplitSignatureName.
-	CookieSplit bool
-	// CookieSplitSignatureName names the signature cookie of CookieSplit. Default
-	// "access_token_signature".
-	CookieSplitSignatureName string
-
-	// QueryStringSet reads the access token from the query argument AccessTokenName,
-	// and /auth/refresh the refresh token from RefreshTokenName. URLs end up in access
-	// logs, proxies and browser history (RFC 6750 §2.3 advises against it): prefer the
-	// header or cookies.
-	QueryStringSet bool
-	// QueryStringStrict (nil or true): in query mode, look only at the query string.
-	QueryStringStrict *bool
-
-	// Debug answers failures with 400 and the precise cause. Never in production.
-	Debug bool
-	// ErrorHandler writes error responses; err is always an *Error. Default: the JSON
-	// body {"reasons": [...], "exception": "..."} with the status and WWW-Authenticate.
-	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-	// ErrorLog receives unexpected hook errors. Default slog.Default().
-	ErrorLog *slog.Logger
-	// LoginRedirectURL, when set, makes Protected redirect (302) requests that accept
-	// text/html instead of answering 401. It must be a path (not "//..." nor "/\...")
-	// or an http(s) URL, without control characters.
-	LoginRedirectURL string
-
-	// Authenticate checks the credentials in a login request. Required when AuthMode is
-	// on. An error wrapping ErrAuthenticationFailed is a 401 (see that error for the
-	// message sent); any other error is a 500 whose text is logged, never sent.
-	Authenticate func(r *http.Request) (*User, error)
-	// RetrieveUser returns the current user for a verified token (for /auth/me and
-	// refresh). Returning nil, nil or ErrUserNotFound is a 401.
+	// Endpoints, when set, turns on the endpoints that Handler serves. Nil means
+	// verify only: Handler answers 404 to everything.
+	Endpoints *Endpoints
+	// RetrieveUser returns the current user for a verified token: for GET /auth/me,
+	// InjectUser and every refresh (so that a new access token carries today's scopes).
+	// Returning nil, nil or ErrUserNotFound is a 401. Required with Refresh; nil
+	// otherwise means the user the token describes (its user id and scopes).
 	RetrieveUser func(ctx context.Context, claims *Claims) (*User, error)
-
-	// RefreshTokenEnabled turns on refresh tokens; it requires StoreRefreshToken,
-	// RetrieveRefreshToken and RetrieveUser.
-	RefreshTokenEnabled bool
-	// RotateRefreshTokens (nil or true) issues a new refresh token at every refresh.
-	RotateRefreshTokens *bool
-	// RefreshWindow, when non-zero, is how long after its exp an access token may still
-	// be used at /auth/refresh.
-	RefreshWindow time.Duration
-	// GenerateRefreshToken makes a refresh token. Default: 24 base64url characters from
-	// crypto/rand (144 bits).
-	GenerateRefreshToken func() (string, error)
-	// StoreRefreshToken keeps a new refresh token's digest for the user (at login, and at
-	// refresh when rotating without SwapRefreshToken). Required when RefreshTokenEnabled.
-	StoreRefreshToken StoreRefreshTokenFunc
-	// RetrieveRefreshToken returns the user's stored digest at refresh. Required when
-	// RefreshTokenEnabled.
-	RetrieveRefreshToken RetrieveRefreshTokenFunc
-	// RevokeRefreshToken forgets the user's refresh token: at logout (nil makes
-	// /auth/logout answer 404) and when a rotated-out token is replayed (nil: the
-	// replay is refused, but the user's current token stays valid).
-	RevokeRefreshToken RevokeRefreshTokenFunc
-	// SwapRefreshToken, when set, makes rotation one atomic compare-and-swap so that
-	// exactly one of several concurrent refreshes with one token succeeds.
-	SwapRefreshToken SwapRefreshTokenFunc
+	// Refresh, when set, turns on refresh tokens: login issues one, POST /auth/refresh
+	// trades it for new tokens and POST /auth/logout revokes it. Nil: those two
+	// endpoints answer 404.
+	Refresh *Refresh
 
 	// ScopeValidator replaces the Sanic JWT scope rules (see ScopesMatch). It reports
 	// whether the user's scopes satisfy the required ones.
 	ScopeValidator func(required, user []string, requireAll, requireAllActions bool) bool
+	// LoginRedirectURL, when set, makes Protected redirect (302) requests that accept
+	// text/html instead of answering 401. It must be a path (not "//..." nor "/\...")
+	// or an http(s) URL, without control characters.
+	LoginRedirectURL string
+	// InsecureDebug answers a missing, malformed or forged token with 400 and the precise
+	// cause instead of 401 and a fixed reason. It tells an attacker which check failed:
+	// never in production.
+	InsecureDebug bool
+	// ErrorHandler writes error responses; err is always an *Error, and the
+	// WWW-Authenticate header is already set. Default: the JSON body
+	// {"reasons": [...], "exception": "..."} with the status.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// ErrorLog receives unexpected hook and store errors. Default slog.Default().
+	ErrorLog *slog.Logger
+}
+
+// Cookies configures cookie mode: the endpoints set the tokens as cookies and the
+// middleware reads the access token from its cookie. The zero value is the safe
+// choice: Secure, HttpOnly, SameSite=Lax, host-only, tokens not in response bodies.
+type Cookies struct {
+	// Domain is the cookies' Domain attribute. Empty (the default) makes host-only
+	// cookies, which no sibling subdomain receives.
+	Domain string
+	// Path is the cookies' Path attribute. Default "/".
+	Path string
+	// SameSite defaults to Lax, and http.SameSiteDefaultMode means Lax too. None needs
+	// Secure, so it cannot be combined with InsecureAllowHTTP.
+	SameSite http.SameSite
+	// MaxAge is the cookies' Max-Age in seconds; 0 leaves it unset (session cookies).
+	MaxAge int
+	// Split stores the access token as two cookies: header.payload, readable by
+	// scripts, under AccessTokenName, and the signature, always HttpOnly, under
+	// AccessTokenName + "_signature". A script can read the claims but not replay them.
+	Split bool
+	// InsecureAllowHTTP leaves out the Secure attribute, so that the cookies also
+	// travel over plain HTTP. Browsers already accept Secure cookies from
+	// http://localhost: this is only for plain HTTP to other hosts.
+	InsecureAllowHTTP bool
+	// InsecureScriptAccess leaves out HttpOnly, so that scripts on the page, an
+	// injected one included, can read the tokens.
+	InsecureScriptAccess bool
+	// InsecureBodyTokens also puts the tokens in the JSON bodies of POST /auth and POST
+	// /auth/refresh, where a script on the page can read them. Not with Split.
+	InsecureBodyTokens bool
+}
+
+// Endpoints configures the endpoints that Handler serves.
+type Endpoints struct {
+	// Authenticate checks the credentials of a login request; required. An *Error with
+	// a 4xx Status answers with that status and its Reason (for instance 400 for a
+	// malformed body, 401 for a wrong password); an error wrapping
+	// ErrAuthenticationFailed is a 401 with a fixed reason; any other error is a 500
+	// whose text is logged, never sent.
+	Authenticate func(r *http.Request) (*User, error)
+	// URLPrefix is where Handler serves the endpoints. Default "/auth".
+	URLPrefix string
+	// MaxBodyBytes caps request bodies read by the endpoints, Authenticate's reads
+	// included; larger is a 413. Default 1 MiB.
+	MaxBodyBytes int64
+}
+
+// Refresh configures refresh tokens.
+type Refresh struct {
+	// Store keeps the refresh tokens' digests; required. MemStore keeps them in memory.
+	Store Store
+	// IdleTimeout is how long a refresh token lives unused: each login and refresh
+	// stores a token for this long. Default 30 days.
+	IdleTimeout time.Duration
+	// Window, when non-zero, is how long after its exp an access token may still be
+	// used at POST /auth/refresh.
+	Window time.Duration
+	// InsecureNoRotation keeps the refresh token the same at every refresh, so that a
+	// stolen one works until it expires. With rotation (the default, RFC 9700
+	// §4.14.2), a replayed, rotated-out token revokes the user's current one.
+	InsecureNoRotation bool
 }
 
 // Auth signs and verifies tokens and serves the endpoints and middleware. Create it
-// with New. It is safe for concurrent use; its configuration must not change after New.
+// with New. It is safe for concurrent use.
 type Auth struct {
-	cfg    Config
-	keys   []*macKey // Secret first, then PreviousSecrets
-	leeway time.Duration
-
-	verifyExp, rotate, httpOnly, cookieStrict, queryStrict, authMode bool
+	cfg        Config // defaults applied; the groups below are copies
+	endpoints  Endpoints
+	cookies    Cookies
+	refreshCfg Refresh
+	keys       []*macKey // Secret first, then PreviousSecrets
+	leeway     time.Duration
+	verifyExp  bool
 }
 
-// New validates cfg, applies the defaults, and returns a ready Auth. Its error wraps
-// ErrInvalidConfig and names the offending field.
-func New(cfg Config) (*Auth, error) {
-	bad := func(field, why string) (*Auth, error) {
-		return nil, fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, why)
-	}
-	// RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256 bits
-	// for "HS256") or larger MUST be used with this algorithm."
-	if len(cfg.Secret) == 0 {
-		return bad("Secret", "is required")
-	}
-	if len(cfg.Secret) < MinSecretSize {
-		return bad("Secret", fmt.Sprintf("must be at least %d bytes (RFC 7518 §3.2), got %d", MinSecretSize, len(cfg.Secret)))
-	}
-	for i, s := range cfg.PreviousSecrets {
-		if len(s) < MinSecretSize {
-			return bad(fmt.Sprintf("PreviousSecrets[%d]", i), fmt.Sprintf("must be at least %d bytes (RFC 7518 §3.2)", MinSecretSize))
-		}
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"ExpirationDelta", cfg.ExpirationDelta}, {"Leeway", cfg.Leeway},
-		{"NotBeforeDelta", cfg.NotBeforeDelta}, {"RefreshWindow", cfg.RefreshWindow},
-	} {
-		if d.v < 0 {
-			return bad(d.name, "must not be negative")
-		}
-	}
-	if cfg.MaxTokenSize < 0 {
-		return bad("MaxTokenSize", "must not be negative")
-	}
-	if cfg.MaxBodyBytes < 0 {
-		return bad("MaxBodyBytes", "must not be negative")
-	}
-	if cfg.CookieMaxAge < 0 {
-		return bad("CookieMaxAge", "must not be negative")
-	}
+// Defaults that New applies to zero fields.
+const (
+	defaultMaxTokenSize    = 8 << 10
+	defaultMaxBodyBytes    = 1 << 20
+	defaultExpirationDelta = 30 * time.Minute
+	defaultLeeway          = 180 * time.Second
+	defaultIdleTimeout     = 30 * 24 * time.Hour
+	minSecretSize          = 32 // RFC 7518 §3.2: at least the hash output, 256 bits
+)
 
+// New validates cfg, applies the defaults, and returns a ready Auth. Its error wraps
+// ErrInvalidConfig and names every offending field, one per line.
+func New(cfg Config) (*Auth, error) {
 	a := &Auth{cfg: cfg}
 	c := &a.cfg
-	setDefault(&c.MaxTokenSize, DefaultMaxTokenSize)
-	setDefault(&c.MaxBodyBytes, DefaultMaxBodyBytes)
-	setDefault(&c.URLPrefix, DefaultURLPrefix)
-	setDefault(&c.ExpirationDelta, DefaultExpirationDelta)
-	setDefault(&c.Leeway, DefaultLeeway)
-	setDefault(&c.UserIDClaim, DefaultUserIDClaim)
-	setDefault(&c.ScopesClaim, DefaultScopesClaim)
-	setDefault(&c.AccessTokenName, DefaultAccessTokenName)
-	setDefault(&c.RefreshTokenName, DefaultRefreshTokenName)
-	setDefault(&c.AuthorizationHeader, DefaultAuthorizationHeader)
-	setDefault(&c.AuthorizationHeaderPrefix, DefaultAuthorizationHeaderPrefix)
-	setDefault(&c.CookiePath, "/")
-	setDefault(&c.CookieSameSite, http.SameSiteLaxMode)
-	setDefault(&c.CookieSplitSignatureName, DefaultCookieSplitSignatureName)
+	setDefault(&c.MaxTokenSize, defaultMaxTokenSize)
+	setDefault(&c.ExpirationDelta, defaultExpirationDelta)
+	setDefault(&c.Leeway, defaultLeeway)
+	setDefault(&c.UserIDClaim, "user_id")
+	setDefault(&c.ScopesClaim, "scopes")
+	setDefault(&c.AccessTokenName, "access_token")
+	setDefault(&c.RefreshTokenName, "refresh_token")
+	setDefault(&c.AuthorizationHeader, "Authorization")
+	setDefault(&c.AuthorizationHeaderPrefix, "Bearer")
+	setDefault(&c.ErrorLog, slog.Default())
 	if c.Now == nil {
 		c.Now = time.Now
-	}
-	if c.ErrorLog == nil {
-		c.ErrorLog = slog.Default()
-	}
-	if c.GenerateRefreshToken == nil {
-		c.GenerateRefreshToken = generateRefreshToken
 	}
 	if c.ScopeValidator == nil {
 		c.ScopeValidator = ScopesMatch
 	}
-	a.leeway = c.Leeway
-	if c.NoLeeway {
-		a.leeway = 0
+	if c.Endpoints != nil {
+		a.endpoints = *c.Endpoints
+		setDefault(&a.endpoints.URLPrefix, "/auth")
+		setDefault(&a.endpoints.MaxBodyBytes, defaultMaxBodyBytes)
 	}
-	a.verifyExp = on(c.VerifyExp)
-	a.rotate = on(c.RotateRefreshTokens)
-	a.httpOnly = on(c.CookieHTTPOnly)
-	a.cookieStrict = on(c.CookieStrict)
-	a.queryStrict = on(c.QueryStringStrict)
-	a.authMode = on(c.AuthMode)
+	if c.Cookies != nil {
+		a.cookies = *c.Cookies
+		setDefault(&a.cookies.Path, "/")
+		if a.cookies.SameSite == 0 || a.cookies.SameSite == http.SameSiteDefaultMode {
+			a.cookies.SameSite = http.SameSiteLaxMode
+		}
+	}
+	if c.Refresh != nil {
+		a.refreshCfg = *c.Refresh
+		setDefault(&a.refreshCfg.IdleTimeout, defaultIdleTimeout)
+	}
+	if c.RetrieveUser == nil && c.Refresh == nil {
+		c.RetrieveUser = userFromClaims
+	}
+	a.leeway = max(c.Leeway, 0)
+	a.verifyExp = !c.InsecureNoExpiry
 
-	for _, n := range []struct{ field, v string }{
-		{"UserIDClaim", c.UserIDClaim}, {"ScopesClaim", c.ScopesClaim},
-		{"AccessTokenName", c.AccessTokenName}, {"RefreshTokenName", c.RefreshTokenName},
-		{"AuthorizationHeader", c.AuthorizationHeader},
-		{"CookieSplitSignatureName", c.CookieSplitSignatureName},
-	} {
-		// A name of only blanks would be "set" yet match nothing a client can send.
-		if strings.TrimSpace(n.v) != n.v || !utf8.ValidString(n.v) {
-			return bad(n.field, fmt.Sprintf("must be a non-empty name without surrounding spaces, got %q", n.v))
-		}
-		if isRegisteredName(n.v) && (n.field == "UserIDClaim" || n.field == "ScopesClaim") {
-			return bad(n.field, fmt.Sprintf("must not be the registered claim %q", n.v))
-		}
+	if err := a.check(); err != nil {
+		return nil, err
 	}
-	if c.UserIDClaim == c.ScopesClaim {
-		return bad("ScopesClaim", "must differ from UserIDClaim")
-	}
-	if c.URLPrefix[0] != '/' || (len(c.URLPrefix) > 1 && c.URLPrefix[len(c.URLPrefix)-1] == '/') {
-		return bad("URLPrefix", `must start with "/" and not end with one`)
-	}
-	if c.AccessTokenName == c.RefreshTokenName {
-		return bad("RefreshTokenName", "must differ from AccessTokenName")
-	}
-	if a.authMode && c.Authenticate == nil {
-		return bad("Authenticate", "is required while AuthMode is on")
-	}
-	if c.RefreshTokenEnabled {
-		switch {
-		case c.StoreRefreshToken == nil:
-			return bad("StoreRefreshToken", "is required when RefreshTokenEnabled")
-		case c.RetrieveRefreshToken == nil:
-			return bad("RetrieveRefreshToken", "is required when RefreshTokenEnabled")
-		case c.RetrieveUser == nil:
-			return bad("RetrieveUser", "is required when RefreshTokenEnabled")
-		}
-	}
-	if c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL) {
-		return bad("LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
-	}
-	if c.CookieOmitBodyTokens && !c.CookieSet {
-		return bad("CookieOmitBodyTokens", "requires CookieSet")
-	}
-	if c.CookieSet && c.CookieSameSite == http.SameSiteNoneMode && !c.CookieSecure {
-		// Browsers drop SameSite=None cookies without Secure: cookie mode would silently fail.
-		return bad("CookieSameSite", "None requires CookieSecure")
-	}
-
 	a.keys = append(a.keys, newMACKey(c.Secret))
 	for _, s := range c.PreviousSecrets {
 		a.keys = append(a.keys, newMACKey(s))
 	}
 	return a, nil
+}
+
+// userFromClaims is RetrieveUser's default without refresh tokens: the user is who the
+// verified token says.
+func userFromClaims(_ context.Context, c *Claims) (*User, error) {
+	return &User{ID: c.UserID, Scopes: c.Scopes}, nil
+}
+
+// check validates the Config with its defaults applied, and reports every problem.
+func (a *Auth) check() error {
+	c := &a.cfg
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...)))
+	}
+	// RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256 bits
+	// for "HS256") or larger MUST be used with this algorithm."
+	if len(c.Secret) < minSecretSize {
+		bad("Secret", "must be at least %d bytes (RFC 7518 §3.2), got %d", minSecretSize, len(c.Secret))
+	}
+	for i, s := range c.PreviousSecrets {
+		if len(s) < minSecretSize {
+			bad(fmt.Sprintf("PreviousSecrets[%d]", i), "must be at least %d bytes (RFC 7518 §3.2)", minSecretSize)
+		}
+	}
+	for _, n := range []struct {
+		field string
+		v     int64
+	}{
+		{"MaxTokenSize", int64(c.MaxTokenSize)}, {"ExpirationDelta", int64(c.ExpirationDelta)},
+		{"NotBeforeDelta", int64(c.NotBeforeDelta)}, {"Endpoints.MaxBodyBytes", a.endpoints.MaxBodyBytes},
+		{"Cookies.MaxAge", int64(a.cookies.MaxAge)}, {"Refresh.IdleTimeout", int64(a.refreshCfg.IdleTimeout)},
+		{"Refresh.Window", int64(a.refreshCfg.Window)},
+	} {
+		if n.v < 0 {
+			bad(n.field, "must not be negative")
+		}
+	}
+	if c.Leeway < 0 && c.Leeway != NoLeeway {
+		bad("Leeway", "must not be negative (NoLeeway turns it off)")
+	}
+	a.checkNames(bad)
+	if p := a.endpoints.URLPrefix; c.Endpoints != nil {
+		if _, isName := endpoints[p]; p[0] != '/' || (len(p) > 1 && p[len(p)-1] == '/') || isName && p != "/" {
+			bad("Endpoints.URLPrefix", `must start with "/", not end with one, and not be an endpoint's name, got %q`, p)
+		}
+		if a.endpoints.Authenticate == nil {
+			bad("Endpoints.Authenticate", "is required")
+		}
+	}
+	if c.Refresh != nil {
+		if a.refreshCfg.Store == nil {
+			bad("Refresh.Store", "is required")
+		}
+		if c.RetrieveUser == nil {
+			bad("RetrieveUser", "is required with Refresh")
+		}
+	}
+	if c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL) {
+		bad("LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
+	}
+	if c.Cookies != nil {
+		a.checkCookies(bad)
+	}
+	return errors.Join(errs...)
+}
+
+// checkNames checks the claim, token and header names.
+func (a *Auth) checkNames(bad func(field, format string, args ...any)) {
+	c := &a.cfg
+	for _, n := range []struct{ field, v string }{
+		{"UserIDClaim", c.UserIDClaim}, {"ScopesClaim", c.ScopesClaim},
+		{"AccessTokenName", c.AccessTokenName}, {"RefreshTokenName", c.RefreshTokenName},
+		{"AuthorizationHeader", c.AuthorizationHeader}, {"AuthorizationHeaderPrefix", c.AuthorizationHeaderPrefix},
+	} {
+		// Names travel as cookie names, query arguments, header names or JSON keys: one
+		// rule for all, the token characters of RFC 9110 §5.6.2, so that no name holds a
+		// space, a separator or a byte a client cannot send.
+		if !isToken(n.v) {
+			bad(n.field, "must be a name of letters, digits and !#$%%&'*+-.^_`|~, got %q", n.v)
+		}
+	}
+	if isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim) {
+		bad("UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud)")
+	}
+	if c.UserIDClaim == c.ScopesClaim {
+		bad("ScopesClaim", "must differ from UserIDClaim")
+	}
+	if c.AccessTokenName == c.RefreshTokenName || c.Cookies != nil && c.Cookies.Split && c.AccessTokenName+"_signature" == c.RefreshTokenName {
+		bad("RefreshTokenName", "must differ from AccessTokenName and from its split-signature cookie")
+	}
+}
+
+// checkCookies checks the Cookies group. RFC 6265bis §4.1.3: a "__Secure-" cookie must
+// be Secure, and a "__Host-" cookie must also be host-only with Path=/.
+func (a *Auth) checkCookies(bad func(field, format string, args ...any)) {
+	k := &a.cookies
+	if k.InsecureBodyTokens && k.Split {
+		bad("Cookies.InsecureBodyTokens", "cannot be combined with Split: the body would hold the whole token")
+	}
+	if k.SameSite == http.SameSiteNoneMode && k.InsecureAllowHTTP {
+		// Browsers drop SameSite=None cookies without Secure: cookie mode would silently fail.
+		bad("Cookies.SameSite", "None requires Secure, so not with InsecureAllowHTTP")
+	}
+	for _, name := range []string{a.cfg.AccessTokenName, a.cfg.RefreshTokenName} {
+		host, secure := strings.HasPrefix(name, "__Host-"), strings.HasPrefix(name, "__Secure-")
+		if (host || secure) && k.InsecureAllowHTTP {
+			bad("Cookies.InsecureAllowHTTP", "cannot be set with the cookie name %q, which requires Secure", name)
+		}
+		if host && (k.Domain != "" || k.Path != "/") {
+			bad("Cookies.Domain, Cookies.Path", "must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name)
+		}
+	}
+}
+
+// isToken reports whether s is a non-empty RFC 9110 §5.6.2 token.
+func isToken(s string) bool {
+	const separators = "\"(),/:;<=>?@[\\]{}"
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f || strings.IndexByte(separators, s[i]) >= 0 {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // setDefault replaces a zero value with def.
@@ -469,9 +479,6 @@ func setDefault[T comparable](p *T, def T) {
 		*p = def
 	}
 }
-
-// on reads a default-on *bool.
-func on(b *bool) bool { return b == nil || *b }
 
 // safeRedirect reports whether u is a path on this site or an http(s) URL. "//host" and
 // "/\host" are protocol-relative to browsers (an absolute redirect dressed as a path),
@@ -486,9 +493,5 @@ func safeRedirect(u string) bool {
 	}
 	return strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") && !strings.HasPrefix(u, "/\\")
 }
-
-// Config returns the configuration in force, with defaults applied. Function and
-// slice fields are shared with the Auth, so do not modify them.
-func (a *Auth) Config() Config { return a.cfg }
 
 func (a *Auth) now() time.Time { return a.cfg.Now() }

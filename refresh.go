@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// This file is the refresh-token flow: generating tokens, the digests the store hooks
-// see, POST /auth/refresh and POST /auth/logout.
+// This file is the refresh-token flow: the Store contract, generating tokens, the
+// digests the store sees, POST /auth/refresh and POST /auth/logout.
 
 // Store keeps the server side of refresh tokens: one opaque value per key, the key
 // being a user id. It has two operations, and every change the package makes is the
@@ -52,45 +52,75 @@ type Store interface {
 	CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error)
 }
 
-// refreshTokenBytes is the entropy of a default refresh token: 18 bytes from
-// crypto/rand, 144 bits, which base64url writes as exactly 24 characters.
-const refreshTokenBytes = 18
-
-// generateRefreshToken is the default Config.GenerateRefreshToken: 24 base64url
-// characters holding 18 bytes (144 bits) from crypto/rand. Sanic JWT's default is 24
+// refreshTokenBytes is the entropy of a refresh token: 18 bytes from crypto/rand, 144
+// bits, which base64url writes as exactly 24 characters. Sanic JWT's tokens are 24
 // characters too; 144 bits is more than crypto/rand.Text's 128 and puts guessing any
 // live token out of reach however many users a store holds.
-func generateRefreshToken() (string, error) {
+const refreshTokenBytes = 18
+
+// newRefreshToken returns a new refresh token and the digest the store keeps of it.
+func newRefreshToken() (token string, digest []byte, err error) {
 	var b [refreshTokenBytes]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
+		return "", nil, &hookError{"crypto/rand", err}
 	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+	token = base64.RawURLEncoding.EncodeToString(b[:])
+	return token, refreshTokenDigest(token), nil
 }
 
-// RefreshTokenDigest returns what the store hooks are given for a refresh token: its
-// SHA-256 digest, base64url without padding (43 characters). The store never holds a
-// token a client could present, so a leaked store does not leak sessions. A plain hash
-// is enough, no salt or stretching: the token is 144 random bits, not a password.
-func RefreshTokenDigest(token string) string {
+// refreshTokenDigest returns what the store keeps of a refresh token: its SHA-256
+// digest, base64url without padding (43 bytes). The store never holds a token a client
+// could present, so a leaked store does not leak sessions. A plain hash is enough, no
+// salt or stretching: the token is 144 random bits, not a password.
+func refreshTokenDigest(token string) []byte {
 	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	d := make([]byte, base64.RawURLEncoding.EncodedLen(len(sum)))
+	base64.RawURLEncoding.Encode(d, sum[:])
+	return d
 }
 
-// newRefreshToken generates a refresh token and its digest.
-func (a *Auth) newRefreshToken() (token, digest string, err error) {
-	token, err = a.cfg.GenerateRefreshToken()
-	if err == nil && token == "" {
-		err = errors.New("empty refresh token")
+// maxSwaps bounds the compare-and-swap retries of one store update. Each retry means
+// another request changed the user's value in between, so running out takes that many
+// concurrent logins or logouts of one user: a 500, never a lost write.
+const maxSwaps = 16
+
+var errContended = errors.New("the value kept changing under concurrent updates")
+
+// update replaces the user's stored value old with next(old), as one compare-and-swap,
+// retried while another request changes it in between. A nil result deletes the value.
+func (a *Auth) update(ctx context.Context, userID string, next func(old []byte) []byte) error {
+	st := a.refreshCfg.Store
+	for i := 0; i < maxSwaps; i++ {
+		old, err := st.Load(ctx, userID)
+		if err != nil {
+			return &hookError{"Store.Load", err}
+		}
+		val := next(old)
+		if old == nil && val == nil {
+			return nil // nothing to delete
+		}
+		ok, err := st.CompareAndSwap(ctx, userID, old, val, a.refreshCfg.IdleTimeout)
+		if err != nil {
+			return &hookError{"Store.CompareAndSwap", err}
+		}
+		if ok {
+			return nil
+		}
 	}
-	if err != nil {
-		return "", "", &hookError{"GenerateRefreshToken", err}
-	}
-	return token, RefreshTokenDigest(token), nil
+	return &hookError{"Store.CompareAndSwap", errContended}
 }
 
-// errRefreshMismatch is a presented refresh token that is not the user's current one.
-var errRefreshMismatch = fmt.Errorf("%w: refresh token does not match", ErrAuthenticationFailed)
+// revoke deletes the user's refresh token. It runs even when the client has gone: a
+// replayer must not escape the revocation by hanging up (context.WithoutCancel).
+func (a *Auth) revoke(ctx context.Context, userID string) error {
+	return a.update(context.WithoutCancel(ctx), userID, func([]byte) []byte { return nil })
+}
+
+// Refusals of a refresh token, behind a validly signed access token.
+var (
+	errRefreshMismatch = fmt.Errorf("%w: refresh token does not match", ErrAuthenticationFailed)
+	errRefreshNone     = fmt.Errorf("%w: no refresh token stored for the user", ErrAuthenticationFailed)
+)
 
 // serveRefresh is POST /auth/refresh.
 func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request) {
@@ -102,25 +132,22 @@ func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	a.writeTokens(w, t)
 }
 
-// refresh runs the refresh flow, steps 1 to 6 below, and returns the new tokens (RefreshToken empty when not rotating).
+// refresh checks the presented tokens and returns new ones: an access token, and a
+// refresh token unless rotation is off.
 func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	ctx := r.Context()
-
-	// Step 1: the access token says who is refreshing. It may be expired (that is why
-	// the client is here) but it must be authentic and otherwise valid.
+	// The access token says who is refreshing. It may be expired (that is why the
+	// client is here) but it must be authentic and otherwise valid.
 	c, err := a.refreshableClaims(r)
 	if err != nil {
 		return nil, err
 	}
-
-	// Step 2: the refresh token itself.
-	presented, err := a.presentedRefreshToken(r)
+	presented, err := a.readToken(r, true)
 	if err != nil {
 		return nil, err
 	}
-
-	// Step 3: the current user, so that the new access token carries today's scopes and
-	// claims, not those of the login. Its ID keys the store.
+	// The current user, so that the new access token carries today's scopes and claims,
+	// not those of the login. Its ID keys the store.
 	u, err := a.retrieveUser(ctx, c)
 	if err != nil {
 		return nil, err
@@ -133,56 +160,43 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	}
 	t := &Tokens{AccessToken: access}
 
-	// Steps 4 to 6: check the presented token against the stored one and, when
-	// rotating, replace it. RFC 9700 §4.14.2: "the authorization server issues a new
-	// refresh token with every access token refresh response. The previous refresh
-	// token is invalidated but retained by the authorization server."
-	digest := RefreshTokenDigest(presented)
-	var nextDigest string
-	if a.rotate {
-		if t.RefreshToken, nextDigest, err = a.newRefreshToken(); err != nil {
+	st := a.refreshCfg.Store
+	stored, err := st.Load(ctx, u.ID)
+	switch {
+	case err != nil:
+		return nil, &hookError{"Store.Load", err}
+	case stored == nil:
+		// Nothing stored (logged out, or never logged in here): nothing to revoke.
+		return nil, errRefreshNone
+	case !hmac.Equal(stored, refreshTokenDigest(presented)):
+		return nil, a.replayed(ctx, u.ID)
+	}
+	// RFC 9700 §4.14.2: "the authorization server issues a new refresh token with every
+	// access token refresh response. The previous refresh token is invalidated but
+	// retained by the authorization server." One compare-and-swap from the token the
+	// client presented, so that of N concurrent refreshes with one token exactly one
+	// wins. Without rotation the same value is written back, which restarts its
+	// IdleTimeout.
+	next := stored
+	if !a.refreshCfg.InsecureNoRotation {
+		if t.RefreshToken, next, err = newRefreshToken(); err != nil {
 			return nil, err
 		}
 	}
-	if a.rotate && a.cfg.SwapRefreshToken != nil {
-		// One atomic compare-and-swap: of N concurrent refreshes with one token,
-		// exactly one finds its digest still stored.
-		err := a.cfg.SwapRefreshToken(ctx, u.ID, digest, nextDigest)
-		switch {
-		case errors.Is(err, ErrRefreshTokenNotFound):
-			return nil, a.refreshMismatch(ctx, u.ID)
-		case err != nil:
-			return nil, &hookError{"SwapRefreshToken", err}
-		}
-		return t, nil
-	}
-
-	stored, err := a.cfg.RetrieveRefreshToken(ctx, u.ID)
+	ok, err := st.CompareAndSwap(ctx, u.ID, stored, next, a.refreshCfg.IdleTimeout)
 	switch {
-	case errors.Is(err, ErrRefreshTokenNotFound):
-		// Nothing stored (logged out, or never logged in here): nothing to revoke.
-		return nil, fmt.Errorf("%w: no refresh token stored for the user", ErrAuthenticationFailed)
 	case err != nil:
-		return nil, &hookError{"RetrieveRefreshToken", err}
-	}
-	// Constant-time, as every token comparison here (STYLE §6). The values are digests,
-	// so timing would leak little, but there is no reason to reason about it.
-	if !hmac.Equal([]byte(stored), []byte(digest)) {
-		return nil, a.refreshMismatch(ctx, u.ID)
-	}
-	if a.rotate {
-		// Retrieve, compare and store are three calls, so two requests presenting one
-		// token can both get here and both succeed; the later store wins and the other
-		// new token is dead. SwapRefreshToken closes that race.
-		if err := a.cfg.StoreRefreshToken(ctx, u.ID, nextDigest); err != nil {
-			return nil, &hookError{"StoreRefreshToken", err}
-		}
+		return nil, &hookError{"Store.CompareAndSwap", err}
+	case !ok:
+		// Another request moved the token on between the load and the swap: the
+		// presented token is now a rotated-out one.
+		return nil, a.replayed(ctx, u.ID)
 	}
 	return t, nil
 }
 
-// refreshMismatch handles a refresh token that is not the user's current one, behind a
-// validly signed access token. RFC 9700 §4.14.2: with rotation, if a refresh token "is
+// replayed handles a refresh token that is not the user's current one, behind a validly
+// signed access token. RFC 9700 §4.14.2: with rotation, if a refresh token "is
 // compromised and subsequently used by both the attacker and the legitimate client, one
 // of them will present an invalidated refresh token, which will inform the
 // authorization server of the breach. The authorization server cannot determine which
@@ -190,23 +204,22 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 // token." A mismatch also means a stolen access token presented with a guessed refresh
 // token; revoking is right in both cases. The price: two tabs of one browser refreshing
 // at the same moment log the user out. Without rotation a mismatch revokes nothing, as
-// an old token is then not evidence of anything. The revocation runs even when the
-// client has gone: a replayer must not escape it by hanging up (context.WithoutCancel).
-func (a *Auth) refreshMismatch(ctx context.Context, userID string) error {
-	if a.rotate && a.cfg.RevokeRefreshToken != nil {
-		if err := a.cfg.RevokeRefreshToken(context.WithoutCancel(ctx), userID); err != nil {
-			return &hookError{"RevokeRefreshToken", err}
+// an old token is then not evidence of anything.
+func (a *Auth) replayed(ctx context.Context, userID string) error {
+	if !a.refreshCfg.InsecureNoRotation {
+		if err := a.revoke(ctx, userID); err != nil {
+			return err
 		}
 	}
 	return errRefreshMismatch
 }
 
 // refreshableClaims reads and verifies the access token as Protected does, except that
-// an expired one is accepted, within RefreshWindow (plus Leeway) after its exp when a
-// window is set. Without exp (VerifyExp off) there is nothing to measure the window
+// an expired one is accepted, within Refresh.Window (plus Leeway) after its exp when a
+// window is set. Without exp (InsecureNoExpiry) there is nothing to measure the window
 // from, and the token is accepted.
 func (a *Auth) refreshableClaims(r *http.Request) (*Claims, error) {
-	tok, err := a.accessToken(r)
+	tok, err := a.readToken(r, false)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +227,7 @@ func (a *Auth) refreshableClaims(r *http.Request) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w := a.cfg.RefreshWindow; w > 0 && !c.ExpiresAt.IsZero() && a.now().After(c.ExpiresAt.Add(a.leeway+w)) {
+	if w := a.refreshCfg.Window; w > 0 && !c.ExpiresAt.IsZero() && a.now().After(c.ExpiresAt.Add(a.leeway+w)) {
 		return nil, errRefreshLate
 	}
 	if c.UserID == "" {
@@ -223,135 +236,64 @@ func (a *Auth) refreshableClaims(r *http.Request) (*Claims, error) {
 	return c, nil
 }
 
-// Where a refresh token was looked for, for the 400 that names it.
-const (
-	inBody   = "in the JSON body"
-	inCookie = "as a cookie"
-	inQuery  = "as a query argument"
-)
-
-// presentedRefreshToken reads the refresh token from r, from the same kind of place the
-// access token comes from and in the same order: the cookie RefreshTokenName in cookie
-// mode, the query argument in query mode, else the JSON body member RefreshTokenName.
-// Strictness is the access token's.
-func (a *Auth) presentedRefreshToken(r *http.Request) (string, error) {
-	name := a.cfg.RefreshTokenName
-	if a.cfg.CookieSet {
-		tok, err := uniqueCookie(r, name, errNoCookie, errTwoCookies)
-		if err != errNoCookie || a.cookieStrict {
-			return a.refreshValue(tok, err, inCookie)
-		}
-	}
-	if a.cfg.QueryStringSet {
-		tok, err := a.queryValue(r, name, errNoQueryArg, errTwoQueryArgs)
-		if err != errNoQueryArg || a.queryStrict {
-			return a.refreshValue(tok, err, inQuery)
-		}
-	}
-	tok, err := jsonStringMember(r.Body, name)
-	return a.refreshValue(tok, err, inBody)
-}
-
-// errNoMember is jsonStringMember's "the body has no such member".
-var errNoMember = errors.New("jwtauth: no such JSON member")
-
-// refreshValue turns a source's answer into the refresh token or a 400 that names it.
-func (a *Auth) refreshValue(tok string, err error, where string) (string, error) {
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return "", tooBig
-	case err == errNoCookie || err == errNoQueryArg || err == errNoMember || err == nil && tok == "":
-		return "", &Error{Status: http.StatusBadRequest, Exception: "MissingRefreshToken",
-			Reason: fmt.Sprintf("Refresh token %q not present %s.", a.cfg.RefreshTokenName, where),
-			Err:    errors.New("jwtauth: refresh token missing")}
-	case err == errTwoCookies || err == errTwoQueryArgs || err == errDuplicateMember:
-		return "", &Error{Status: http.StatusBadRequest, Exception: "InvalidRefreshToken",
-			Reason: fmt.Sprintf("Refresh token %q sent more than once.", a.cfg.RefreshTokenName),
-			Err:    errors.New("jwtauth: refresh token sent more than once")}
-	case err != nil:
-		return "", &Error{Status: http.StatusBadRequest, Exception: "InvalidRequestBody",
-			Reason: fmt.Sprintf("Request body must be a JSON object whose %q is a string.", a.cfg.RefreshTokenName),
-			Err:    fmt.Errorf("jwtauth: request body: %w", err)}
-	}
-	return tok, nil
-}
-
-var (
-	errNotObject       = errors.New("not a JSON object")
-	errNotString       = errors.New("member is not a string")
-	errDuplicateMember = errors.New("duplicate member")
-)
-
-// jsonStringMember reads a JSON object from body and returns its member name, which
-// must be a string. An empty body or an object without the member is errNoMember; a
-// body that is not exactly one JSON object, a duplicate member (encoding/json would
-// silently keep the last one) or a non-string value is an error. Read errors, a
-// *http.MaxBytesError among them, are returned as they are.
-func jsonStringMember(body io.Reader, name string) (string, error) {
+// bodyToken reads a JSON object from body and returns its member name, which must be a
+// string. An empty body, an object without the member, or a null member is
+// errNoRefreshBody; a body that is not exactly one JSON object or a non-string value is
+// errBadBody; a duplicate member (encoding/json would silently keep the last one) is
+// errTwoRefresh. A read error, a *http.MaxBytesError among them, is returned wrapped.
+func bodyToken(body io.Reader, name string) (string, error) {
 	if body == nil {
-		return "", errNoMember
+		return "", errNoRefreshBody
 	}
 	dec := json.NewDecoder(body)
 	tok, err := dec.Token()
 	if err == io.EOF {
-		return "", errNoMember
+		return "", errNoRefreshBody
 	}
-	if err != nil {
-		return "", err
+	if d, ok := tok.(json.Delim); err != nil || !ok || d != '{' {
+		return "", bodyErr(err)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return "", errNotObject
-	}
-	val, found := "", false
+	var vals []string
 	for dec.More() {
-		tok, err := dec.Token()
+		key, err := dec.Token() // a key is always a string inside an object
 		if err != nil {
-			return "", err
+			return "", bodyErr(err)
 		}
-		key, _ := tok.(string) // a key is always a string inside an object
-		if key != name {
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return "", err
-			}
-			continue
-		}
-		if found {
-			return "", errDuplicateMember
-		}
-		found = true
 		// Decode the raw value first: a string is unmarshalled, null means no token,
 		// and anything else is refused without building it (a megabyte of array would
 		// otherwise become tens of megabytes of interface values).
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return "", err
+			return "", bodyErr(err)
 		}
-		switch {
-		case string(raw) == "null": // "refresh_token": null is no token
-		case raw[0] == '"':
-			if err := json.Unmarshal(raw, &val); err != nil {
-				return "", err
-			}
-		default:
-			return "", errNotString
+		if key != name {
+			continue
 		}
+		var s *string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", errBadBody
+		}
+		if s == nil {
+			s = new(string) // "refresh_token": null is no token
+		}
+		vals = append(vals, *s)
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'
-		return "", err
+		return "", bodyErr(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return "", err
-		}
-		return "", errNotObject // trailing data after the object
+		return "", bodyErr(err) // trailing data after the object
 	}
-	if !found {
-		return "", errNoMember
+	return one(vals, errNoRefreshBody, errTwoRefresh)
+}
+
+// bodyErr is errBadBody, or the read error that stopped the decoder (a
+// *http.MaxBytesError is a 413, not a malformed body).
+func bodyErr(err error) error {
+	if errors.As(err, new(*http.MaxBytesError)) {
+		return err
 	}
-	return val, nil
+	return errBadBody
 }
 
 // serveLogout is POST /auth/logout: revoke the refresh token of the access token's
@@ -359,15 +301,14 @@ func jsonStringMember(body io.Reader, name string) (string, error) {
 // that a client whose access token ran out can still end its session.
 func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request) {
 	c, err := a.refreshableClaims(r)
+	if err == nil {
+		err = a.revoke(r.Context(), c.UserID)
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.cfg.RevokeRefreshToken(r.Context(), c.UserID); err != nil {
-		a.fail(w, r, &hookError{"RevokeRefreshToken", err})
-		return
-	}
-	if a.cfg.CookieSet {
+	if a.cfg.Cookies != nil {
 		a.clearCookies(w)
 	}
 	w.Header().Set("Cache-Control", "no-store")

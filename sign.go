@@ -26,7 +26,7 @@ var b64 = base64.RawURLEncoding.Strict()
 const sigLen = 43
 
 // Causes of ErrTokenInvalid, allocated once so that rejecting a hostile token costs no
-// allocation. The text after the sentinel is what Debug mode shows.
+// allocation. The text after the sentinel is what InsecureDebug shows.
 var (
 	errTooLong      = fmt.Errorf("%w: token longer than MaxTokenSize", ErrTokenInvalid)
 	errEmpty        = fmt.Errorf("%w: empty token", ErrTokenInvalid)
@@ -208,7 +208,7 @@ func (a *Auth) decode(token string) (*Claims, error) {
 	}
 
 	// RFC 8725 §3.1: the algorithm is fixed, never taken from the token. The header is
-	// checked before any MAC work (STYLE: alg before MAC).
+	// checked before any MAC work.
 	if token[:d1] != canonicalHeader {
 		hdr := buf[len(token) : len(token)+payloadLen] // borrow the payload's space
 		if b64.DecodedLen(d1) > len(hdr) {
