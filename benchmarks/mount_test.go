@@ -14,24 +14,18 @@ import (
 )
 
 // TestChiMount: the endpoints work mounted under chi, at the top level and inside a
-// sub-router, and Protected and ScopeMiddleware fit chi's middleware chains.
+// sub-router, and Protected and ScopedWith fit chi's middleware chains.
 func TestChiMount(t *testing.T) {
-	store := jwtauth.NewMemStore()
-	defer store.Close()
 	auth, err := jwtauth.New(jwtauth.Config{
 		Secret: []byte(strings.Repeat("s", 32)),
-		Authenticate: func(*http.Request) (*jwtauth.User, error) {
+		Endpoints: &jwtauth.Endpoints{Authenticate: func(*http.Request) (*jwtauth.User, error) {
 			return &jwtauth.User{ID: "alice", Scopes: []string{"orders:read"}}, nil
-		},
+		}},
 		RetrieveUser: func(_ context.Context, c *jwtauth.Claims) (*jwtauth.User, error) {
 			return &jwtauth.User{ID: c.UserID, Scopes: []string{"orders:read"}}, nil
 		},
-		RefreshTokenEnabled:  true,
-		StoreRefreshToken:    store.StoreRefreshToken,
-		RetrieveRefreshToken: store.RetrieveRefreshToken,
-		RevokeRefreshToken:   store.RevokeRefreshToken,
-		SwapRefreshToken:     store.SwapRefreshToken,
-		Now:                  func() time.Time { return time.Unix(1_700_000_000, 0) },
+		Refresh: &jwtauth.Refresh{Store: new(jwtauth.MemStore)},
+		Now:     func() time.Time { return time.Unix(1_700_000_000, 0) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +37,9 @@ func TestChiMount(t *testing.T) {
 	r.Route("/api", func(r chi.Router) {
 		r.Mount("/auth", auth.Handler())
 		r.With(auth.Protected).Get("/orders", ok)
-		r.With(auth.ScopeMiddleware(jwtauth.ScopeRule{Scopes: []string{"orders:write"}})).Post("/orders", ok)
+		r.With(func(h http.Handler) http.Handler {
+			return auth.ScopedWith(jwtauth.ScopeRule{Scopes: []string{"orders:write"}}, h)
+		}).Post("/orders", ok)
 	})
 
 	do := func(method, path, body, token string) *httptest.ResponseRecorder {

@@ -27,7 +27,7 @@ var (
 )
 
 // leeway is jwtauth's default clock skew, given to every peer that has the notion.
-const leeway = jwtauth.DefaultLeeway
+const leeway = 180 * time.Second // jwtauth's default
 
 // verifyConfig says what a verifier expects besides the signature and exp.
 type verifyConfig struct {
@@ -85,7 +85,6 @@ func benchClaims() *testClaims {
 func newJWTAuth(vc verifyConfig) *jwtauth.Auth {
 	a, err := jwtauth.New(jwtauth.Config{
 		Secret:   secret,
-		AuthMode: new(bool),
 		Issuer:   vc.Issuer,
 		Audience: vc.Audience,
 		Leeway:   leeway,

@@ -109,19 +109,22 @@ func run(addr, secretFlag string, quiet bool) error {
 	return hs.Shutdown(shutdownCtx)
 }
 
+// minSecretSize is the shortest secret jwtauth accepts (RFC 7518 §3.2: 256 bits).
+const minSecretSize = 32
+
 // parseSecret reads a secret given as hex (64 or more hex digits) or as raw text of at
 // least 32 bytes. An empty string is no secret (nil, nil).
 func parseSecret(s string) ([]byte, error) {
 	if s == "" {
 		return nil, nil
 	}
-	if b, err := hex.DecodeString(s); err == nil && len(b) >= jwtauth.MinSecretSize {
+	if b, err := hex.DecodeString(s); err == nil && len(b) >= minSecretSize {
 		return b, nil
 	}
-	if len(s) >= jwtauth.MinSecretSize {
+	if len(s) >= minSecretSize {
 		return []byte(s), nil
 	}
-	return nil, fmt.Errorf("secret must be at least %d bytes (or %d hex digits)", jwtauth.MinSecretSize, 2*jwtauth.MinSecretSize)
+	return nil, fmt.Errorf("secret must be at least %d bytes (or %d hex digits)", minSecretSize, 2*minSecretSize)
 }
 
 // config is what newServer needs; the test sets a low iteration count.
@@ -180,7 +183,8 @@ func newServer(cfg config) (*server, error) {
 			if errors.As(err, &tooBig) {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: send {\"username\": ..., \"password\": ...}", jwtauth.ErrAuthenticationFailed)
+			// A malformed body is the client's mistake, not a failed login: 400.
+			return nil, &jwtauth.Error{Status: http.StatusBadRequest, Reason: `send {"username": ..., "password": ...}`}
 		}
 		select {
 		case hashing <- struct{}{}:
@@ -194,7 +198,7 @@ func newServer(cfg config) (*server, error) {
 		}
 		got := pbkdf2SHA256([]byte(creds.Password), acct.salt, cfg.iterations, len(acct.hash))
 		if subtle.ConstantTimeCompare(got, acct.hash) != 1 || !known {
-			return nil, fmt.Errorf("%w: wrong username or password", jwtauth.ErrAuthenticationFailed)
+			return nil, &jwtauth.Error{Status: http.StatusUnauthorized, Reason: "wrong username or password"}
 		}
 		return &jwtauth.User{ID: creds.Username, Scopes: acct.scopes}, nil
 	}
@@ -209,21 +213,17 @@ func newServer(cfg config) (*server, error) {
 			Profile: map[string]any{"user_id": c.UserID, "name": acct.name, "scopes": acct.scopes}}, nil
 	}
 
-	store := jwtauth.NewMemStore()
 	auth, err := jwtauth.New(jwtauth.Config{
-		Secret:               cfg.secret,
-		Authenticate:         authenticate,
-		RetrieveUser:         retrieveUser,
-		RefreshTokenEnabled:  true,
-		RefreshWindow:        24 * time.Hour, // a day idle and the user logs in again
-		StoreRefreshToken:    store.StoreRefreshToken,
-		RetrieveRefreshToken: store.RetrieveRefreshToken,
-		RevokeRefreshToken:   store.RevokeRefreshToken,
-		SwapRefreshToken:     store.SwapRefreshToken,
-		ErrorLog:             cfg.errorLog,
+		Secret:       cfg.secret,
+		Endpoints:    &jwtauth.Endpoints{Authenticate: authenticate},
+		RetrieveUser: retrieveUser,
+		Refresh: &jwtauth.Refresh{
+			Store:  new(jwtauth.MemStore),
+			Window: 24 * time.Hour, // a day idle and the user logs in again
+		},
+		ErrorLog: cfg.errorLog,
 	})
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
 
@@ -243,7 +243,7 @@ func newServer(cfg config) (*server, error) {
 	}
 	return &server{
 		handler: handler,
-		close:   func() { store.Close() },
+		close:   func() {},
 	}, nil
 }
 
