@@ -1,8 +1,3 @@
-//go:build reshape
-
-// The reshape build tag keeps this example out of the build until the root package has
-// the Config it is written against (Endpoints, Refresh); remove it then.
-
 package redisstore_test
 
 import (

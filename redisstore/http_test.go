@@ -1,10 +1,5 @@
-//go:build reshape
-
 // These tests run jwtauth's endpoints (Auth.Handler, Auth.Protected) against the Redis
 // store: two instances sharing one Redis, concurrent refreshes, and an outage.
-//
-// The reshape build tag keeps them out of the build until the root package has the
-// Config they are written against (Endpoints, Refresh); remove it then.
 
 package redisstore_test
 
