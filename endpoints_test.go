@@ -748,6 +748,13 @@ func TestCookieSplit(t *testing.T) {
 	rec = f.do(t, "GET", "/orders", "", "Cookie", "access_token_signature="+sig.Value)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
 	checkError(t, f.do(t, "GET", "/orders", ""), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
+	// Either half sent twice is ambiguous, even when both copies agree.
+	for _, jar := range []string{
+		"access_token=" + hp.Value + "; access_token=" + hp.Value + "; access_token_signature=" + sig.Value,
+		"access_token=" + hp.Value + "; access_token_signature=" + sig.Value + "; access_token_signature=" + sig.Value,
+	} {
+		checkError(t, f.do(t, "GET", "/orders", "", "Cookie", jar), 401, "Unauthorized", "Auth required.")
+	}
 }
 
 func TestQueryStrictness(t *testing.T) {
@@ -1182,5 +1189,190 @@ func TestIssueTokens(t *testing.T) {
 			t.Errorf("%s failure: %v", method, err)
 		}
 		f.store.setFail(method, nil)
+	}
+}
+
+// Authenticate's answers. A hook chooses its message only by returning an *Error with a
+// 4xx Status; any other error's text stays in the log.
+
+func TestAuthenticateError400AnswersItsReason(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Endpoints.Authenticate = func(*http.Request) (*User, error) {
+			return nil, &Error{Status: 400, Reason: "Body must be a JSON object with a username."}
+		}
+	})
+	rec := f.do(t, "POST", "/auth", `x`)
+	checkError(t, rec, 400, "AuthenticationFailed", "Body must be a JSON object with a username.")
+	if h := rec.Header().Get("WWW-Authenticate"); h != "" {
+		t.Errorf("WWW-Authenticate %q on a 400", h)
+	}
+	if f.log.String() != "" {
+		t.Errorf("a 4xx was logged: %s", f.log.String())
+	}
+}
+
+func TestAuthenticateError401AnswersItsReasonWithBearerChallenge(t *testing.T) {
+	for _, exception := range []string{"", "AccountLocked"} {
+		f := newFixture(t, func(c *Config) {
+			c.Endpoints.Authenticate = func(*http.Request) (*User, error) {
+				return nil, &Error{Status: 401, Exception: exception, Reason: "Wrong password."}
+			}
+		})
+		rec := f.do(t, "POST", "/auth", loginBody("alice"))
+		want := exception
+		if want == "" {
+			want = "AuthenticationFailed"
+		}
+		checkError(t, rec, 401, want, "Wrong password.")
+		if h := rec.Header().Get("WWW-Authenticate"); h != "Bearer" {
+			t.Errorf("WWW-Authenticate %q, want Bearer", h)
+		}
+	}
+}
+
+func TestAuthenticateErrorOutside4xxIsA500WithoutItsText(t *testing.T) {
+	for _, status := range []int{0, 200, 302, 399, 500, 503, 600} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			f := newFixture(t, func(c *Config) {
+				c.Endpoints.Authenticate = func(*http.Request) (*User, error) {
+					return nil, &Error{Status: status, Exception: "Custom", Reason: "secret-detail"}
+				}
+			})
+			rec := f.do(t, "POST", "/auth", loginBody("alice"))
+			checkError(t, rec, 500, "InternalServerError", "Internal server error.")
+			if strings.Contains(rec.Body.String(), "secret-detail") || strings.Contains(rec.Body.String(), "Custom") {
+				t.Errorf("the hook's *Error reached the client: %s", rec.Body)
+			}
+			if rec.Header().Get("WWW-Authenticate") != "" {
+				t.Errorf("WWW-Authenticate on a 500")
+			}
+			if !strings.Contains(f.log.String(), "secret-detail") {
+				t.Errorf("the 500 was not logged with its cause: %q", f.log.String())
+			}
+		})
+	}
+}
+
+func TestAuthenticateWrappedSentinelGetsTheFixedReason(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Endpoints.Authenticate = func(*http.Request) (*User, error) {
+			return nil, fmt.Errorf("%w: db says x", ErrAuthenticationFailed)
+		}
+	})
+	rec := f.do(t, "POST", "/auth", loginBody("alice"))
+	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+	if strings.Contains(rec.Body.String(), "db says x") {
+		t.Errorf("the hook's text reached the client: %s", rec.Body)
+	}
+	if h := rec.Header().Get("WWW-Authenticate"); h != "Bearer" {
+		t.Errorf("WWW-Authenticate %q, want Bearer", h)
+	}
+}
+
+// TestInjectUserWithoutRetrieveUserInjectsTheTokensUser: a verify-only Auth has no
+// RetrieveUser, and InjectUser then injects the user the token describes, not a 500.
+func TestInjectUserWithoutRetrieveUserInjectsTheTokensUser(t *testing.T) {
+	a := testAuth(t, nil)
+	var got *User
+	h := a.InjectUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = UserFromContext(r.Context())
+	}))
+	tok, err := a.Sign(&Claims{UserID: "alice", Scopes: []string{"orders:read"}, ExpiresAt: testNow.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/whoami", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != 200 || got == nil || got.ID != "alice" || !slices.Equal(got.Scopes, []string{"orders:read"}) {
+		t.Fatalf("status %d, user %+v", rec.Code, got)
+	}
+}
+
+func TestMeWithoutRetrieveUserRendersTheUserID(t *testing.T) {
+	for claim, want := range map[string]string{"": `{"me":{"user_id":"alice"}}`, "uid": `{"me":{"uid":"alice"}}`} {
+		f := newFixture(t, func(c *Config) { c.RetrieveUser, c.Refresh, c.UserIDClaim = nil, nil, claim })
+		tok := f.login(t, "alice").AccessToken
+		rec := f.do(t, "GET", "/auth/me", "", bearer(tok)...)
+		if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != want {
+			t.Errorf("UserIDClaim %q: %d %s, want %s", claim, rec.Code, rec.Body, want)
+		}
+	}
+}
+
+func TestWithoutRefreshRefreshAndLogoutAre404(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Refresh = nil })
+	alice := f.login(t, "alice")
+	if alice.RefreshToken != "" {
+		t.Errorf("login issued a refresh token without Refresh: %q", alice.RefreshToken)
+	}
+	for _, path := range []string{"/auth/refresh", "/auth/logout"} {
+		for _, m := range []string{"POST", "GET", "OPTIONS"} {
+			checkError(t, f.do(t, m, path, `{"refresh_token":"x"}`, bearer(alice.AccessToken)...), 404, "NotFound", "Not found.")
+		}
+	}
+	if rec := f.do(t, "GET", "/auth/verify", "", bearer(alice.AccessToken)...); rec.Code != 200 {
+		t.Errorf("verify without Refresh: %d", rec.Code)
+	}
+	if f.store.count("load")+f.store.count("cas") != 0 {
+		t.Error("the store was used without Refresh")
+	}
+}
+
+// TestErrorHandlerReceivesTheCauseOfA500: a custom ErrorHandler gets an *Error whose
+// chain holds the failing hook's error, to log, while the client sees none of it.
+func TestErrorHandlerReceivesTheCauseOfA500(t *testing.T) {
+	cause := errors.New("redis: connection refused")
+	var got error
+	f := newFixture(t, func(c *Config) {
+		c.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+			got = err
+			var e *Error
+			errors.As(err, &e)
+			http.Error(w, e.Reason, e.Status)
+		}
+	})
+	f.store.setFail("cas", cause)
+	rec := f.do(t, "POST", "/auth", loginBody("alice"))
+	if rec.Code != 500 || strings.Contains(rec.Body.String(), "redis") {
+		t.Errorf("response %d %q", rec.Code, rec.Body)
+	}
+	var e *Error
+	if !errors.As(got, &e) || e.Status != 500 || !errors.Is(got, cause) {
+		t.Fatalf("ErrorHandler got %v", got)
+	}
+	if msg := got.Error(); !strings.HasPrefix(msg, "500: ") || !strings.Contains(msg, "Store.CompareAndSwap") || !strings.Contains(msg, cause.Error()) {
+		t.Errorf("Error() = %q, want the status, the hook and its error", msg)
+	}
+	if msg := (&Error{Status: 401, Reason: "Wrong password."}).Error(); msg != "jwtauth: 401 Wrong password." {
+		t.Errorf("an *Error without a cause: %q", msg)
+	}
+}
+
+// TestURLPrefixSlashServesTheBareNames: with URLPrefix "/" the endpoints are /verify,
+// /me and so on, and any other path is a 404.
+func TestURLPrefixSlashServesTheBareNames(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Endpoints.URLPrefix = "/" })
+	h := f.a.Handler()
+	serve := func(method, path, body string, hdr ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec
+	}
+	rec := serve("POST", "/", loginBody("alice"))
+	if rec.Code != 200 {
+		t.Fatalf("login at /: %d %s", rec.Code, rec.Body)
+	}
+	tok := tokensOf(t, rec)
+	if rec := serve("GET", "/verify", "", bearer(tok.AccessToken)...); rec.Code != 200 {
+		t.Errorf("GET /verify: %d", rec.Code)
+	}
+	for _, path := range []string{"/auth", "/auth/verify", "/x/verify", "/verify/", "//verify"} {
+		checkError(t, serve("GET", path, "", bearer(tok.AccessToken)...), 404, "NotFound", "Not found.")
 	}
 }

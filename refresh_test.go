@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -776,3 +777,159 @@ func TestRefreshBodyTooLarge(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+// TestLogoutRacingRefreshesAlwaysLeavesNoToken: a logout sent while N refreshes with the
+// same token are in flight cannot be undone by them. Every change to the store is a
+// compare-and-swap, so a refresh that loaded the token before the logout deleted it
+// fails its swap instead of writing a new token back. The store is the fixture's
+// MemStore, with a pause of up to 50µs after each load to widen the window between a
+// refresh's load and its swap, where the logout must land; many rounds.
+func TestLogoutRacingRefreshesAlwaysLeavesNoToken(t *testing.T) {
+	const rounds, refreshes = 200, 8
+	f := newFixture(t, nil)
+	f.store.setAfter(func(method string) {
+		if method == "load" {
+			time.Sleep(time.Duration(rand.IntN(50)) * time.Microsecond)
+		}
+	})
+	store := &f.store.mem
+	won := 0
+	for round := 0; round < rounds; round++ {
+		alice := f.login(t, "alice")
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		codes := make([]int, refreshes)
+		for i := range codes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				codes[i] = f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...).Code
+			}()
+		}
+		var logout int
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			logout = f.do(t, "POST", "/auth/logout", "", bearer(alice.AccessToken)...).Code
+		}()
+		close(start)
+		wg.Wait()
+		if logout != 204 {
+			t.Fatalf("round %d: logout %d", round, logout)
+		}
+		for _, c := range codes {
+			switch c {
+			case 200:
+				won++
+			case 401:
+			default:
+				t.Fatalf("round %d: refresh %d", round, c)
+			}
+		}
+		if v, err := store.Load(context.Background(), "alice"); err != nil || v != nil {
+			t.Fatalf("round %d: after the logout the store holds %q, %v; refreshes %v", round, v, err, codes)
+		}
+	}
+	t.Logf("%d rounds: %d refreshes won their race against the logout, none survived it", rounds, won)
+}
+
+// TestRefreshIdleTimeoutIsPassedToTheStore: every write carries Refresh.IdleTimeout as
+// its TTL, so a refresh token unused for longer is gone from the store and refused.
+func TestRefreshIdleTimeoutIsPassedToTheStore(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Refresh.IdleTimeout = 2 * time.Hour })
+	alice := f.login(t, "alice")
+	f.clock.add(2*time.Hour - time.Second)
+	rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
+	if rec.Code != 200 {
+		t.Fatalf("refresh within the idle timeout: %d %s", rec.Code, rec.Body)
+	}
+	next := tokensOf(t, rec)
+	f.clock.add(2 * time.Hour) // unused for exactly the idle timeout
+	rec = f.do(t, "POST", "/auth/refresh", refreshBody(next.RefreshToken), bearer(next.AccessToken)...)
+	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+	f.store.mu.Lock()
+	ttls := slices.Clone(f.store.ttls)
+	f.store.mu.Unlock()
+	if len(ttls) == 0 {
+		t.Fatal("no write")
+	}
+	for _, ttl := range ttls {
+		if ttl != 2*time.Hour {
+			t.Errorf("TTL %v given to the store, want the IdleTimeout", ttl)
+		}
+	}
+}
+
+func TestRefreshIdleTimeoutDefaultsTo30Days(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.login(t, "alice")
+	f.clock.add(30*24*time.Hour - time.Second)
+	if rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...); rec.Code != 200 {
+		t.Fatalf("refresh after 30 days less a second: %d %s", rec.Code, rec.Body)
+	}
+	f.store.mu.Lock()
+	defer f.store.mu.Unlock()
+	for _, ttl := range f.store.ttls {
+		if ttl != 30*24*time.Hour {
+			t.Errorf("TTL %v given to the store, want 30 days", ttl)
+		}
+	}
+}
+
+// TestNoRotationRefreshRestartsIdleTimeout: without rotation a refresh writes the same
+// value back, which restarts its IdleTimeout: a token in use does not expire.
+func TestNoRotationRefreshRestartsIdleTimeout(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Refresh.InsecureNoRotation = true; c.Refresh.IdleTimeout = time.Hour })
+	alice := f.login(t, "alice")
+	refresh := func() *httptest.ResponseRecorder {
+		return f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
+	}
+	for i := 0; i < 4; i++ { // 3h20m in all, never 1h idle
+		f.clock.add(50 * time.Minute)
+		if rec := refresh(); rec.Code != 200 {
+			t.Fatalf("refresh %d, 50 minutes after the last: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	if !bytes.Equal(f.store.get("alice"), refreshTokenDigest(alice.RefreshToken)) {
+		t.Error("the stored token changed without rotation")
+	}
+	f.clock.add(time.Hour)
+	checkError(t, refresh(), 401, "AuthenticationFailed", "Authentication failed.")
+}
+
+// TestRefreshUserWhoseClaimsCannotBeSignedKeepsTheToken: a RetrieveUser whose user
+// cannot be signed (an extra claim overriding exp) is the application's bug, a 500,
+// and the refresh token stays usable: the store is not touched before the signing.
+func TestRefreshUserWhoseClaimsCannotBeSignedKeepsTheToken(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.login(t, "alice")
+	f.dir.update("alice", func(u *User) { u.Claims = map[string]any{"exp": 1} })
+	cas := f.store.count("cas")
+	rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
+	checkError(t, rec, 500, "InternalServerError", "Internal server error.")
+	if n := f.store.count("cas"); n != cas || !bytes.Equal(f.store.get("alice"), refreshTokenDigest(alice.RefreshToken)) {
+		t.Fatalf("the failed refresh changed the store (%d swaps)", n-cas)
+	}
+	f.dir.update("alice", func(u *User) { u.Claims = nil })
+	if rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...); rec.Code != 200 {
+		t.Errorf("refresh once the user is fixed: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestRefreshAndLogoutRefuseATokenWithoutUserID: the store is keyed by the access
+// token's user id, so an access token without one cannot refresh or log out anyone.
+func TestRefreshAndLogoutRefuseATokenWithoutUserID(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.login(t, "alice")
+	tok, err := f.a.Sign(&Claims{ExpiresAt: f.clock.now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkError(t, f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(tok)...), 401, "Unauthorized", "Auth required.")
+	checkError(t, f.do(t, "POST", "/auth/logout", "", bearer(tok)...), 401, "Unauthorized", "Auth required.")
+	if !bytes.Equal(f.store.get("alice"), refreshTokenDigest(alice.RefreshToken)) {
+		t.Error("alice's refresh token changed")
+	}
+}
