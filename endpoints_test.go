@@ -1290,6 +1290,26 @@ func TestInjectUserWithoutRetrieveUserInjectsTheTokensUser(t *testing.T) {
 	}
 }
 
+// TestDefaultRetrieveUserRefusesATokenWithoutUserID: without RetrieveUser, a valid token
+// that names no user (one the application signed itself, without UserID) describes no
+// user: InjectUser and /auth/me refuse it as the client's error, not as a 500 that
+// blames a RetrieveUser hook the application never set.
+func TestDefaultRetrieveUserRefusesATokenWithoutUserID(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.RetrieveUser, c.Refresh = nil, nil })
+	tok, err := f.a.Sign(&Claims{Scopes: []string{"orders:read"}, ExpiresAt: f.clock.now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := f.do(t, "GET", "/orders", "", bearer(tok)...); rec.Code != 200 {
+		t.Fatalf("Protected: %d (the token is valid)", rec.Code)
+	}
+	for _, path := range []string{"/whoami", "/auth/me"} {
+		if rec := f.do(t, "GET", path, "", bearer(tok)...); rec.Code != 401 {
+			t.Errorf("GET %s with a token without user id: %d %s, want 401", path, rec.Code, rec.Body)
+		}
+	}
+}
+
 func TestMeWithoutRetrieveUserRendersTheUserID(t *testing.T) {
 	for claim, want := range map[string]string{"": `{"me":{"user_id":"alice"}}`, "uid": `{"me":{"uid":"alice"}}`} {
 		f := newFixture(t, func(c *Config) { c.RetrieveUser, c.Refresh, c.UserIDClaim = nil, nil, claim })
