@@ -441,9 +441,9 @@ func TestRefreshHookFailures(t *testing.T) {
 	}
 }
 
-// TestRefreshContendedStoreIs500: a store whose value changes under every swap (a
+// TestLoginOnAContendedStoreIs500: a store whose value changes under every swap (a
 // storm of concurrent logins) makes a login a 500 after bounded retries, not a loop.
-func TestRefreshContendedStoreIs500(t *testing.T) {
+func TestLoginOnAContendedStoreIs500(t *testing.T) {
 	f := newFixture(t, nil)
 	n := 0
 	f.store.setAfter(func(method string) {
