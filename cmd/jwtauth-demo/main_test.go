@@ -114,14 +114,17 @@ func TestWalkthrough(t *testing.T) {
 
 func TestLoginFailures(t *testing.T) {
 	ts, _ := newTestServer(t)
-	for _, body := range []string{
-		`{"username": "alice", "password": "builder"}`,
-		`{"username": "mallory", "password": "wonderland"}`,
-		`{"username": "alice"}`,
-		`username=alice&password=wonderland`,
+	for _, tc := range []struct {
+		body   string
+		status int
+	}{
+		{`{"username": "alice", "password": "builder"}`, 401},
+		{`{"username": "mallory", "password": "wonderland"}`, 401},
+		{`{"username": "alice"}`, 401},
+		{`username=alice&password=wonderland`, 400}, // not JSON: the client's mistake
 	} {
-		if code, m := call(t, ts, "POST", "/auth", "", body); code != 401 || m["exception"] != "AuthenticationFailed" {
-			t.Errorf("%s: %d %v", body, code, m)
+		if code, m := call(t, ts, "POST", "/auth", "", tc.body); code != tc.status || m["exception"] != "AuthenticationFailed" {
+			t.Errorf("%s: %d %v, want %d", tc.body, code, m, tc.status)
 		}
 	}
 }
