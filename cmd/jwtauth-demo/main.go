@@ -18,11 +18,9 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -41,6 +39,7 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth"
+	"golang.org/x/crypto/pbkdf2"
 )
 
 func main() {
@@ -256,28 +255,10 @@ func ping(w http.ResponseWriter, _ *http.Request) {
 	w.Write(pong)
 }
 
-// pbkdf2SHA256 is PBKDF2 (RFC 8018 §5.2) with HMAC-SHA256 as the PRF. crypto/pbkdf2
-// needs Go 1.24; this module supports Go 1.22.
+// pbkdf2SHA256 is PBKDF2 (RFC 8018 §5.2) with HMAC-SHA256 as the PRF, from
+// golang.org/x/crypto/pbkdf2 (crypto/pbkdf2 needs Go 1.24; this module supports Go 1.22).
 func pbkdf2SHA256(password, salt []byte, iterations, keyLen int) []byte {
-	prf := hmac.New(sha256.New, password)
-	var dk, u []byte
-	for block := uint32(1); len(dk) < keyLen; block++ {
-		prf.Reset()
-		prf.Write(salt)
-		prf.Write(binary.BigEndian.AppendUint32(nil, block))
-		u = prf.Sum(u[:0])
-		t := append([]byte(nil), u...) // T_i = U_1 ^ U_2 ^ ... ^ U_c
-		for n := 1; n < iterations; n++ {
-			prf.Reset()
-			prf.Write(u)
-			u = prf.Sum(u[:0])
-			for i := range t {
-				t[i] ^= u[i]
-			}
-		}
-		dk = append(dk, t...)
-	}
-	return dk[:keyLen]
+	return pbkdf2.Key(password, salt, iterations, keyLen, sha256.New)
 }
 
 type order struct {
