@@ -10,6 +10,10 @@
 //
 // Every request is logged to stdout, one line each, unless -quiet is given.
 //
+// The "listening on" line (on stderr) gives the process ID. Ctrl-C, or SIGTERM to
+// that PID, stops the demo gracefully. go run does not pass SIGTERM on: kill the
+// demo's PID, not go run's.
+//
 // GET /api/ping and GET /api/ping/protected are the load-test pair: the same tiny
 // handler, answering {"pong":true}, served open and behind auth.Protected, so that
 // the difference between them is the cost of checking the access token.
@@ -91,19 +95,24 @@ func run(addr, secretFlag string, quiet bool) error {
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       time.Minute,
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The listening line gives the PID: `go run` does not pass SIGTERM on to the program
+	// it runs, so `kill <pid of go run>` alone would leave this process holding the port.
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigc)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Printf("jwtauth-demo listening on http://%s", ln.Addr())
+	pid := os.Getpid()
+	log.Printf("jwtauth-demo listening on http://%s (pid %d; Ctrl-C or kill %d stops it)", ln.Addr(), pid, pid)
 
 	select {
 	case err := <-errc:
 		return err
-	case <-ctx.Done():
+	case sig := <-sigc:
+		log.Printf("jwtauth-demo: %v, shutting down", sig)
 	}
-	log.Print("jwtauth-demo shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	signal.Stop(sigc) // a second Ctrl-C stops it at once
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return hs.Shutdown(shutdownCtx)
 }
