@@ -11,8 +11,8 @@
 // Every request is logged to stdout, one line each, unless -quiet is given.
 //
 // The "listening on" line (on stderr) gives the process ID. Ctrl-C, or SIGTERM to
-// that PID, stops the demo gracefully. go run does not pass SIGTERM on: kill the
-// demo's PID, not go run's.
+// that PID, stops the demo gracefully. go run does not pass SIGTERM on, so when started
+// by go run the demo also stops within a second or so of the go run process going away.
 //
 // GET /api/ping and GET /api/ping/protected are the load-test pair: the same tiny
 // handler, answering {"pong":true}, served open and behind auth.Protected, so that
@@ -100,6 +100,13 @@ func run(addr, secretFlag string, quiet bool) error {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigc)
+	done := make(chan struct{})
+	defer close(done)
+	var goRunGone <-chan struct{} // nil, never ready, unless started by go run
+	ppid := os.Getppid()
+	if startedByGoRun() {
+		goRunGone = parentGone(ppid, time.Second, done)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	pid := os.Getpid()
@@ -110,6 +117,8 @@ func run(addr, secretFlag string, quiet bool) error {
 		return err
 	case sig := <-sigc:
 		log.Printf("jwtauth-demo: %v, shutting down", sig)
+	case <-goRunGone:
+		log.Printf("jwtauth-demo: go run (pid %d) has exited, shutting down", ppid)
 	}
 	signal.Stop(sigc) // a second Ctrl-C stops it at once
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

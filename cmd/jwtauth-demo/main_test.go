@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -239,7 +240,7 @@ func startDemo(t *testing.T, cmd *exec.Cmd) *demoProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = w // an *os.File: handed to the process as is
+	cmd.Stderr = w // an *os.File: handed to the process (and to go run's child) as is
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +255,7 @@ func startDemo(t *testing.T, cmd *exec.Cmd) *demoProcess {
 			d.lines <- sc.Text()
 		}
 	}()
-	timeout := time.After(time.Minute)
+	timeout := time.After(2 * time.Minute) // go run compiles first, on a busy machine maybe slowly
 	for {
 		select {
 		case line, ok := <-d.lines:
@@ -268,6 +269,11 @@ func startDemo(t *testing.T, cmd *exec.Cmd) *demoProcess {
 				}
 				d.addr = m[1]
 				d.pid, _ = strconv.Atoi(m[2])
+				t.Cleanup(func() { // the demo, if a test leaves it running (go run's child)
+					if p, err := os.FindProcess(d.pid); err == nil {
+						p.Kill()
+					}
+				})
 				return d
 			}
 		case <-timeout:
@@ -345,6 +351,58 @@ func TestSIGTERM(t *testing.T) {
 		t.Errorf("no shutdown line in:\n%s", logged)
 	}
 	assertPortFree(t, d.addr)
+}
+
+// TestGoRunKilled starts the demo with go run and sends SIGTERM to go run, which does
+// not pass it on: the demo must notice that its parent is gone and exit, freeing its
+// port. It runs twice, as from Go 1.24 on the second go run starts the executable from
+// the build cache rather than from a go-build temporary directory.
+func TestGoRunKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the demo with go run")
+	}
+	goTool := lookGo(t)
+	for _, name := range []string{"first", "again"} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(goTool, "run", ".", "-addr", "127.0.0.1:0", "-quiet", "-secret", testSecret)
+			// go run killed leaves its go-build directory behind: put it where the test cleans up.
+			cmd.Env = append(os.Environ(), "GOTMPDIR="+t.TempDir())
+			d := startDemo(t, cmd)
+			if d.pid == d.cmd.Process.Pid {
+				t.Fatal("the demo's pid is go run's")
+			}
+			assertServes(t, d.addr)
+
+			if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			d.cmd.Wait() // go run dies of the signal; the demo is now an orphan
+			logged := d.waitExit(t, 5*time.Second)
+			if want := fmt.Sprintf("go run (pid %d) has exited, shutting down", d.cmd.Process.Pid); !strings.Contains(logged, want) {
+				t.Errorf("no %q in:\n%s", want, logged)
+			}
+			assertPortFree(t, d.addr)
+		})
+	}
+}
+
+// TestBuiltByGoRun pins where go run puts the executable, and that an installed or
+// hand-built demo is not taken for one.
+func TestBuiltByGoRun(t *testing.T) {
+	hash := strings.Repeat("0123456789abcdef", 4)
+	for exe, want := range map[string]bool{
+		"/tmp/go-build2137534433/b001/exe/jwtauth-demo":             true,
+		"/tmp/gotmp/go-build99/b001/exe/jwtauth-demo":               true,
+		"/root/.cache/go-build/10/" + hash + "-d/jwtauth-demo":      true,
+		"/home/me/go/bin/jwtauth-demo":                              false,
+		"/home/me/src/jwtauth/jwtauth-demo":                         false,
+		"/home/me/exe/jwtauth-demo":                                 false,
+		"/root/.cache/go-build/10/" + hash[:63] + "-d/jwtauth-demo": false,
+	} {
+		if got := builtByGoRun(filepath.FromSlash(exe)); got != want {
+			t.Errorf("builtByGoRun(%q) = %v, want %v", exe, got, want)
+		}
+	}
 }
 
 // lookGo finds the go command; go test puts its own first in $PATH.
