@@ -78,18 +78,17 @@ func run(addr, secretFlag string, quiet bool) error {
 	if quiet {
 		cfg.accessLog = nil
 	}
-	srv, err := newServer(cfg)
+	handler, err := newServer(cfg)
 	if err != nil {
 		return err
 	}
-	defer srv.close()
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{
-		Handler:           srv.handler,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -152,12 +151,6 @@ type config struct {
 	errorLog   *slog.Logger
 }
 
-// server is the demo's handler and what must be closed when it stops.
-type server struct {
-	handler http.Handler
-	close   func()
-}
-
 // account is a demo user: a PBKDF2 hash of the password, never the password.
 type account struct {
 	salt, hash []byte
@@ -168,7 +161,7 @@ type account struct {
 // pbkdf2Iterations is OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256.
 const pbkdf2Iterations = 600_000
 
-func newServer(cfg config) (*server, error) {
+func newServer(cfg config) (http.Handler, error) {
 	accounts := map[string]*account{}
 	for _, u := range []struct{ id, password, name string }{
 		{"alice", "wonderland", "Alice"},
@@ -258,10 +251,7 @@ func newServer(cfg config) (*server, error) {
 	if cfg.accessLog != nil {
 		handler = accessLog(cfg.accessLog, mux)
 	}
-	return &server{
-		handler: handler,
-		close:   func() {},
-	}, nil
+	return handler, nil
 }
 
 var pong = []byte(`{"pong":true}` + "\n")

@@ -25,7 +25,7 @@ import (
 func newTestServer(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	t.Helper()
 	var logBuf bytes.Buffer
-	srv, err := newServer(config{
+	handler, err := newServer(config{
 		secret:     []byte("demo-test-secret-0123456789abcdef"),
 		iterations: 1000, // the real 600 000 would make the test slow
 		accessLog:  &logBuf,
@@ -33,8 +33,8 @@ func newTestServer(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.handler)
-	t.Cleanup(func() { ts.Close(); srv.close() })
+	ts := httptest.NewServer(handler)
+	t.Cleanup(ts.Close)
 	return ts, &logBuf
 }
 
@@ -209,12 +209,12 @@ func TestPing(t *testing.T) {
 
 // TestQuiet checks that a server without an access log (-quiet) still serves.
 func TestQuiet(t *testing.T) {
-	srv, err := newServer(config{secret: []byte("demo-test-secret-0123456789abcdef"), iterations: 1000})
+	handler, err := newServer(config{secret: []byte("demo-test-secret-0123456789abcdef"), iterations: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.handler)
-	t.Cleanup(func() { ts.Close(); srv.close() })
+	ts := httptest.NewServer(handler)
+	t.Cleanup(ts.Close)
 	if code, m := call(t, ts, "GET", "/api/ping", "", ""); code != 200 || m["pong"] != true {
 		t.Errorf("/api/ping: %d %v", code, m)
 	}
