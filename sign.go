@@ -293,49 +293,29 @@ func base64URLOnly(s string) bool {
 // extensions it does not understand; we understand none), typ absent or "JWT" (RFC 7519
 // §5.1). Other members, kid among them, are ignored (RFC 7515 §4): every key is tried.
 func checkHeader(hdr []byte) error {
-	p := scanner{s: string(hdr)}
+	l := lexer{s: string(hdr), syntax: errHdrJSON}
 	var keys keySet
-	if !p.open('{') {
-		return errHdrJSON
-	}
 	hasAlg := false
-	for n := 0; ; n++ {
-		name, done, err := p.member(&keys, n)
-		if err == errInvalidJSON {
-			return errHdrJSON
-		}
-		if err != nil {
-			return err
-		}
-		if done {
-			break
-		}
+	for name, ok := l.member(true, &keys); ok; name, ok = l.member(false, &keys) {
 		switch name {
 		case "alg":
-			if v, ok := p.str(); !ok || v != "HS256" {
+			// Anything but the string HS256, a malformed string included, is another alg.
+			if l.str(errAlg) != "HS256" {
 				return errAlg
 			}
 			hasAlg = true
 		case "typ":
-			if v, ok := p.str(); !ok || v != "JWT" {
+			if l.str(errTyp) != "JWT" {
 				return errTyp
 			}
 		case "crit":
 			return errCrit
 		default:
-			if !p.skip(0) {
-				if err := p.fail(); err != errInvalidJSON {
-					return err
-				}
-				return errHdrJSON
-			}
+			l.skip(0)
 		}
 	}
-	if !p.atEnd() {
-		return errHdrJSON
-	}
-	if !hasAlg {
+	if l.end(); l.err == nil && !hasAlg {
 		return errAlg
 	}
-	return nil
+	return l.err
 }
