@@ -90,6 +90,50 @@ var (
 	errAudSet  = fmt.Errorf("%w: aud does not contain the expected audience", ErrInvalidAudience)
 )
 
+// claimTable holds the names of the registered claims, the claims that Claims holds as
+// typed fields, by index: it is the one table that Verify reads claims by, that finds
+// their duplicates and that keeps Sign from writing them from Extra. Its order is the
+// order Sign writes them in.
+type claimTable [numClaims]string
+
+const (
+	claimUserID = iota // Config.UserIDClaim
+	claimScopes        // Config.ScopesClaim
+	claimIss           // RFC 7519 §4.1.1
+	claimAud           // RFC 7519 §4.1.3
+	claimExp           // RFC 7519 §4.1.4; exp, nbf and iat follow each other
+	claimNbf           // RFC 7519 §4.1.5
+	claimIat           // RFC 7519 §4.1.6
+	numClaims
+)
+
+// registeredClaims is the table without the names that the Config gives.
+var registeredClaims = claimTable{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat"}
+
+// claims returns the table of a: registeredClaims with the Config's names.
+func (a *Auth) claims() claimTable {
+	t := registeredClaims
+	t[claimUserID], t[claimScopes] = a.cfg.UserIDClaim, a.cfg.ScopesClaim
+	return t
+}
+
+// index returns the index of name, or -1 for a custom claim. The search starts after
+// prev, the index of the previous match: a payload that Sign wrote lists the registered
+// claims in table order, so that the first comparison usually matches.
+func (t *claimTable) index(name string, prev int) int {
+	for k := 1; k <= numClaims; k++ {
+		if i := (prev + k) % numClaims; t[i] == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// isRegisteredName reports whether name is a registered claim that no Config renames.
+func isRegisteredName(name string) bool {
+	return slices.Contains(registeredClaims[claimIss:], name)
+}
+
 // parseClaims reads the registered claims of an authenticated payload into c and keeps
 // the payload for Get. RFC 7519 §7.2 step 10: the claims must be a JSON object. RFC 7519
 // §4: claim names "MUST be unique"; a parser must reject duplicates or keep the last. We
@@ -97,66 +141,55 @@ var (
 // of one (an "exp" twice, the first past and the second future).
 func (a *Auth) parseClaims(c *Claims, raw string) error {
 	c.raw = raw
+	names := a.claims()
 	l := lexer{s: raw, syntax: errPayloadJSON}
-	// Duplicates: registered names are tracked in a bit set, custom names in a keySet.
-	var seen uint8
-	var keys keySet
+	var seen uint8  // the registered claims read, a bit per index
+	var keys keySet // the custom names read
+	prev := -1      // the index of the last registered claim read
 	for name, ok := l.member(true, nil); ok; name, ok = l.member(false, nil) {
-		if bit := a.registeredBit(name); bit != 0 {
-			if seen&bit != 0 {
+		i := names.index(name, prev)
+		if i < 0 {
+			if !keys.add(name) {
 				l.fail(errDuplicateKey)
 			}
-			seen |= bit
-		} else if !keys.add(name) {
+			l.skip(0)
+			continue
+		}
+		if seen&(1<<i) != 0 {
 			l.fail(errDuplicateKey)
 		}
-		switch name {
-		case "exp":
-			c.ExpiresAt = l.date(errExp)
-		case "nbf":
-			c.NotBefore = l.date(errNbf)
-		case "iat":
-			c.IssuedAt = l.date(errIat)
-		case "iss":
-			c.Issuer = l.str(errIss)
-		case "aud":
-			if l.peek() == '"' {
-				c.audBuf[0] = l.str(errAud)
-				c.Audience = c.audBuf[:]
-			} else {
-				c.Audience = l.strs(c.audBuf[:0], errAud)
-			}
-		case a.cfg.UserIDClaim:
-			c.UserID = l.str(errUserID)
-		case a.cfg.ScopesClaim:
-			c.Scopes = l.strs(c.scopeBuf[:0], errScopes)
-		default:
-			l.skip(0)
-		}
+		seen |= 1 << i
+		prev = i
+		l.claim(c, i)
 	}
 	l.end()
 	return l.err
 }
 
-// registeredBit returns the bit of a claim parseClaims reads, or 0 for a custom claim.
-func (a *Auth) registeredBit(name string) uint8 {
-	switch name {
-	case "exp":
-		return 1 << 0
-	case "nbf":
-		return 1 << 1
-	case "iat":
-		return 1 << 2
-	case "iss":
-		return 1 << 3
-	case "aud":
-		return 1 << 4
-	case a.cfg.UserIDClaim:
-		return 1 << 5
-	case a.cfg.ScopesClaim:
-		return 1 << 6
+// claim reads the value of the registered claim i into c.
+func (l *lexer) claim(c *Claims, i int) {
+	switch i {
+	case claimIss:
+		c.Issuer = l.str(errIss)
+	case claimAud:
+		// One audience may be a string instead of an array (RFC 7519 §4.1.3).
+		if l.peek() == '"' {
+			c.audBuf[0] = l.str(errAud)
+			c.Audience = c.audBuf[:]
+		} else {
+			c.Audience = l.strs(c.audBuf[:0], errAud)
+		}
+	case claimExp:
+		c.ExpiresAt = l.date(errExp)
+	case claimNbf:
+		c.NotBefore = l.date(errNbf)
+	case claimIat:
+		c.IssuedAt = l.date(errIat)
+	case claimUserID:
+		c.UserID = l.str(errUserID)
+	case claimScopes:
+		c.Scopes = l.strs(c.scopeBuf[:0], errScopes)
 	}
-	return 0
 }
 
 // maxNumericDate is 9999-12-31T23:59:59Z. Larger dates are refused: they are not real
@@ -232,62 +265,51 @@ func (a *Auth) validate(c *Claims, now time.Time, allowExpired bool) error {
 	return nil
 }
 
-// isRegisteredName reports whether name is a claim the package writes from the Config.
-func isRegisteredName(name string) bool {
-	switch name {
-	case "exp", "nbf", "iat", "iss", "aud":
-		return true
-	}
-	return false
-}
-
 // appendPayload appends the JSON object for c: registered claims in a fixed order, then
 // Extra sorted by name, so that equal claims always give the same bytes.
 func (a *Auth) appendPayload(b []byte, c *Claims) ([]byte, error) {
+	names := a.claims()
 	w := objWriter{b: append(b, '{')}
 	if c.UserID != "" {
-		w.key(a.cfg.UserIDClaim)
+		w.key(names[claimUserID])
 		w.str(c.UserID)
 	}
 	if c.Scopes != nil {
-		w.key(a.cfg.ScopesClaim)
+		w.key(names[claimScopes])
 		w.strs(c.Scopes)
 	}
 	if c.Issuer != "" {
-		w.key("iss")
+		w.key(names[claimIss])
 		w.str(c.Issuer)
 	}
 	if len(c.Audience) > 0 {
-		w.key("aud")
+		w.key(names[claimAud])
 		if len(c.Audience) == 1 {
 			w.str(c.Audience[0])
 		} else {
 			w.strs(c.Audience)
 		}
 	}
-	for _, d := range []struct {
-		name string
-		t    time.Time
-	}{{"exp", c.ExpiresAt}, {"nbf", c.NotBefore}, {"iat", c.IssuedAt}} {
-		switch sec := d.t.Unix(); {
-		case d.t.IsZero():
+	for i, t := range [...]time.Time{c.ExpiresAt, c.NotBefore, c.IssuedAt} {
+		switch sec := t.Unix(); {
+		case t.IsZero():
 		case sec <= 0 || sec > maxNumericDate:
-			w.fail(fmt.Errorf("%w: %s out of range", ErrInvalidClaims, d.name))
+			w.fail(fmt.Errorf("%w: %s out of range", ErrInvalidClaims, names[claimExp+i]))
 		default:
-			w.key(d.name)
+			w.key(names[claimExp+i])
 			w.b = strconv.AppendInt(w.b, sec, 10)
 		}
 	}
-	a.appendExtra(&w, c.Extra)
+	appendExtra(&w, &names, c.Extra)
 	return append(w.b, '}'), w.err
 }
 
 // appendExtra appends the custom claims sorted by name. A string is written directly,
 // any other value through encoding/json, whose JSON must be strict.
-func (a *Auth) appendExtra(w *objWriter, extra map[string]any) {
+func appendExtra(w *objWriter, names *claimTable, extra map[string]any) {
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
-		if isRegisteredName(k) || k == a.cfg.UserIDClaim || k == a.cfg.ScopesClaim {
+		if slices.Contains(names[:], k) {
 			w.fail(fmt.Errorf("%w: custom claim %q overrides a registered claim", ErrInvalidClaims, k))
 		}
 		keys = append(keys, k)
