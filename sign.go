@@ -166,33 +166,9 @@ func (a *Auth) verify(token string, allowExpired bool) (*Claims, error) {
 // decode runs steps 1 to 5 of Verify: everything but the checks against the clock and
 // the Config.
 func (a *Auth) decode(token string) (*Claims, error) {
-	// Bounded input before anything else: CVE-2025-30204 (golang-jwt) was an unbounded
-	// split of a token made of dots. Nothing has been decoded or allocated yet.
-	if len(token) > a.cfg.MaxTokenSize {
-		return nil, errTooLong
-	}
-	if token == "" {
-		return nil, errEmpty
-	}
-	// RFC 7519 §7.2 step 1: "Verify that the JWT contains at least one period"; a JWS in
-	// compact serialization has exactly two (RFC 7515 §7.1). Four segments would be a JWE,
-	// which this package never accepts.
-	d1 := strings.IndexByte(token, '.')
-	if d1 < 0 {
-		return nil, errShape
-	}
-	d2 := strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 when there is no second dot
-	if d2 == d1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
-		return nil, errShape
-	}
-	// RFC 7515 §2: each segment is base64url "with all trailing '=' characters omitted ...
-	// and without the inclusion of any line breaks, whitespace, or other additional
-	// characters". Go's decoder would silently skip CR and LF, so check first.
-	if !base64URLOnly(token) {
-		return nil, errAlphabet
-	}
-	if len(token)-d2-1 != sigLen {
-		return nil, errSigLen
+	d1, d2, err := a.split(token)
+	if err != nil {
+		return nil, err
 	}
 
 	st := a.keys[0].get()
@@ -239,6 +215,40 @@ func (a *Auth) decode(token string) (*Claims, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// split runs steps 1 and 2 of Verify on nothing but the token's bytes, and returns the
+// indexes of its two dots.
+func (a *Auth) split(token string) (d1, d2 int, err error) {
+	// Bounded input before anything else: CVE-2025-30204 (golang-jwt) was an unbounded
+	// split of a token made of dots. Nothing has been decoded or allocated yet.
+	if len(token) > a.cfg.MaxTokenSize {
+		return 0, 0, errTooLong
+	}
+	if token == "" {
+		return 0, 0, errEmpty
+	}
+	// RFC 7519 §7.2 step 1: "Verify that the JWT contains at least one period"; a JWS in
+	// compact serialization has exactly two (RFC 7515 §7.1). Four segments would be a JWE,
+	// which this package never accepts.
+	d1 = strings.IndexByte(token, '.')
+	if d1 < 0 {
+		return 0, 0, errShape
+	}
+	d2 = strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 when there is no second dot
+	if d2 == d1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
+		return 0, 0, errShape
+	}
+	// RFC 7515 §2: each segment is base64url "with all trailing '=' characters omitted ...
+	// and without the inclusion of any line breaks, whitespace, or other additional
+	// characters". Go's decoder would silently skip CR and LF, so check first.
+	if !base64URLOnly(token) {
+		return 0, 0, errAlphabet
+	}
+	if len(token)-d2-1 != sigLen {
+		return 0, 0, errSigLen
+	}
+	return d1, d2, nil
 }
 
 // macMatches reports whether sig is the MAC of msg under Secret (with st, a state of
