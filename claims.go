@@ -305,7 +305,8 @@ func (a *Auth) appendPayload(b []byte, c *Claims) ([]byte, error) {
 }
 
 // appendExtra appends the custom claims sorted by name. A string is written directly,
-// any other value through encoding/json, whose JSON must be strict.
+// any other value through encoding/json, whose JSON must be strict and say what the
+// value says.
 func appendExtra(w *objWriter, names *claimTable, extra map[string]any) {
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
@@ -333,6 +334,11 @@ func appendExtra(w *objWriter, names *claimTable, extra map[string]any) {
 		l.skip(0)
 		if l.end(); l.err != nil {
 			w.fail(fmt.Errorf("%w: custom claim %q is not strict JSON", ErrInvalidClaims, k))
+		}
+		// It also writes U+FFFD for invalid UTF-8 nested in the value: the token would
+		// say something else than c.
+		if replacesInvalidUTF8(v) {
+			w.fail(errSignUTF8)
 		}
 		w.b = append(w.b, v...)
 	}

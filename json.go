@@ -1,6 +1,7 @@
 package jwtauth
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -408,4 +409,21 @@ func (w *objWriter) str(s string) {
 	}
 	w.b = append(w.b, s[start:]...)
 	w.b = append(w.b, '"')
+}
+
+// replacesInvalidUTF8 reports whether JSON text written by encoding/json holds the escape
+// \ufffd. encoding/json writes that escape in place of each byte of invalid UTF-8 in a
+// string or a map key, and writes a real U+FFFD unescaped, so the escape means that the
+// JSON says something else than the Go value. (A json.Marshaler may write the escape on
+// purpose; it is refused too.)
+func replacesInvalidUTF8(j []byte) bool {
+	for i := 0; i < len(j); i++ {
+		if j[i] == '\\' {
+			if bytes.HasPrefix(j[i+1:], []byte("ufffd")) {
+				return true
+			}
+			i++ // the escaped byte, which may be a '\\'
+		}
+	}
+	return false
 }

@@ -98,9 +98,15 @@ func (st *macState) grow(n int) []byte {
 // with Config.Secret. It writes exactly the fields c holds: use IssueTokens, or the
 // endpoints, to get exp, iat, nbf, iss and aud filled in from the Config. Dates are
 // written in whole seconds. It refuses, with an error wrapping ErrInvalidClaims, what
-// Verify would reject: strings that are not valid UTF-8, a custom claim in Extra that
-// overrides a registered one or whose JSON is not strict (duplicate names, unpaired
-// surrogates, nesting deeper than 32), and a token longer than MaxTokenSize.
+// Verify would reject: a custom claim in Extra that overrides a registered one or whose
+// JSON is not strict (duplicate names, unpaired surrogates, nesting deeper than 32), and
+// a token longer than MaxTokenSize.
+// It also refuses strings that are not valid UTF-8 anywhere in c, nested values and
+// map keys in Extra included: encoding/json would silently write U+FFFD in their
+// place, and the token would say something else than c. As encoding/json writes that
+// replacement as the escape \ufffd, a custom claim whose JSON holds the escape itself
+// (from a json.Marshaler or json.RawMessage) is refused as well; write U+FFFD
+// unescaped.
 func (a *Auth) Sign(c *Claims) (string, error) {
 	if c == nil {
 		return "", fmt.Errorf("%w: nil claims", ErrInvalidClaims)

@@ -332,3 +332,37 @@ func TestVerifyHS512TokensFail(t *testing.T) {
 		}
 	}
 }
+
+// TestSignRefusesInvalidUTF8AtAnyDepth: encoding/json would write U+FFFD in place of
+// invalid UTF-8 inside a custom claim, so the token would say something else than the
+// claims Sign was given.
+func TestSignRefusesInvalidUTF8AtAnyDepth(t *testing.T) {
+	a := testAuth(t, nil)
+	exp := testNow.Add(time.Hour)
+	for name, v := range map[string]any{
+		"string in a map":         map[string]any{"k": "\xff"},
+		"map key":                 map[string]any{"\xff": 1},
+		"string in a slice":       []string{"ok", "\xfe"},
+		"string two levels down":  []any{map[string]string{"k": "a\xffb"}},
+		"struct field":            struct{ S string }{"\xc3"},
+		"truncated multibyte key": map[string]int{"\xe6\x97": 1},
+		"raw replacement escape":  json.RawMessage(`["\ufffd"]`), // what encoding/json writes for invalid UTF-8
+	} {
+		tok, err := a.Sign(&Claims{UserID: "u", ExpiresAt: exp, Extra: map[string]any{"x": v}})
+		if !errors.Is(err, ErrInvalidClaims) {
+			t.Errorf("%s: Sign = %q, %v; want ErrInvalidClaims", name, tok, err)
+		}
+	}
+	// U+FFFD itself, and the text \ufffd, are valid and read back as written.
+	for _, s := range []string{"\uFFFD", `\ufffd`, `\\ufffd`} {
+		tok, err := a.Sign(&Claims{UserID: "u", ExpiresAt: exp, Extra: map[string]any{"x": []string{s}}})
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		c, err := a.Verify(tok)
+		var got []string
+		if err != nil || c.Get("x", &got) != nil || len(got) != 1 || got[0] != s {
+			t.Errorf("%q: read back %q, %v", s, got, err)
+		}
+	}
+}
