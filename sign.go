@@ -44,6 +44,7 @@ var (
 	errPayloadJSON  = fmt.Errorf("%w: payload is not a strict JSON object", ErrTokenInvalid)
 	errDuplicateKey = fmt.Errorf("%w: duplicate JSON member name", ErrTokenInvalid)
 	errSignTooLong  = fmt.Errorf("%w: token would be longer than MaxTokenSize", ErrInvalidClaims)
+	errSignNoExp    = fmt.Errorf("%w: exp is required: Verify would reject the token", ErrInvalidClaims)
 )
 
 // macKey is one HS256 key with a pool of HMAC states already keyed with it: hmac.Reset
@@ -98,9 +99,9 @@ func (st *macState) grow(n int) []byte {
 // with Config.Secret. It writes exactly the fields c holds: use IssueTokens, or the
 // endpoints, to get exp, iat, nbf, iss and aud filled in from the Config. Dates are
 // written in whole seconds. It refuses, with an error wrapping ErrInvalidClaims, what
-// Verify would reject: a custom claim in Extra that overrides a registered one or whose
-// JSON is not strict (duplicate names, unpaired surrogates, nesting deeper than 32), and
-// a token longer than MaxTokenSize.
+// Verify would reject: claims without exp (unless VerifyExp is off), a custom claim in
+// Extra that overrides a registered one or whose JSON is not strict (duplicate names,
+// unpaired surrogates, nesting deeper than 32), and a token longer than MaxTokenSize.
 // It also refuses strings that are not valid UTF-8 anywhere in c, nested values and
 // map keys in Extra included: encoding/json would silently write U+FFFD in their
 // place, and the token would say something else than c. As encoding/json writes that
@@ -110,6 +111,9 @@ func (st *macState) grow(n int) []byte {
 func (a *Auth) Sign(c *Claims) (string, error) {
 	if c == nil {
 		return "", fmt.Errorf("%w: nil claims", ErrInvalidClaims)
+	}
+	if a.verifyExp && c.ExpiresAt.IsZero() {
+		return "", errSignNoExp
 	}
 	st := a.keys[0].get()
 	defer a.keys[0].put(st)

@@ -95,7 +95,7 @@ func TestSignEscapesHostileStrings(t *testing.T) {
 func TestSignRejectsRegisteredClaimOverride(t *testing.T) {
 	a := testAuth(t, nil)
 	for _, name := range []string{"exp", "nbf", "iat", "iss", "aud", "user_id", "scopes"} {
-		_, err := a.Sign(&Claims{UserID: "u", Extra: map[string]any{name: 1}})
+		_, err := a.Sign(&Claims{UserID: "u", ExpiresAt: testNow.Add(time.Hour), Extra: map[string]any{name: 1}})
 		if !errors.Is(err, ErrInvalidClaims) {
 			t.Errorf("Extra[%q]: err = %v, want ErrInvalidClaims", name, err)
 		}
@@ -104,12 +104,13 @@ func TestSignRejectsRegisteredClaimOverride(t *testing.T) {
 
 func TestSignRejectsUnencodableClaims(t *testing.T) {
 	a := testAuth(t, nil)
+	exp := testNow.Add(time.Hour)
 	for name, c := range map[string]*Claims{
 		"nil claims":                  nil,
-		"invalid UTF-8 user id":       {UserID: "\xff"},
-		"invalid UTF-8 custom name":   {Extra: map[string]any{"\xfe": 1}},
-		"invalid UTF-8 custom string": {Extra: map[string]any{"k": "\xfe"}},
-		"custom claim not JSON":       {Extra: map[string]any{"k": func() {}}},
+		"invalid UTF-8 user id":       {UserID: "\xff", ExpiresAt: exp},
+		"invalid UTF-8 custom name":   {Extra: map[string]any{"\xfe": 1}, ExpiresAt: exp},
+		"invalid UTF-8 custom string": {Extra: map[string]any{"k": "\xfe"}, ExpiresAt: exp},
+		"custom claim not JSON":       {Extra: map[string]any{"k": func() {}}, ExpiresAt: exp},
 		"exp before 1970":             {ExpiresAt: time.Unix(-5, 0)},
 		"exp after year 9999":         {ExpiresAt: time.Unix(maxNumericDate+1, 0)},
 	} {
@@ -364,5 +365,21 @@ func TestSignRefusesInvalidUTF8AtAnyDepth(t *testing.T) {
 		if err != nil || c.Get("x", &got) != nil || len(got) != 1 || got[0] != s {
 			t.Errorf("%q: read back %q, %v", s, got, err)
 		}
+	}
+}
+
+// TestSignRefusesTokensWithoutExp: Verify requires exp unless VerifyExp is off, so a
+// token without one could never be used.
+func TestSignRefusesTokensWithoutExp(t *testing.T) {
+	if tok, err := testAuth(t, nil).Sign(&Claims{UserID: "u"}); !errors.Is(err, ErrInvalidClaims) {
+		t.Errorf("Sign = %q, %v; want ErrInvalidClaims", tok, err)
+	}
+	a := testAuth(t, func(c *Config) { c.VerifyExp = off() })
+	tok, err := a.Sign(&Claims{UserID: "u"})
+	if err != nil {
+		t.Fatalf("VerifyExp off: %v", err)
+	}
+	if _, err := a.Verify(tok); err != nil {
+		t.Errorf("VerifyExp off: Verify = %v", err)
 	}
 }
