@@ -61,13 +61,13 @@ func (l *lexer) end() {
 	}
 }
 
-// more steps to the next element of an array or object opened by open and closed by
-// close: past open when first, else past the ',' after the previous element. It reports
-// false at the closing byte, which it consumes, and on failure (with bad).
-func (l *lexer) more(first bool, open, close byte, bad error) bool {
+// elem steps to the next element of an array: past the '[' when first, else past the
+// ',' after the previous element. It reports false at the closing ']', which it
+// consumes, and on failure (with bad).
+func (l *lexer) elem(first bool, bad error) bool {
 	l.ws()
 	if first {
-		if l.peek() != open {
+		if l.peek() != '[' {
 			l.fail(bad)
 			return false
 		}
@@ -75,7 +75,7 @@ func (l *lexer) more(first bool, open, close byte, bad error) bool {
 		l.ws()
 	}
 	switch c := l.peek(); {
-	case c == close:
+	case c == ']':
 		l.i++
 		return false
 	case !first && c != ',':
@@ -87,14 +87,32 @@ func (l *lexer) more(first bool, open, close byte, bad error) bool {
 	return l.err == nil
 }
 
-// member is the one walker of JSON objects: it steps to the next member (see more) and
-// returns its name, with l at its value, or false at the closing '}' and on failure.
-// With keys, a name seen before in this object is errDuplicateKey.
+// member is the one walker of JSON objects. It steps to the next member, past the '{'
+// when first, else past the ',' after the previous value, and returns the member's
+// name with l at its value; it reports false at the closing '}', which it consumes,
+// and on failure. With keys, a name seen before in this object is errDuplicateKey.
 //
 //	for name, ok := l.member(true, keys); ok; name, ok = l.member(false, keys) { ... }
 func (l *lexer) member(first bool, keys *keySet) (string, bool) {
-	if !l.more(first, '{', '}', l.syntax) {
+	l.ws()
+	if first {
+		if l.peek() != '{' {
+			l.fail(l.syntax)
+			return "", false
+		}
+		l.i++
+		l.ws()
+	}
+	switch c := l.peek(); {
+	case c == '}':
+		l.i++
 		return "", false
+	case !first && c != ',':
+		l.fail(l.syntax)
+		return "", false
+	case !first:
+		l.i++
+		l.ws()
 	}
 	name := l.str(l.syntax)
 	if keys != nil && l.err == nil && !keys.add(name) {
@@ -229,7 +247,7 @@ func (l *lexer) hex4(i int, bad error) rune {
 
 // strs reads a JSON array of strings, appending to dst, or fails with bad.
 func (l *lexer) strs(dst []string, bad error) []string {
-	for more := l.more(true, '[', ']', bad); more; more = l.more(false, '[', ']', bad) {
+	for more := l.elem(true, bad); more; more = l.elem(false, bad) {
 		dst = append(dst, l.str(bad))
 	}
 	return dst
@@ -288,7 +306,7 @@ func (l *lexer) skip(depth int) {
 			return
 		}
 		if c == '[' {
-			for more := l.more(true, '[', ']', l.syntax); more; more = l.more(false, '[', ']', l.syntax) {
+			for more := l.elem(true, l.syntax); more; more = l.elem(false, l.syntax) {
 				l.skip(depth + 1)
 			}
 			return
