@@ -67,11 +67,10 @@ func (l *lexer) end() {
 func (l *lexer) elem(first bool, bad error) bool {
 	l.ws()
 	if first {
-		if l.peek() != '[' {
+		if !l.accept('[') {
 			l.fail(bad)
 			return false
 		}
-		l.i++
 		l.ws()
 	}
 	switch c := l.peek(); {
@@ -96,11 +95,10 @@ func (l *lexer) elem(first bool, bad error) bool {
 func (l *lexer) member(first bool, keys *keySet) (string, bool) {
 	l.ws()
 	if first {
-		if l.peek() != '{' {
+		if !l.accept('{') {
 			l.fail(l.syntax)
 			return "", false
 		}
-		l.i++
 		l.ws()
 	}
 	switch c := l.peek(); {
@@ -215,14 +213,17 @@ func (l *lexer) escape(b []byte, j int, bad error) ([]byte, int) {
 		l.fail(bad)
 		return b, j
 	}
-	r := l.hex4(j+1, bad)
+	r := hex4(l.s, j+1)
+	if r < 0 {
+		l.fail(bad)
+	}
 	j += 5
 	if utf16.IsSurrogate(r) {
 		// A high surrogate must be followed by an escaped low one (RFC 8259 §7);
 		// anything else is text that UTF-8 cannot hold.
 		r2 := rune(-1)
 		if strings.HasPrefix(l.s[j:], `\u`) {
-			r2 = l.hex4(j+2, errStrictText)
+			r2 = hex4(l.s, j+2)
 		}
 		if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
 			l.fail(errStrictText)
@@ -232,17 +233,12 @@ func (l *lexer) escape(b []byte, j int, bad error) ([]byte, int) {
 	return utf8.AppendRune(b, r), j
 }
 
-// hex4 reads the four hex digits of a \u escape at s[i].
-func (l *lexer) hex4(i int, bad error) rune {
-	if i+4 > len(l.s) {
-		l.fail(bad)
-		return 0
+// hex4 returns the value of the four hex digits of a \u escape at s[i], or -1.
+func hex4(s string, i int) rune {
+	if r, err := strconv.ParseUint(s[i:min(i+4, len(s))], 16, 16); err == nil && len(s)-i >= 4 {
+		return rune(r)
 	}
-	r, err := strconv.ParseUint(l.s[i:i+4], 16, 16)
-	if err != nil {
-		l.fail(bad)
-	}
-	return rune(r)
+	return -1
 }
 
 // strs reads a JSON array of strings, appending to dst, or fails with bad.
@@ -263,9 +259,7 @@ func (l *lexer) number(bad error) string {
 		ok = ok && l.digits()
 	}
 	if l.accept('e') || l.accept('E') {
-		if !l.accept('+') {
-			l.accept('-')
-		}
+		_ = l.accept('+') || l.accept('-') // an optional sign
 		ok = ok && l.digits()
 	}
 	if !ok {
@@ -286,13 +280,11 @@ func (l *lexer) accept(c byte) bool {
 
 // digits consumes decimal digits and reports whether there was one.
 func (l *lexer) digits() bool {
-	i := l.i
-	for i < len(l.s) && '0' <= l.s[i] && l.s[i] <= '9' {
-		i++
+	start := l.i
+	for l.i < len(l.s) && '0' <= l.s[l.i] && l.s[l.i] <= '9' {
+		l.i++
 	}
-	n := i - l.i
-	l.i = i
-	return n > 0
+	return l.i > start
 }
 
 // skip validates and skips any JSON value, depth levels deep.
@@ -315,23 +307,22 @@ func (l *lexer) skip(depth int) {
 		for _, ok := l.member(true, &keys); ok; _, ok = l.member(false, &keys) {
 			l.skip(depth + 1)
 		}
-	case 't':
-		l.literal("true")
-	case 'f':
-		l.literal("false")
-	case 'n':
-		l.literal("null")
+	case 't', 'f', 'n':
+		l.literal()
 	default:
 		l.number(l.syntax)
 	}
 }
 
-func (l *lexer) literal(lit string) {
-	if !strings.HasPrefix(l.s[l.i:], lit) {
-		l.fail(l.syntax)
-		return
+// literal reads true, false or null.
+func (l *lexer) literal() {
+	for _, lit := range [...]string{"true", "false", "null"} {
+		if strings.HasPrefix(l.s[l.i:], lit) {
+			l.i += len(lit)
+			return
+		}
 	}
-	l.i += len(lit)
+	l.fail(l.syntax)
 }
 
 // keySet detects duplicate member names: a linear scan over a few names, a map beyond,
@@ -343,17 +334,17 @@ type keySet struct {
 }
 
 func (k *keySet) add(name string) bool {
-	if k.big == nil {
+	if k.big == nil && k.n < len(k.small) {
 		for _, s := range k.small[:k.n] {
 			if s == name {
 				return false
 			}
 		}
-		if k.n < len(k.small) {
-			k.small[k.n] = name
-			k.n++
-			return true
-		}
+		k.small[k.n] = name
+		k.n++
+		return true
+	}
+	if k.big == nil {
 		k.big = make(map[string]struct{}, 2*len(k.small))
 		for _, s := range k.small {
 			k.big[s] = struct{}{}

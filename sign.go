@@ -242,11 +242,8 @@ func (a *Auth) split(token string) (d1, d2 int, err error) {
 	// compact serialization has exactly two (RFC 7515 §7.1). Four segments would be a JWE,
 	// which this package never accepts.
 	d1 = strings.IndexByte(token, '.')
-	if d1 < 0 {
-		return 0, 0, errShape
-	}
 	d2 = strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 when there is no second dot
-	if d2 == d1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
+	if d1 < 0 || d2 == d1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
 		return 0, 0, errShape
 	}
 	// RFC 7515 §2: each segment is base64url "with all trailing '=' characters omitted ...
