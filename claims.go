@@ -32,6 +32,9 @@ type Claims struct {
 	IssuedAt  time.Time
 	// Issuer is iss (RFC 7519 §4.1.1).
 	Issuer string
+	// SessionID is sid: the login session the token was issued for, when refresh
+	// tokens are on. It names the session; it is not a secret.
+	SessionID string
 	// Audience is aud (RFC 7519 §4.1.3): a string or an array of strings on the wire.
 	// Sign writes one audience as a string.
 	Audience []string
@@ -90,6 +93,7 @@ var (
 	errNbf     = fmt.Errorf("%w: nbf must be a positive JSON number", ErrTokenInvalid)
 	errIat     = fmt.Errorf("%w: iat must be a positive JSON number", ErrTokenInvalid)
 	errIss     = fmt.Errorf("%w: iss must be a string", ErrTokenInvalid)
+	errSid     = fmt.Errorf("%w: sid must be a string", ErrTokenInvalid)
 	errAud     = fmt.Errorf("%w: aud must be a string or an array of strings", ErrTokenInvalid)
 	errUserID  = fmt.Errorf("%w: user id claim must be a string", ErrTokenInvalid)
 	errScopes  = fmt.Errorf("%w: scopes claim must be an array of strings", ErrTokenInvalid)
@@ -148,6 +152,10 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 			if c.Issuer, ok = p.str(); !ok {
 				return p.failOr(errIss)
 			}
+		case "sid":
+			if c.SessionID, ok = p.str(); !ok {
+				return p.failOr(errSid)
+			}
 		case "aud":
 			if p.peek() == '"' {
 				c.audBuf[0], ok = p.str()
@@ -189,6 +197,8 @@ func (a *Auth) registeredBit(name string) uint8 {
 		return 1 << 2
 	case "iss":
 		return 1 << 3
+	case "sid":
+		return 1 << 7
 	case "aud":
 		return 1 << 4
 	case a.cfg.UserIDClaim:
@@ -243,7 +253,7 @@ func (a *Auth) validate(c *Claims, now time.Time, allowExpired bool) error {
 // isRegisteredName reports whether name is a claim the package writes from the Config.
 func isRegisteredName(name string) bool {
 	switch name {
-	case "exp", "nbf", "iat", "iss", "aud":
+	case "exp", "nbf", "iat", "iss", "aud", "sid":
 		return true
 	}
 	return false
@@ -265,6 +275,10 @@ func (a *Auth) appendPayload(b []byte, c *Claims) ([]byte, error) {
 	if c.Issuer != "" {
 		w.key("iss")
 		w.str(c.Issuer)
+	}
+	if c.SessionID != "" {
+		w.key("sid")
+		w.str(c.SessionID)
 	}
 	switch len(c.Audience) {
 	case 0:

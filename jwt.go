@@ -32,10 +32,11 @@
 //
 // # Refresh tokens
 //
-// Refresh tokens are random strings whose SHA-256 digests the server keeps in a Store:
-// the store never holds a token a client could present. Every refresh rotates the token
-// (RFC 9700 §4.14.2), and a replayed, rotated-out token revokes the user's current one.
-// Every change to the store is one compare-and-swap, so no race can undo a logout or a
+// Every login opens a session: a family of refresh tokens of its own, so that devices do
+// not log each other out. Every refresh rotates the session's token (RFC 9700 §4.14.2),
+// and a replayed, rotated-out token ends that session. A user's sessions live in one
+// record under the user id in a Store, which never holds a token a client could present,
+// and every change to it is one compare-and-swap, so that no race can undo a logout or a
 // revocation. MemStore is a ready-made in-memory Store.
 //
 // # Security notes
@@ -257,19 +258,41 @@ type Endpoints struct {
 	MaxBodyBytes int64
 }
 
-// Refresh configures refresh tokens.
+// Refresh configures refresh tokens and the sessions they belong to. Every login opens
+// a session, with a refresh token of its own that rotates at every refresh; a user has
+// up to MaxSessions of them, one per device or browser, and logging in on one leaves the
+// others alone.
 type Refresh struct {
-	// Store keeps the refresh tokens' digests; required. MemStore keeps them in memory.
+	// Store keeps every user's sessions in one record under the user id; required.
+	// MemStore keeps them in memory.
 	Store Store
-	// IdleTimeout is how long a refresh token lives unused: each login and refresh
-	// stores a token for this long. Default 30 days.
+	// MaxSessions is how many sessions a user may have; a login beyond ends the least
+	// recently used one. Default 10, at most 255.
+	MaxSessions int
+	// IdleTimeout ends a session that has not been refreshed for this long. Default
+	// 30 days.
 	IdleTimeout time.Duration
+	// MaxLifetime ends a session this long after its login, however often it is
+	// refreshed: rotation never extends it. Default 90 days.
+	MaxLifetime time.Duration
+	// ReuseInterval is how long after a rotation the token just rotated out still
+	// works, answered with the same new refresh token the first request got, so that
+	// two tabs refreshing at the same moment both stay logged in. Default 0: presenting
+	// a rotated-out token ends its session at once (RFC 9700 §4.14.2 reuse detection).
+	// A few seconds is enough for racing tabs; an older token ends its session even
+	// inside the interval.
+	ReuseInterval time.Duration
 	// Window, when non-zero, is how long after its exp an access token may still be
 	// used at POST /auth/refresh.
 	Window time.Duration
-	// InsecureNoRotation keeps the refresh token the same at every refresh, so that a
-	// stolen one works until it expires. With rotation (the default, RFC 9700
-	// §4.14.2), a replayed, rotated-out token revokes the user's current one.
+	// VerifySessions makes Protected, Scoped and InjectUser also load the user's
+	// sessions at every request, and refuse (401) an access token whose session has
+	// ended, so that a logout or a revocation reaches access tokens at once. Off, access
+	// tokens stay valid until their exp, and verifying them touches no store.
+	VerifySessions bool
+	// InsecureNoRotation keeps a session's refresh token the same at every refresh, so
+	// that a stolen one works until its session ends. With rotation (the default, RFC
+	// 9700 §4.14.2), presenting a rotated-out token ends its session.
 	InsecureNoRotation bool
 }
 
@@ -292,6 +315,8 @@ const (
 	defaultExpirationDelta = 30 * time.Minute
 	defaultLeeway          = 180 * time.Second
 	defaultIdleTimeout     = 30 * 24 * time.Hour
+	defaultMaxLifetime     = 90 * 24 * time.Hour
+	defaultMaxSessions     = 10
 	minSecretSize          = 32 // RFC 7518 §3.2: at least the hash output, 256 bits
 )
 
@@ -331,6 +356,8 @@ func New(cfg Config) (*Auth, error) {
 	if c.Refresh != nil {
 		a.refreshCfg = *c.Refresh
 		setDefault(&a.refreshCfg.IdleTimeout, defaultIdleTimeout)
+		setDefault(&a.refreshCfg.MaxLifetime, defaultMaxLifetime)
+		setDefault(&a.refreshCfg.MaxSessions, defaultMaxSessions)
 	}
 	if c.RetrieveUser == nil && c.Refresh == nil {
 		c.RetrieveUser = userFromClaims
@@ -378,7 +405,8 @@ func (a *Auth) check() error {
 		{"MaxTokenSize", int64(c.MaxTokenSize)}, {"ExpirationDelta", int64(c.ExpirationDelta)},
 		{"NotBeforeDelta", int64(c.NotBeforeDelta)}, {"Endpoints.MaxBodyBytes", a.endpoints.MaxBodyBytes},
 		{"Cookies.MaxAge", int64(a.cookies.MaxAge)}, {"Refresh.IdleTimeout", int64(a.refreshCfg.IdleTimeout)},
-		{"Refresh.Window", int64(a.refreshCfg.Window)},
+		{"Refresh.Window", int64(a.refreshCfg.Window)}, {"Refresh.MaxLifetime", int64(a.refreshCfg.MaxLifetime)},
+		{"Refresh.ReuseInterval", int64(a.refreshCfg.ReuseInterval)}, {"Refresh.MaxSessions", int64(a.refreshCfg.MaxSessions)},
 	} {
 		if n.v < 0 {
 			bad(n.field, "must not be negative")
@@ -399,6 +427,9 @@ func (a *Auth) check() error {
 	if c.Refresh != nil {
 		if a.refreshCfg.Store == nil {
 			bad("Refresh.Store", "is required")
+		}
+		if a.refreshCfg.MaxSessions > 255 {
+			bad("Refresh.MaxSessions", "must be at most 255, got %d", a.refreshCfg.MaxSessions)
 		}
 		if c.RetrieveUser == nil {
 			bad("RetrieveUser", "is required with Refresh")
@@ -429,7 +460,7 @@ func (a *Auth) checkNames(bad func(field, format string, args ...any)) {
 		}
 	}
 	if isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim) {
-		bad("UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud)")
+		bad("UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid)")
 	}
 	if c.UserIDClaim == c.ScopesClaim {
 		bad("ScopesClaim", "must differ from UserIDClaim")
