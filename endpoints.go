@@ -384,7 +384,9 @@ func UserFromContext(ctx context.Context) (*User, bool) {
 
 // Check reads the access token from r as Protected does and verifies it, without
 // answering: it returns the claims, or an error wrapping ErrTokenMissing,
-// ErrInvalidAuthorizationHeader or one of Verify's errors. It is safe for concurrent use.
+// ErrInvalidAuthorizationHeader or one of Verify's errors. With Refresh.VerifySessions it
+// also refuses, with ErrTokenInvalid, a token whose session has ended (Verify, which
+// reads no store, does not). It is safe for concurrent use.
 func (a *Auth) Check(r *http.Request) (*Claims, error) {
 	tok, err := a.readToken(r, false)
 	if err != nil {
@@ -543,7 +545,7 @@ func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
 		}
 		return &Tokens{AccessToken: access}, nil
 	}
-	s, err := newSession(0)
+	s, err := newSession()
 	if err != nil {
 		return nil, err
 	}
@@ -620,15 +622,18 @@ var endpoints = map[string]*endpoint{
 //	GET  /auth/verify   {"valid": true} for a valid access token
 //	GET  /auth/me       {"me": Profile} for the token's user, from RetrieveUser
 //	POST /auth/refresh  a new access token (and refresh token) for a refresh token
-//	POST /auth/logout   revoke the user's refresh token and clear the cookies
+//	POST /auth/logout   end the token's session (?scope=others: the user's other
+//	                    sessions; ?scope=all: all of them) and clear the cookies
+//	GET  /auth/sessions         the user's sessions
+//	DELETE /auth/sessions/{id}  end one of them
 //
 // The endpoint is chosen by the end of the request path: the prefix and the endpoint's
 // name ("/auth/verify"), or the endpoint's name alone when a router has already
 // stripped the prefix ("/verify", and "" or "/" for the login). So it works mounted on
 // a ServeMux (mux.Handle("/auth", h) and mux.Handle("/auth/", h)), under a router that
 // keeps the full path (chi's Mount), and behind http.StripPrefix. Any other path is a
-// 404, and so is everything without Config.Endpoints, and /refresh and /logout without
-// Config.Refresh.
+// 404, and so is everything without Config.Endpoints, and /refresh, /logout and
+// /sessions without Config.Refresh.
 //
 // Every endpoint answers OPTIONS with 204 and a wrong method with 405 and Allow.
 // Request bodies are capped at MaxBodyBytes (413 beyond), Authenticate's reads included.
@@ -667,25 +672,38 @@ var endpointNames = []string{"/sessions/", "/sessions", "/refresh", "/logout", "
 // router stripped the prefix, or URLPrefix and a name at the end of the path. In the
 // second case whatever comes before the prefix (where a router mounted the handler) must
 // not itself hold the prefix as a path segment, so "/auth/verify/auth" is not a login.
+// Only a path that names no endpoint is read as /sessions/{id}.
 func (a *Auth) route(path string) (*endpoint, string) {
-	var id string
-	if i := strings.LastIndex(path, "/sessions/"); i >= 0 && strings.IndexByte(path[i+len("/sessions/"):], '/') < 0 {
-		path, id = path[:i+len("/sessions/")], path[i+len("/sessions/"):]
+	if ep := a.routeName(path); ep != nil {
+		return ep, ""
 	}
-	if ep, ok := endpoints[path]; ok {
+	i := strings.LastIndex(path, "/sessions/")
+	if i < 0 || strings.IndexByte(path[i+len("/sessions/"):], '/') >= 0 {
+		return nil, ""
+	}
+	id := path[i+len("/sessions/"):]
+	if ep := a.routeName(path[:i+len("/sessions/")]); ep == endpoints["/sessions/"] && id != "" {
 		return ep, id
+	}
+	return nil, ""
+}
+
+// routeName finds the endpoint whose name ends path.
+func (a *Auth) routeName(path string) *endpoint {
+	if ep, ok := endpoints[path]; ok {
+		return ep
 	}
 	prefix := a.endpoints.URLPrefix
 	if prefix == "/" { // the names are the whole path, handled above
-		return nil, ""
+		return nil
 	}
 	for _, name := range endpointNames {
 		mount, ok := strings.CutSuffix(path, prefix+name)
 		if ok && !strings.Contains(mount+"/", prefix+"/") {
-			return endpoints[name], id
+			return endpoints[name]
 		}
 	}
-	return nil, ""
+	return nil
 }
 
 // serveLogin is POST /auth.

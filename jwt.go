@@ -189,8 +189,9 @@ type Config struct {
 	// Returning nil, nil or ErrUserNotFound is a 401. Required with Refresh; nil
 	// otherwise means the user the token describes (its user id and scopes).
 	RetrieveUser func(ctx context.Context, claims *Claims) (*User, error)
-	// Refresh, when set, turns on refresh tokens: login issues one, POST /auth/refresh
-	// trades it for new tokens and POST /auth/logout revokes it. Nil: those two
+	// Refresh, when set, turns on refresh tokens and sessions: every login opens a
+	// session with a refresh token of its own, POST /auth/refresh trades it for new
+	// tokens, POST /auth/logout ends sessions and /auth/sessions lists them. Nil: those
 	// endpoints answer 404.
 	Refresh *Refresh
 
@@ -318,6 +319,7 @@ const (
 	defaultMaxLifetime     = 90 * 24 * time.Hour
 	defaultMaxSessions     = 10
 	minSecretSize          = 32 // RFC 7518 §3.2: at least the hash output, 256 bits
+	maxDuration            = 100 * 365 * 24 * time.Hour
 )
 
 // New validates cfg, applies the defaults, and returns a ready Auth. Its error wraps
@@ -402,15 +404,31 @@ func (a *Auth) check() error {
 		field string
 		v     int64
 	}{
-		{"MaxTokenSize", int64(c.MaxTokenSize)}, {"ExpirationDelta", int64(c.ExpirationDelta)},
-		{"NotBeforeDelta", int64(c.NotBeforeDelta)}, {"Endpoints.MaxBodyBytes", a.endpoints.MaxBodyBytes},
-		{"Cookies.MaxAge", int64(a.cookies.MaxAge)}, {"Refresh.IdleTimeout", int64(a.refreshCfg.IdleTimeout)},
-		{"Refresh.Window", int64(a.refreshCfg.Window)}, {"Refresh.MaxLifetime", int64(a.refreshCfg.MaxLifetime)},
-		{"Refresh.ReuseInterval", int64(a.refreshCfg.ReuseInterval)}, {"Refresh.MaxSessions", int64(a.refreshCfg.MaxSessions)},
+		{"MaxTokenSize", int64(c.MaxTokenSize)}, {"Endpoints.MaxBodyBytes", a.endpoints.MaxBodyBytes},
+		{"Cookies.MaxAge", int64(a.cookies.MaxAge)}, {"Refresh.MaxSessions", int64(a.refreshCfg.MaxSessions)},
 	} {
 		if n.v < 0 {
 			bad(n.field, "must not be negative")
 		}
+	}
+	if a.refreshCfg.MaxSessions > 255 {
+		bad("Refresh.MaxSessions", "must be at most 255, got %d", a.refreshCfg.MaxSessions)
+	}
+	// Durations stay within a century, so that no time arithmetic overflows.
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"ExpirationDelta", c.ExpirationDelta}, {"Leeway", max(c.Leeway, 0)}, {"NotBeforeDelta", c.NotBeforeDelta},
+		{"Refresh.IdleTimeout", a.refreshCfg.IdleTimeout}, {"Refresh.MaxLifetime", a.refreshCfg.MaxLifetime},
+		{"Refresh.ReuseInterval", a.refreshCfg.ReuseInterval}, {"Refresh.Window", a.refreshCfg.Window},
+	} {
+		if d.v < 0 || d.v > maxDuration {
+			bad(d.field, "must be from 0 to 100 years, got %v", d.v)
+		}
+	}
+	if c.Refresh != nil && min(a.refreshCfg.IdleTimeout, a.refreshCfg.MaxLifetime) < time.Second {
+		bad("Refresh.IdleTimeout, Refresh.MaxLifetime", "must be at least a second")
 	}
 	if c.Leeway < 0 && c.Leeway != NoLeeway {
 		bad("Leeway", "must not be negative (NoLeeway turns it off)")
@@ -427,9 +445,6 @@ func (a *Auth) check() error {
 	if c.Refresh != nil {
 		if a.refreshCfg.Store == nil {
 			bad("Refresh.Store", "is required")
-		}
-		if a.refreshCfg.MaxSessions > 255 {
-			bad("Refresh.MaxSessions", "must be at most 255, got %d", a.refreshCfg.MaxSessions)
 		}
 		if c.RetrieveUser == nil {
 			bad("RetrieveUser", "is required with Refresh")

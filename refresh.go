@@ -77,7 +77,10 @@ func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request, _ string) {
 // refresh checks the presented tokens and returns new ones: an access token, and the
 // session's next refresh token unless rotation is off.
 func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
-	ctx := r.Context()
+	// Not cancelled with the request: a client that presents a rotated-out token and
+	// hangs up must not escape the end of its session (through a RetrieveUser or a
+	// store that honours cancellation).
+	ctx := context.WithoutCancel(r.Context())
 	// The access token says who is refreshing and in which session. It may be expired
 	// (that is why the client is here) but it must be authentic and otherwise valid. A
 	// token from before sessions has no sid: its user logs in again.
@@ -111,10 +114,8 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	t := &Tokens{AccessToken: access}
 	var verdict error
 	// The decision and the write are one compare-and-swap of the record; another
-	// session's change in between makes update decide again on a fresh load. A reuse
-	// revocation runs even when the client has gone: a replayer must not escape it by
-	// hanging up.
-	err = a.update(context.WithoutCancel(ctx), u.ID, func(ss []session, now int64) ([]session, error) {
+	// session's change in between makes update decide again on a fresh load.
+	err = a.update(ctx, u.ID, func(ss []session, now int64) ([]session, error) {
 		verdict, t.RefreshToken = nil, ""
 		i := find(ss, id)
 		if i < 0 {
@@ -139,10 +140,12 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 		case previous:
 			// Within ReuseInterval of the rotation, the token just rotated out gets
 			// the same successor the first request got: two tabs refreshing at once
-			// both stay logged in, and the session still has one current token.
-			if rotate && now-s.rotated < a.refreshCfg.ReuseInterval.Milliseconds() {
+			// both stay logged in, and the session still has one current token. The
+			// unchanged record is still written back, so that the answer is decided
+			// on the record as it is at the swap: never after a logout.
+			if rotate && now-s.rotated < a.refreshCfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
 				t.RefreshToken = s.tokenString(a.keys[0])
-				return nil, errUnchanged
+				return ss, nil
 			}
 			fallthrough
 		case ancestor:
@@ -250,13 +253,15 @@ func bodyErr(err error) error {
 	return errBadBody
 }
 
-// errLogoutScope is a scope argument of POST /auth/logout other than others or all.
+// errLogoutScope is a query string of POST /auth/logout other than none, scope=others
+// or scope=all.
 var errLogoutScope = errors.New("jwtauth: logout scope must be empty, others or all")
 
 // serveLogout is POST /auth/logout[?scope=others|all]: end the access token's session,
 // every other session of its user, or all of them, and clear the cookies unless the
 // session lives on. An expired access token is accepted as at /refresh, so that a
-// client whose access token ran out can still end its session.
+// client whose access token ran out can still end its session; ending the others, or
+// all, needs the token's own session to be live.
 func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) {
 	c, err := a.refreshableClaims(r)
 	if err != nil {
@@ -264,22 +269,22 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	id, _ := parseSID(c.SessionID) // no sid: no session of its own to end
-	q, _ := url.ParseQuery(r.URL.RawQuery)
-	scope, err := one(q["scope"], nil, errLogoutScope)
-	var end func(*session) bool
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	scope := ""
+	if err == nil {
+		scope, err = one(q["scope"], nil, errLogoutScope)
+	}
 	switch {
 	case err != nil:
+		err = errLogoutScope
 	case scope == "":
-		end = func(s *session) bool { return s.id == id }
+		_, err = a.endSessions(r.Context(), c.UserID, nil, func(s *session) bool { return s.id == id })
 	case scope == "others":
-		end = func(s *session) bool { return s.id != id }
+		_, err = a.endSessions(r.Context(), c.UserID, &id, func(s *session) bool { return s.id != id })
 	case scope == "all":
-		end = func(*session) bool { return true }
+		_, err = a.endSessions(r.Context(), c.UserID, &id, func(*session) bool { return true })
 	default:
 		err = errLogoutScope
-	}
-	if err == nil {
-		err = a.endSessions(r.Context(), c.UserID, end)
 	}
 	if err != nil {
 		a.fail(w, r, err)

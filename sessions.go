@@ -24,11 +24,11 @@ import (
 //
 // 24 characters, 144 bits. key is 32 bytes from crypto/rand, kept in the record; without
 // the server's Secret it computes nothing, so a dump of the store and of every access
-// token gives no refresh token (RFC 6819 §5.1.4.1.3: tokens are not stored in the clear).
+// token gives no refresh token (RFC 6819 §5.1.4.1.3: no tokens in the clear at rest).
 // Deriving lets the server hand the same successor to a request that presents the
 // previous token within Refresh.ReuseInterval (two tabs refreshing at once) without
-// storing it. The prefix keeps these MACs apart from token signatures, whose input is
-// only base64url characters and dots.
+// storing it. The prefixes keep these MACs apart from each other and from token
+// signatures, whose input holds only base64url characters and dots.
 
 // session is one login's refresh-token family. Times are Unix milliseconds.
 type session struct {
@@ -40,24 +40,31 @@ type session struct {
 	gen     uint32   // how many times the session's token was rotated
 }
 
-// The store record: a version byte, a count byte, then count sessions of sessionSize
-// bytes each, big-endian. It is opaque to the store and bounded: at most 255 sessions.
+// The store record: a version byte, a count byte, count sessions of sessionSize bytes
+// each (big-endian), and an HMAC-SHA256 of all that and the user id under the Secret, so
+// that whoever can write the store can neither roll a session back (to revive a
+// rotated-out token) nor move a record to another user. At most 255 sessions.
 const (
 	recordVersion = 1
 	sessionSize   = 16 + 32 + 8 + 8 + 8 + 4
+	recordMACSize = 32
 	// lookBack is how many generations before the current one a presented token is
-	// recognised as an ancestor (and revokes its session) rather than as unknown.
-	lookBack = 8
+	// recognised as an ancestor (and ends its session) rather than as unknown. It bounds
+	// what a refresh token that matches nothing costs: (lookBack+1) MACs per key. A
+	// token rotated out more than lookBack refreshes ago is a plain 401; at one refresh
+	// per 30-minute access token that is 16 hours of use by the legitimate client.
+	lookBack = 32
 )
 
 var errCorruptRecord = errors.New("jwtauth: the store's session record is corrupt")
 
-// encodeRecord returns the record of ss, or nil (delete the record) for no sessions.
-func encodeRecord(ss []session) []byte {
+// sealRecord returns the record of userID's sessions ss, or nil (delete the record) for
+// none.
+func (a *Auth) sealRecord(userID string, ss []session) []byte {
 	if len(ss) == 0 {
 		return nil
 	}
-	b := make([]byte, 2, 2+len(ss)*sessionSize)
+	b := make([]byte, 2, 2+len(ss)*sessionSize+recordMACSize)
 	b[0], b[1] = recordVersion, byte(len(ss))
 	for i := range ss {
 		s := &ss[i]
@@ -68,18 +75,47 @@ func encodeRecord(ss []session) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(s.rotated))
 		b = binary.BigEndian.AppendUint32(b, s.gen)
 	}
-	return b
+	mac := recordMAC(a.keys[0], userID, b)
+	return append(b, mac[:]...)
 }
 
-// decodeRecord reads a record strictly: the version, a count from 1 to 255 that matches
-// the length exactly, distinct session ids, and times in order (0 < created <= used,
-// created <= rotated). Anything else is errCorruptRecord, which answers 500 and revokes
-// nothing: a record the package did not write is not evidence of anything. A nil record
-// is no sessions.
-func decodeRecord(b []byte) ([]session, error) {
-	if b == nil {
+// openRecord checks the MAC of userID's record raw under Secret or one of
+// PreviousSecrets, with hmac.Equal, and decodes it. A nil record is no sessions.
+func (a *Auth) openRecord(userID string, raw []byte) ([]session, error) {
+	if raw == nil {
 		return nil, nil
 	}
+	if len(raw) < recordMACSize {
+		return nil, errCorruptRecord
+	}
+	body, mac := raw[:len(raw)-recordMACSize], raw[len(raw)-recordMACSize:]
+	for _, k := range a.keys {
+		if want := recordMAC(k, userID, body); hmac.Equal(want[:], mac) {
+			return decodeRecord(body)
+		}
+	}
+	return nil, errCorruptRecord
+}
+
+// recordMAC is HMAC-SHA256(k, "jwtauth record\x00" || len(userID) || userID || body).
+func recordMAC(k *macKey, userID string, body []byte) (mac [recordMACSize]byte) {
+	st := k.get()
+	msg := append(st.buf[:0], "jwtauth record\x00"...)
+	msg = binary.BigEndian.AppendUint32(msg, uint32(len(userID)))
+	msg = append(msg, userID...)
+	msg = append(msg, body...)
+	copy(mac[:], st.sum(msg))
+	st.buf = msg[:0]
+	k.put(st)
+	return mac
+}
+
+// decodeRecord reads an authentic record body strictly: the version, a count from 1 to
+// 255 that matches the length exactly, distinct session ids, and times in order
+// (0 < created <= used, created <= rotated). Anything else is errCorruptRecord, which
+// answers 500 and ends nothing: a record the package did not write is not evidence of
+// anything.
+func decodeRecord(b []byte) ([]session, error) {
 	if len(b) < 2 || b[0] != recordVersion || b[1] == 0 || len(b) != 2+int(b[1])*sessionSize {
 		return nil, errCorruptRecord
 	}
@@ -109,9 +145,9 @@ func find(ss []session, id [16]byte) int {
 	return -1
 }
 
-// newSession opens a session at now with a random id and key.
-func newSession(now int64) (session, error) {
-	s := session{created: now, used: now, rotated: now}
+// newSession makes a session with a random id and key; openSession sets its times.
+func newSession() (session, error) {
+	var s session
 	if _, err := rand.Read(s.id[:]); err != nil {
 		return s, &hookError{"crypto/rand", err}
 	}
@@ -126,8 +162,11 @@ func (s *session) sid() string { return base64.RawURLEncoding.EncodeToString(s.i
 
 // parseSID reads a sid claim; ok is false for anything this package did not write.
 func parseSID(sid string) (id [16]byte, ok bool) {
+	if len(sid) != 22 {
+		return id, false
+	}
 	n, err := b64.Decode(id[:], []byte(sid))
-	return id, err == nil && n == len(id) && len(sid) == 22
+	return id, err == nil && n == len(id)
 }
 
 // expiry is when the session ends if it is not used again: IdleTimeout after its last
@@ -136,26 +175,26 @@ func (a *Auth) expiry(s *session) int64 {
 	return min(s.used+a.refreshCfg.IdleTimeout.Milliseconds(), s.created+a.refreshCfg.MaxLifetime.Milliseconds())
 }
 
-// live drops from ss the sessions that have ended at now.
-func (a *Auth) live(ss []session, now int64) []session {
-	n := 0
-	for _, s := range ss {
-		if now < a.expiry(&s) {
-			ss[n] = s
-			n++
-		}
-	}
-	return ss[:n]
-}
+// Causes of a refused refresh token, each its own reason with InsecureDebug. All answer
+// 401 AuthenticationFailed.
+var (
+	errRefreshRefused  = fmt.Errorf("%w: refresh refused", ErrAuthenticationFailed)
+	errNoSession       = fmt.Errorf("%w: no such session (logged out, ended, or a token from before sessions)", errRefreshRefused)
+	errSessionIdle     = fmt.Errorf("%w: session idle longer than Refresh.IdleTimeout", errRefreshRefused)
+	errSessionTooOld   = fmt.Errorf("%w: session older than Refresh.MaxLifetime", errRefreshRefused)
+	errRefreshReused   = fmt.Errorf("%w: rotated-out refresh token presented: session ended", errRefreshRefused)
+	errRefreshMismatch = fmt.Errorf("%w: refresh token does not match the session", errRefreshRefused)
+)
 
-// recordTTL is how long the store should keep the record of ss: until its last session
-// ends. Stores that expire values drop a record nobody can use any more.
-func (a *Auth) recordTTL(ss []session, now int64) time.Duration {
-	var end int64
-	for i := range ss {
-		end = max(end, a.expiry(&ss[i]))
+// sessionEnded says why s is over at now, or nil.
+func (a *Auth) sessionEnded(s *session, now int64) error {
+	switch {
+	case now >= s.created+a.refreshCfg.MaxLifetime.Milliseconds():
+		return errSessionTooOld
+	case now >= s.used+a.refreshCfg.IdleTimeout.Milliseconds():
+		return errSessionIdle
 	}
-	return time.Duration(max(end-now, 1)) * time.Millisecond
+	return nil
 }
 
 // token derives the session's refresh token of generation gen under key k.
@@ -165,9 +204,9 @@ func (s *session) token(k *macKey, gen uint32) [24]byte {
 	msg = append(msg, s.id[:]...)
 	msg = append(msg, s.key[:]...)
 	msg = binary.BigEndian.AppendUint32(msg, gen)
-	st.buf = msg[:0]
 	var t [24]byte
 	base64.RawURLEncoding.Encode(t[:], st.sum(msg)[:refreshTokenBytes])
+	st.buf = msg[:0]
 	k.put(st)
 	return t
 }
@@ -183,7 +222,7 @@ const (
 	noMatch  = iota // not a token of this session: a plain 401
 	current         // the session's token now
 	previous        // the one rotated out last (S4 within ReuseInterval, else reuse)
-	ancestor        // an older one: reuse, the session is revoked
+	ancestor        // an older one: reuse, the session ends
 )
 
 // match finds presented among the session's current token and the lookBack before it,
@@ -201,6 +240,129 @@ func (a *Auth) match(s *session, presented string) int {
 	}
 	return noMatch
 }
+
+// errUnchanged, from an update's change function, ends the update without a write.
+var errUnchanged = errors.New("jwtauth: no change")
+
+// update changes the sessions of userID with change, as one compare-and-swap of the
+// record, retried while another request changes it in between. change sees every
+// session, ended ones included, and may run more than once, each time on a fresh load;
+// ended sessions are dropped after it, and a record left without sessions is deleted.
+//
+// Time only moves forward: now is never before the newest time in the record, so that a
+// server whose clock is behind another's never writes a session used before it was
+// created, nor reopens a reuse interval.
+func (a *Auth) update(ctx context.Context, userID string, change func(ss []session, now int64) ([]session, error)) error {
+	st := a.refreshCfg.Store
+	for i := 0; i < maxSwaps; i++ {
+		raw, err := st.Load(ctx, userID)
+		if err != nil {
+			return &hookError{"Store.Load", err}
+		}
+		ss, err := a.openRecord(userID, raw)
+		if err != nil {
+			return &hookError{"Store (record)", err}
+		}
+		now := a.now().UnixMilli()
+		for _, s := range ss {
+			now = max(now, s.used, s.rotated)
+		}
+		if ss, err = change(ss, now); err != nil {
+			if err == errUnchanged {
+				return nil
+			}
+			return err
+		}
+		n := 0
+		for _, s := range ss {
+			if now < a.expiry(&s) {
+				ss[n] = s
+				n++
+			}
+		}
+		ss = ss[:n]
+		next := a.sealRecord(userID, ss)
+		if raw == nil && next == nil {
+			return nil
+		}
+		// The record lives until its last session ends. New bounds every duration by
+		// maxDuration, so this fits a Duration.
+		var end int64
+		for i := range ss {
+			end = max(end, a.expiry(&ss[i]))
+		}
+		ok, err := st.CompareAndSwap(ctx, userID, raw, next, time.Duration(max(end-now, 1))*time.Millisecond)
+		if err != nil {
+			return &hookError{"Store.CompareAndSwap", err}
+		}
+		if ok {
+			return nil
+		}
+	}
+	return &hookError{"Store.CompareAndSwap", errContended}
+}
+
+// openSession stores s, made by newSession, as a new session of userID opened now,
+// ending the least recently used live sessions beyond Refresh.MaxSessions.
+func (a *Auth) openSession(ctx context.Context, userID string, s *session) error {
+	return a.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
+		s.created, s.used, s.rotated, s.gen = now, now, now, 0
+		for {
+			lru, live := -1, 0
+			for i := range ss {
+				if a.sessionEnded(&ss[i], now) == nil {
+					live++
+					if lru < 0 || ss[i].used < ss[lru].used {
+						lru = i
+					}
+				}
+			}
+			if live < a.refreshCfg.MaxSessions {
+				return append(ss, *s), nil
+			}
+			ss = append(ss[:lru], ss[lru+1:]...)
+		}
+	})
+}
+
+// errSessionGone is an access token whose session has ended, where a live one is
+// needed: with VerifySessions, and to list or end sessions.
+var errSessionGone = fmt.Errorf("%w: the token's session has ended", ErrTokenInvalid)
+
+// endSessions ends the live sessions of userID for which end is true, in one
+// compare-and-swap, and reports how many it ended. With caller, the session of the
+// access token that asks must be live: a token of an ended session manages nothing. It
+// runs even when the client has gone: a request must not escape a revocation by
+// hanging up.
+func (a *Auth) endSessions(ctx context.Context, userID string, caller *[16]byte, end func(*session) bool) (int, error) {
+	if a.cfg.Refresh == nil {
+		return 0, errNoRefresh
+	}
+	var n int
+	err := a.update(context.WithoutCancel(ctx), userID, func(ss []session, now int64) ([]session, error) {
+		if caller != nil {
+			if i := find(ss, *caller); i < 0 || a.sessionEnded(&ss[i], now) != nil {
+				return nil, errSessionGone
+			}
+		}
+		n = 0
+		kept := ss[:0]
+		for _, s := range ss {
+			if a.sessionEnded(&s, now) == nil && end(&s) {
+				n++
+				continue
+			}
+			kept = append(kept, s)
+		}
+		if n == 0 {
+			return nil, errUnchanged
+		}
+		return kept, nil
+	})
+	return n, err
+}
+
+var errNoRefresh = errors.New("jwtauth: sessions need Config.Refresh")
 
 // Session is one login of a user, as Auth.Sessions and GET /auth/sessions list it.
 type Session struct {
@@ -220,10 +382,12 @@ type Session struct {
 // Sessions returns the live sessions of userID, oldest first, for admin tools. It is
 // safe for concurrent use.
 func (a *Auth) Sessions(ctx context.Context, userID string) ([]Session, error) {
-	return a.sessions(ctx, userID, "")
+	return a.sessions(ctx, userID, nil)
 }
 
-func (a *Auth) sessions(ctx context.Context, userID, currentSID string) ([]Session, error) {
+// sessions lists the live sessions of userID; with caller, that session must be live,
+// and is marked Current.
+func (a *Auth) sessions(ctx context.Context, userID string, caller *[16]byte) ([]Session, error) {
 	if a.cfg.Refresh == nil {
 		return nil, errNoRefresh
 	}
@@ -231,15 +395,23 @@ func (a *Auth) sessions(ctx context.Context, userID, currentSID string) ([]Sessi
 	if err != nil {
 		return nil, &hookError{"Store.Load", err}
 	}
-	ss, err := decodeRecord(raw)
+	ss, err := a.openRecord(userID, raw)
 	if err != nil {
 		return nil, &hookError{"Store (record)", err}
 	}
-	out := []Session{}
-	for _, s := range a.live(ss, a.now().UnixMilli()) {
+	now, out, found := a.now().UnixMilli(), []Session{}, caller == nil
+	for _, s := range ss {
+		if a.sessionEnded(&s, now) != nil {
+			continue
+		}
+		cur := caller != nil && s.id == *caller
+		found = found || cur
 		out = append(out, Session{ID: s.sid(), CreatedAt: time.UnixMilli(s.created).UTC(),
 			LastUsedAt: time.UnixMilli(s.used).UTC(), ExpiresAt: time.UnixMilli(a.expiry(&s)).UTC(),
-			Current: s.sid() == currentSID})
+			Current: cur})
+	}
+	if !found {
+		return nil, errSessionGone
 	}
 	return out, nil
 }
@@ -248,106 +420,35 @@ func (a *Auth) sessions(ctx context.Context, userID, currentSID string) ([]Sessi
 // once, and its access tokens too with Refresh.VerifySessions. It reports whether there
 // was such a live session. It is safe for concurrent use.
 func (a *Auth) RevokeSession(ctx context.Context, userID, sessionID string) (bool, error) {
-	found := false
-	err := a.endSessions(ctx, userID, func(s *session) bool {
-		if s.sid() == sessionID {
-			found = true
-			return true
-		}
-		return false
-	})
-	return found, err
+	id, ok := parseSID(sessionID)
+	if !ok {
+		return false, nil
+	}
+	n, err := a.endSessions(ctx, userID, nil, func(s *session) bool { return s.id == id })
+	return n > 0, err
 }
 
-// RevokeSessions ends every session of userID, on every device. It is safe for
-// concurrent use.
+// RevokeSessions ends every session of userID, on every device. It is also the way out
+// of a record the package cannot read (a 500 at every login, refresh and logout of the
+// user): it deletes such a record whole. It is safe for concurrent use.
 func (a *Auth) RevokeSessions(ctx context.Context, userID string) error {
-	return a.endSessions(ctx, userID, func(*session) bool { return true })
-}
-
-var errNoRefresh = errors.New("jwtauth: sessions need Config.Refresh")
-
-// endSessions removes the sessions of userID for which end is true, and the ended ones,
-// in one compare-and-swap (retried when another request changed the record). It runs
-// even when the client has gone: a replayer must not escape a revocation by hanging up.
-func (a *Auth) endSessions(ctx context.Context, userID string, end func(*session) bool) error {
-	if a.cfg.Refresh == nil {
-		return errNoRefresh
+	_, err := a.endSessions(ctx, userID, nil, func(*session) bool { return true })
+	if !errors.Is(err, errCorruptRecord) {
+		return err
 	}
-	return a.update(context.WithoutCancel(ctx), userID, func(ss []session, _ int64) ([]session, error) {
-		n := 0
-		for i := range ss {
-			if !end(&ss[i]) {
-				ss[n] = ss[i]
-				n++
-			}
-		}
-		return ss[:n], nil
-	})
-}
-
-// errUnchanged, from an update's change function, ends the update without a write.
-var errUnchanged = errors.New("jwtauth: no change")
-
-// update changes the sessions of userID with change, as one compare-and-swap of the
-// record, retried while another request changes it in between. change sees every
-// session, ended ones included; they are dropped after it, and a record left without
-// sessions is deleted. change may run more than once, each time on a fresh load.
-func (a *Auth) update(ctx context.Context, userID string, change func(ss []session, now int64) ([]session, error)) error {
-	st := a.refreshCfg.Store
-	for i := 0; i < maxSwaps; i++ {
-		raw, err := st.Load(ctx, userID)
-		if err != nil {
-			return &hookError{"Store.Load", err}
-		}
-		ss, err := decodeRecord(raw)
-		if err != nil {
-			return &hookError{"Store (record)", err}
-		}
-		now := a.now().UnixMilli()
-		if ss, err = change(ss, now); err != nil {
-			if err == errUnchanged {
-				return nil
-			}
-			return err
-		}
-		ss = a.live(ss, now)
-		next := encodeRecord(ss)
-		if raw == nil && next == nil {
-			return nil
-		}
-		ok, err := st.CompareAndSwap(ctx, userID, raw, next, a.recordTTL(ss, now))
-		if err != nil {
-			return &hookError{"Store.CompareAndSwap", err}
-		}
-		if ok {
-			return nil
+	ctx = context.WithoutCancel(ctx)
+	raw, err := a.refreshCfg.Store.Load(ctx, userID)
+	if err == nil && raw != nil {
+		var ok bool
+		if ok, err = a.refreshCfg.Store.CompareAndSwap(ctx, userID, raw, nil, 0); err == nil && !ok {
+			err = errContended
 		}
 	}
-	return &hookError{"Store.CompareAndSwap", errContended}
+	if err != nil {
+		return &hookError{"Store", err}
+	}
+	return nil
 }
-
-// openSession stores s, made by newSession, as a new session of userID opened now,
-// ending the least recently used sessions beyond Refresh.MaxSessions.
-func (a *Auth) openSession(ctx context.Context, userID string, s *session) error {
-	return a.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
-		s.created, s.used, s.rotated, s.gen = now, now, now, 0
-		ss = a.live(ss, now)
-		for len(ss) >= a.refreshCfg.MaxSessions {
-			lru := 0
-			for i := range ss {
-				if ss[i].used < ss[lru].used {
-					lru = i
-				}
-			}
-			ss = append(ss[:lru], ss[lru+1:]...)
-		}
-		return append(ss, *s), nil
-	})
-}
-
-// errSessionGone is an access token whose session has ended, with VerifySessions.
-var errSessionGone = fmt.Errorf("%w: the token's session has ended", ErrTokenInvalid)
 
 // sessionLive is VerifySessions' check: the session of c still exists and has not ended.
 func (a *Auth) sessionLive(ctx context.Context, c *Claims) error {
@@ -359,7 +460,7 @@ func (a *Auth) sessionLive(ctx context.Context, c *Claims) error {
 	if err != nil {
 		return &hookError{"Store.Load", err}
 	}
-	ss, err := decodeRecord(raw)
+	ss, err := a.openRecord(c.UserID, raw)
 	if err != nil {
 		return &hookError{"Store (record)", err}
 	}
@@ -370,14 +471,15 @@ func (a *Auth) sessionLive(ctx context.Context, c *Claims) error {
 }
 
 // serveSessions is GET /auth/sessions: the live sessions of the access token's user,
-// {"sessions": [{"id", "created_at", "last_used_at", "expires_at", "current"}]}.
+// {"sessions": [{"id", "created_at", "last_used_at", "expires_at", "current"}]}. The
+// token's own session must be live.
 func (a *Auth) serveSessions(w http.ResponseWriter, r *http.Request, _ string) {
 	c, err := a.Check(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
+	var list []Session
+	if err == nil {
+		id, _ := parseSID(c.SessionID)
+		list, err = a.sessions(r.Context(), c.UserID, &id)
 	}
-	list, err := a.sessions(r.Context(), c.UserID, c.SessionID)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -390,42 +492,22 @@ func (a *Auth) serveSessions(w http.ResponseWriter, r *http.Request, _ string) {
 var errUnknownSession = errors.New("jwtauth: no such session of the user")
 
 // serveEndSession is DELETE /auth/sessions/{id}: end one of the caller's own sessions.
-func (a *Auth) serveEndSession(w http.ResponseWriter, r *http.Request, id string) {
+// The token's own session must be live.
+func (a *Auth) serveEndSession(w http.ResponseWriter, r *http.Request, target string) {
 	c, err := a.Check(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
+	n := 0
+	if err == nil {
+		caller, _ := parseSID(c.SessionID)
+		id, ok := parseSID(target)
+		n, err = a.endSessions(r.Context(), c.UserID, &caller, func(s *session) bool { return ok && s.id == id })
 	}
-	found, err := a.RevokeSession(r.Context(), c.UserID, id)
 	switch {
 	case err != nil:
 		a.fail(w, r, err)
-	case !found:
+	case n == 0:
 		a.fail(w, r, errUnknownSession)
 	default:
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNoContent)
 	}
-}
-
-// Causes of a refused refresh token, each its own reason with InsecureDebug. All answer
-// 401 AuthenticationFailed.
-var (
-	errNoSession       = fmt.Errorf("%w: no such session (logged out, revoked, evicted, or a token from before sessions)", errRefreshRefused)
-	errSessionIdle     = fmt.Errorf("%w: session idle longer than Refresh.IdleTimeout", errRefreshRefused)
-	errSessionTooOld   = fmt.Errorf("%w: session older than Refresh.MaxLifetime", errRefreshRefused)
-	errRefreshReused   = fmt.Errorf("%w: rotated-out refresh token presented: session revoked", errRefreshRefused)
-	errRefreshMismatch = fmt.Errorf("%w: refresh token does not match the session", errRefreshRefused)
-	errRefreshRefused  = fmt.Errorf("%w: refresh refused", ErrAuthenticationFailed)
-)
-
-// sessionEnded says why s is over at now, or nil.
-func (a *Auth) sessionEnded(s *session, now int64) error {
-	switch {
-	case now >= s.created+a.refreshCfg.MaxLifetime.Milliseconds():
-		return errSessionTooOld
-	case now >= s.used+a.refreshCfg.IdleTimeout.Milliseconds():
-		return errSessionIdle
-	}
-	return nil
 }
