@@ -33,7 +33,7 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 	body, sig, _ := strings.Cut(rest, ".")
 	noneHdr := func(alg string) string { return enc.EncodeToString([]byte(`{"alg":"` + alg + `","typ":"JWT"}`)) }
 	otherKey := []byte(strings.Repeat("K", 32))
-	leeway := DefaultLeeway
+	leeway := defaultLeeway
 
 	for _, tc := range []struct {
 		name  string
@@ -131,7 +131,7 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 func TestVerifyAcceptsLegalVariants(t *testing.T) {
 	a := testAuth(t, nil)
 	withAud := testAuth(t, func(c *Config) { c.Audience = "api" })
-	leeway := DefaultLeeway
+	leeway := defaultLeeway
 	for _, tc := range []struct {
 		name  string
 		a     *Auth
@@ -176,7 +176,12 @@ func TestLeewayBoundaries(t *testing.T) {
 		{"no leeway, exp 1s ago", 0, true, -time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := testAuth(t, func(c *Config) { c.Leeway = tc.leeway; c.NoLeeway = tc.none })
+			a := testAuth(t, func(c *Config) {
+				c.Leeway = tc.leeway
+				if tc.none {
+					c.Leeway = NoLeeway
+				}
+			})
 			_, err := a.Verify(forge(stdHeader, payloadAt(fmt.Sprintf(`"exp":%d`, testNow.Add(tc.exp).Unix())), testSecret))
 			if (err == nil) != tc.ok {
 				t.Fatalf("err = %v, want ok=%v", err, tc.ok)

@@ -15,7 +15,6 @@ func benchAuth(b *testing.B) (*Auth, string) {
 	now := time.Unix(1_700_000_000, 0)
 	a, err := New(Config{
 		Secret:      []byte(strings.Repeat("k", 32)),
-		AuthMode:    new(bool),
 		Issuer:      "https://auth.example.com",
 		Audience:    "orders-api",
 		SetIssuedAt: true,

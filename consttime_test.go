@@ -9,23 +9,26 @@ import (
 	"testing"
 )
 
-// secretOperands are the names the package gives to MACs and refresh-token digests:
-// values an attacker could learn byte by byte from an early-exit comparison.
+// secretOperands are the names the package gives to MACs, refresh-token digests and the
+// values a Store compares: values an attacker could learn byte by byte from an
+// early-exit comparison.
 var secretOperands = map[string]bool{
 	"sig": true, "mac": true, "sum": true, "pSum": true,
 	"stored": true, "digest": true, "presented": true,
+	"old": true, "new": true, "val": true,
 }
 
 // TestSecretComparisonsAreConstantTime reads the package source: every MAC and
 // refresh-token digest comparison uses hmac.Equal or subtle.ConstantTimeCompare
-// (RFC 7515 §10.7 for the MAC; STYLE for every token), and no ==, != or bytes.Equal
-// has a MAC or digest as an operand. A timing test would be flaky; this one fails on
-// the first comparison someone rewrites.
+// (RFC 7515 §10.7 for the MAC; the same rule for every token), and no ==, != or
+// bytes.Equal has a MAC or digest as an operand (a comparison with nil, which reads no
+// byte of the value, excepted). A timing test would be flaky; this one fails on the
+// first comparison someone rewrites.
 func TestSecretComparisonsAreConstantTime(t *testing.T) {
 	want := map[string]string{
-		"macMatches":       "hmac.Equal",
-		"refresh":          "hmac.Equal",
-		"SwapRefreshToken": "subtle.ConstantTimeCompare",
+		"(*Auth).macMatches":         "hmac.Equal",
+		"(*Auth).refresh":            "hmac.Equal",
+		"(*MemStore).CompareAndSwap": "subtle.ConstantTimeCompare",
 	}
 	files, err := filepath.Glob("*.go")
 	if err != nil {
@@ -46,14 +49,15 @@ func TestSecretComparisonsAreConstantTime(t *testing.T) {
 			if !ok || fn.Body == nil {
 				continue
 			}
+			name := funcName(fn)
 			ast.Inspect(fn.Body, func(n ast.Node) bool {
 				switch n := n.(type) {
 				case *ast.CallExpr:
 					callee := exprName(n.Fun)
-					if callee == want[fn.Name.Name] {
-						found[fn.Name.Name] = true
+					if callee == want[name] {
+						found[name] = true
 					}
-					if callee == "bytes.Equal" || callee == "strings.EqualFold" {
+					if callee == "bytes.Equal" || callee == "strings.EqualFold" || callee == "strings.Compare" || callee == "bytes.Compare" {
 						for _, arg := range n.Args {
 							if mentionsSecret(arg) {
 								t.Errorf("%s: %s compares a secret with %s", fset.Position(n.Pos()), fn.Name.Name, callee)
@@ -61,7 +65,7 @@ func TestSecretComparisonsAreConstantTime(t *testing.T) {
 						}
 					}
 				case *ast.BinaryExpr:
-					if (n.Op == token.EQL || n.Op == token.NEQ) && (isSecretValue(n.X) || isSecretValue(n.Y)) {
+					if (n.Op == token.EQL || n.Op == token.NEQ) && (isSecretValue(n.X) || isSecretValue(n.Y)) && !isNil(n.X) && !isNil(n.Y) {
 						t.Errorf("%s: %s compares a secret with %s", fset.Position(n.Pos()), fn.Name.Name, n.Op)
 					}
 				}
@@ -74,6 +78,24 @@ func TestSecretComparisonsAreConstantTime(t *testing.T) {
 			t.Errorf("%s no longer calls %s", fn, call)
 		}
 	}
+}
+
+// funcName renders a function as "name" or a method as "(*T).name" or "T.name".
+func funcName(fn *ast.FuncDecl) string {
+	if fn.Recv == nil || len(fn.Recv.List) == 0 {
+		return fn.Name.Name
+	}
+	switch r := fn.Recv.List[0].Type.(type) {
+	case *ast.StarExpr:
+		return "(*" + exprName(r.X) + ")." + fn.Name.Name
+	default:
+		return exprName(r) + "." + fn.Name.Name
+	}
+}
+
+func isNil(e ast.Expr) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == "nil"
 }
 
 // isSecretValue reports whether e is a MAC or digest itself (sig, stored, sig[:]), as

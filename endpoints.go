@@ -11,7 +11,7 @@ import (
 )
 
 // This file is the HTTP layer: reading the access token from a request, the Protected
-// and Scoped middleware, the endpoints under Config.URLPrefix, and the JSON error
+// and Scoped middleware, the endpoints under Endpoints.URLPrefix, and the JSON error
 // responses. The refresh and logout endpoints live in refresh.go.
 
 // Causes of a missing or ambiguous token, and of the endpoints' other refusals. The

@@ -57,19 +57,23 @@ func BenchmarkProtected(b *testing.B) {
 	}
 }
 
-// BenchmarkRefresh is one POST /auth/refresh through Handler, each presenting the
-// refresh token the previous one returned.
+// BenchmarkRefresh is one POST /auth/refresh through Handler on a MemStore, each
+// presenting the refresh token the previous one returned.
 func BenchmarkRefresh(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		mod  func(*Config)
 	}{
-		{"swap", nil},
-		{"retrieve-store", func(c *Config) { c.SwapRefreshToken = nil }},
-		{"no-rotation", func(c *Config) { c.RotateRefreshTokens = new(bool) }},
+		{"rotation", nil},
+		{"no-rotation", func(c *Config) { c.Refresh.InsecureNoRotation = true }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			f := newFixture(b, bc.mod)
+			f := newFixture(b, func(c *Config) {
+				c.Refresh.Store = new(MemStore) // the fixture's store records every value
+				if bc.mod != nil {
+					bc.mod(c)
+				}
+			})
 			h := f.a.Handler()
 			tok := f.login(b, "alice")
 			var body map[string]string

@@ -19,8 +19,8 @@ import (
 	"time"
 )
 
-// The fixture: a directory of two users, a fake store, a settable clock, and a mux with
-// the endpoints and three kinds of protected route.
+// The fixture: a directory of two users, a recording store over a MemStore, a settable
+// clock, and a mux with the endpoints and three kinds of protected route.
 
 var httpSecret = []byte("test-secret-0123456789abcdef-0123456789")
 
@@ -60,6 +60,8 @@ func newDirectory() *directory {
 	}}
 }
 
+// authenticate answers with its own messages through *Error: a 400 for a body that is
+// not credentials, a 401 for wrong ones.
 func (d *directory) authenticate(r *http.Request) (*User, error) {
 	var creds struct{ Username, Password string }
 	if err := json.NewDecoder(r.Body).Decode(&creds); err != nil {
@@ -67,13 +69,13 @@ func (d *directory) authenticate(r *http.Request) (*User, error) {
 		if errors.As(err, &tooBig) {
 			return nil, fmt.Errorf("reading credentials: %w", err)
 		}
-		return nil, fmt.Errorf("%w: malformed credentials", ErrAuthenticationFailed)
+		return nil, &Error{Status: http.StatusBadRequest, Reason: "malformed credentials"}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e := d.users[creds.Username]
 	if e == nil || subtle.ConstantTimeCompare([]byte(e.password), []byte(creds.Password)) != 1 {
-		return nil, fmt.Errorf("%w: wrong username or password", ErrAuthenticationFailed)
+		return nil, &Error{Status: http.StatusUnauthorized, Reason: "wrong username or password"}
 	}
 	u := e.user
 	return &u, nil
@@ -133,27 +135,24 @@ type fixture struct {
 	a     *Auth
 	h     http.Handler
 	dir   *directory
-	store *fakeStore
+	store *testStore
 	clock *clock
 	log   *syncBuffer
 }
 
-// newFixture builds an Auth with refresh tokens on (all four store hooks), then lets
-// mod change the Config.
+// newFixture builds an Auth with the endpoints and refresh tokens on (a testStore over a
+// MemStore that runs on the fixture's clock), then lets mod change the Config.
 func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{dir: newDirectory(), store: newFakeStore(), clock: &clock{t: time.Unix(1_700_000_000, 0)}, log: &syncBuffer{}}
+	f := &fixture{dir: newDirectory(), clock: &clock{t: time.Unix(1_700_000_000, 0)}, log: &syncBuffer{}}
+	f.store = newTestStore(f.clock.now)
 	cfg := Config{
-		Secret:               httpSecret,
-		Now:                  f.clock.now,
-		Authenticate:         f.dir.authenticate,
-		RetrieveUser:         f.dir.retrieveUser,
-		RefreshTokenEnabled:  true,
-		StoreRefreshToken:    f.store.StoreRefreshToken,
-		RetrieveRefreshToken: f.store.RetrieveRefreshToken,
-		RevokeRefreshToken:   f.store.RevokeRefreshToken,
-		SwapRefreshToken:     f.store.SwapRefreshToken,
-		ErrorLog:             slog.New(slog.NewTextHandler(f.log, nil)),
+		Secret:       httpSecret,
+		Now:          f.clock.now,
+		Endpoints:    &Endpoints{Authenticate: f.dir.authenticate},
+		RetrieveUser: f.dir.retrieveUser,
+		Refresh:      &Refresh{Store: f.store},
+		ErrorLog:     slog.New(slog.NewTextHandler(f.log, nil)),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -201,7 +200,7 @@ func loginBody(user string) string {
 	return fmt.Sprintf(`{"username":%q,"password":%q}`, user, user+"-pw")
 }
 
-// login logs user in and returns the tokens of the body.
+// login logs user in and returns its tokens (see tokensOf).
 func (f *fixture) login(t testing.TB, user string) *Tokens {
 	t.Helper()
 	rec := f.do(t, "POST", "/auth", loginBody(user))
@@ -211,6 +210,9 @@ func (f *fixture) login(t testing.TB, user string) *Tokens {
 	return tokensOf(t, rec)
 }
 
+// tokensOf returns the tokens of a login or refresh response: those of the JSON body or,
+// where the body has none (cookie mode), those of the cookies, a split access token
+// joined again.
 func tokensOf(t testing.TB, rec *httptest.ResponseRecorder) *Tokens {
 	t.Helper()
 	var body struct {
@@ -219,6 +221,16 @@ func tokensOf(t testing.TB, rec *httptest.ResponseRecorder) *Tokens {
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatalf("token response %q: %v", rec.Body, err)
+	}
+	cs := cookiesByName(rec)
+	if c := cs["access_token"]; body.Access == "" && c != nil {
+		body.Access = c.Value
+		if sig := cs["access_token_signature"]; sig != nil {
+			body.Access += "." + sig.Value
+		}
+	}
+	if c := cs["refresh_token"]; body.Refresh == "" && c != nil {
+		body.Refresh = c.Value
 	}
 	return &Tokens{AccessToken: body.Access, RefreshToken: body.Refresh}
 }
@@ -271,7 +283,7 @@ func tamper(t testing.TB, tok string) string {
 }
 
 func otherAuth(t testing.TB) *Auth {
-	a, err := New(Config{Secret: []byte(strings.Repeat("z", 32)), AuthMode: new(bool)})
+	a, err := New(Config{Secret: []byte(strings.Repeat("z", 32))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +314,6 @@ func TestLogin(t *testing.T) {
 		c.Issuer = "https://auth.example.com"
 		c.Audience = "orders-api"
 		c.SetIssuedAt = true
-		c.SetNotBefore = true
 		c.NotBeforeDelta = time.Second
 	})
 	f.dir.update("alice", func(u *User) { u.Claims = map[string]any{"tenant": "acme", "n": 7} })
@@ -320,7 +331,7 @@ func TestLogin(t *testing.T) {
 	if len(tok.RefreshToken) != 24 {
 		t.Errorf("refresh token %q", tok.RefreshToken)
 	}
-	if d, _ := f.store.get("alice"); d != RefreshTokenDigest(tok.RefreshToken) {
+	if d := f.store.get("alice"); !bytes.Equal(d, refreshTokenDigest(tok.RefreshToken)) {
 		t.Errorf("stored %q, want the digest of the issued token", d)
 	}
 	f.clock.add(2 * time.Second) // past nbf
@@ -343,7 +354,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestLoginWithoutRefreshTokens(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.RefreshTokenEnabled = false })
+	f := newFixture(t, func(c *Config) { c.Refresh = nil })
 	rec := f.do(t, "POST", "/auth", loginBody("bob"))
 	if m := decodeMap(t, rec); rec.Code != 200 || len(m) != 1 || m["access_token"] == nil {
 		t.Fatalf("login: %d %v", rec.Code, m)
@@ -360,14 +371,22 @@ func TestLoginFailures(t *testing.T) {
 		exception string
 		reason    string
 	}{
+		// The directory answers with *Error: its Status and Reason reach the client.
 		{name: "wrong password", body: `{"username":"alice","password":"nope"}`,
 			status: 401, exception: "AuthenticationFailed", reason: "wrong username or password"},
 		{name: "unknown user", body: `{"username":"mallory","password":"x"}`,
 			status: 401, exception: "AuthenticationFailed", reason: "wrong username or password"},
+		{name: "malformed credentials", body: `{"username":`,
+			status: 400, exception: "AuthenticationFailed", reason: "malformed credentials"},
 		{name: "bare sentinel", auth: func(*http.Request) (*User, error) { return nil, ErrAuthenticationFailed },
 			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed."},
-		// Only fmt.Errorf("%w: message", sentinel) chooses the reason; other forms may
-		// carry a second error's text and get the fixed reason.
+		// An error wrapping the sentinel, in any form, gets the fixed reason: its text
+		// may carry a second error's.
+		{name: "sentinel with a message",
+			auth: func(*http.Request) (*User, error) {
+				return nil, fmt.Errorf("%w: secret-detail", ErrAuthenticationFailed)
+			},
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed."},
 		{name: "sentinel wrapped at the end",
 			auth: func(*http.Request) (*User, error) {
 				return nil, fmt.Errorf("db lookup user=%q: %w", "alice", ErrAuthenticationFailed)
@@ -388,9 +407,15 @@ func TestLoginFailures(t *testing.T) {
 			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed."},
 		{name: "hook error", auth: func(*http.Request) (*User, error) { return nil, leak },
 			status: 500, exception: "InternalServerError", reason: "Internal server error."},
-		{name: "hook returns an *Error", auth: func(*http.Request) (*User, error) {
+		{name: "hook returns an *Error with status 200", auth: func(*http.Request) (*User, error) {
 			return nil, &Error{Status: 200, Exception: "OK", Reason: "secret-detail"}
 		}, status: 500, exception: "InternalServerError", reason: "Internal server error."},
+		{name: "hook returns an *Error with status 503", auth: func(*http.Request) (*User, error) {
+			return nil, &Error{Status: 503, Exception: "Unavailable", Reason: "secret-detail"}
+		}, status: 500, exception: "InternalServerError", reason: "Internal server error."},
+		{name: "hook returns a wrapped *Error with status 403", auth: func(*http.Request) (*User, error) {
+			return nil, fmt.Errorf("policy: %w", &Error{Status: 403, Exception: "Forbidden", Reason: "Account locked."})
+		}, status: 403, exception: "Forbidden", reason: "Account locked."},
 		{name: "hook wraps ErrTokenExpired", auth: func(*http.Request) (*User, error) {
 			return nil, fmt.Errorf("cache: %w", ErrTokenExpired)
 		}, status: 500, exception: "InternalServerError", reason: "Internal server error."},
@@ -415,7 +440,7 @@ func TestLoginFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, func(c *Config) {
 				if tc.auth != nil {
-					c.Authenticate = tc.auth
+					c.Endpoints.Authenticate = tc.auth
 				}
 			})
 			rec := f.do(t, "POST", "/auth", tc.body)
@@ -434,12 +459,16 @@ func TestLoginFailures(t *testing.T) {
 }
 
 func TestLoginStoreFailsDoesNotLeak(t *testing.T) {
-	f := newFixture(t, nil)
-	f.store.setFail("store", errors.New("redis: NOAUTH secret-detail"))
-	rec := f.do(t, "POST", "/auth", loginBody("alice"))
-	checkError(t, rec, 500, "InternalServerError", "Internal server error.")
-	if strings.Contains(rec.Body.String(), "secret-detail") || !strings.Contains(f.log.String(), "secret-detail") {
-		t.Errorf("body %s; log %s", rec.Body, f.log.String())
+	for _, method := range []string{"load", "cas"} {
+		t.Run(method, func(t *testing.T) {
+			f := newFixture(t, nil)
+			f.store.setFail(method, errors.New("redis: NOAUTH secret-detail"))
+			rec := f.do(t, "POST", "/auth", loginBody("alice"))
+			checkError(t, rec, 500, "InternalServerError", "Internal server error.")
+			if strings.Contains(rec.Body.String(), "secret-detail") || !strings.Contains(f.log.String(), "secret-detail") {
+				t.Errorf("body %s; log %s", rec.Body, f.log.String())
+			}
+		})
 	}
 }
 
@@ -457,15 +486,15 @@ func TestErrorContract(t *testing.T) {
 		exception string
 		reason    string
 		challenge string
-		debug     string // the Debug-mode reason, for rows that Debug turns into 400s
+		debug     string // the InsecureDebug reason, for rows that InsecureDebug turns into 400s
 		forged    bool   // alter the signed token's signature
 	}{
 		{name: "no token", status: 401, exception: "MissingAuthorizationHeader",
 			reason: "Authorization header not present.", challenge: "Bearer", debug: "token missing: no authorization header"},
-		{name: "no cookie in strict cookie mode", mod: func(c *Config) { c.CookieSet = true }, claims: valid,
+		{name: "no cookie in strict cookie mode", mod: func(c *Config) { c.Cookies = &Cookies{} }, claims: valid,
 			status: 401, exception: "MissingAuthorizationCookie",
 			reason: "Authorization cookie not present.", challenge: "Bearer", debug: "token missing: no access token cookie"},
-		{name: "no query argument in strict query mode", mod: func(c *Config) { c.QueryStringSet = true }, claims: valid,
+		{name: "no query argument in strict query mode", mod: func(c *Config) { c.InsecureQueryString = true }, claims: valid,
 			status: 401, exception: "MissingAuthorizationQueryArg",
 			reason: "Authorization query argument not present.", challenge: "Bearer", debug: "token missing: no access token query argument"},
 		{name: "wrong prefix", hdr: []string{"Authorization", "Token abc.def.ghi"}, status: 401, exception: "InvalidAuthorizationHeader",
@@ -484,7 +513,7 @@ func TestErrorContract(t *testing.T) {
 			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
 			debug: "invalid authorization header: empty header"},
 		{name: "expired by 1s beyond leeway", claims: func(c *Claims) {
-			c.UserID, c.ExpiresAt = "alice", now.Add(-DefaultLeeway-time.Second)
+			c.UserID, c.ExpiresAt = "alice", now.Add(-defaultLeeway-time.Second)
 		}, status: 401, exception: "Unauthorized", reason: "Signature has expired.", challenge: `Bearer error="invalid_token"`},
 		{name: "not yet valid", claims: func(c *Claims) { valid(c); c.NotBefore = now.Add(time.Hour) },
 			status: 401, exception: "Unauthorized", reason: "The token is not yet valid (nbf).", challenge: `Bearer error="invalid_token"`},
@@ -517,7 +546,7 @@ func TestErrorContract(t *testing.T) {
 		for _, debug := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/debug=%v", tc.name, debug), func(t *testing.T) {
 				f := newFixture(t, func(c *Config) {
-					c.Debug = debug
+					c.InsecureDebug = debug
 					if tc.mod != nil {
 						tc.mod(c)
 					}
@@ -621,49 +650,53 @@ func TestAuthorizationHeaderForms(t *testing.T) {
 }
 
 func TestCookieMode(t *testing.T) {
-	yes, no := true, false
 	for _, tc := range []struct {
-		name string
-		mod  func(*Config)
-		want http.Cookie // attributes of the access cookie
+		name    string
+		cookies Cookies
+		want    http.Cookie // attributes of the access and refresh cookies
 	}{
-		{"defaults", nil, http.Cookie{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}},
-		{"all set", func(c *Config) {
-			c.CookieSecure, c.CookieDomain, c.CookiePath = true, "example.com", "/app"
-			c.CookieSameSite, c.CookieMaxAge, c.CookieHTTPOnly = http.SameSiteStrictMode, 3600, &yes
-		}, http.Cookie{Path: "/app", Domain: "example.com", MaxAge: 3600, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}},
-		{"HttpOnly off", func(c *Config) { c.CookieHTTPOnly = &no },
-			http.Cookie{Path: "/", SameSite: http.SameSiteLaxMode}},
+		{"defaults", Cookies{}, http.Cookie{Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}},
+		{"all set", Cookies{Domain: "example.com", Path: "/app", SameSite: http.SameSiteStrictMode, MaxAge: 3600},
+			http.Cookie{Path: "/app", Domain: "example.com", MaxAge: 3600, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}},
+		{"InsecureScriptAccess", Cookies{InsecureScriptAccess: true},
+			http.Cookie{Path: "/", Secure: true, SameSite: http.SameSiteLaxMode}},
+		{"InsecureAllowHTTP", Cookies{InsecureAllowHTTP: true},
+			http.Cookie{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, func(c *Config) {
-				c.CookieSet = true
-				if tc.mod != nil {
-					tc.mod(c)
-				}
-			})
+			f := newFixture(t, func(c *Config) { c.Cookies = &tc.cookies })
 			rec := f.do(t, "POST", "/auth", loginBody("alice"))
 			if rec.Code != 200 {
 				t.Fatalf("login: %d", rec.Code)
 			}
+			if body := strings.TrimSpace(rec.Body.String()); body != "{}" {
+				t.Errorf("body %s, want {}: the tokens travel in cookies only", body)
+			}
 			cs := cookiesByName(rec)
-			body := tokensOf(t, rec)
-			for name, value := range map[string]string{"access_token": body.AccessToken, "refresh_token": body.RefreshToken} {
+			if len(cs) != 2 {
+				t.Errorf("cookies %q, want the access and refresh tokens", rec.Header()["Set-Cookie"])
+			}
+			for _, name := range []string{"access_token", "refresh_token"} {
 				c := cs[name]
 				if c == nil {
 					t.Fatalf("no %s cookie", name)
 				}
 				w := tc.want
-				if c.Value != value || c.Path != w.Path || c.Domain != w.Domain || c.MaxAge != w.MaxAge ||
+				if c.Value == "" || c.Path != w.Path || c.Domain != w.Domain || c.MaxAge != w.MaxAge ||
 					c.Secure != w.Secure || c.HttpOnly != w.HttpOnly || c.SameSite != w.SameSite {
 					t.Errorf("%s cookie %+v, want %+v", name, c, w)
 				}
 			}
-			path := f.a.cfg.CookiePath
-			if path == "/app" {
+			if c, err := f.a.Verify(cs["access_token"].Value); err != nil || c.UserID != "alice" {
+				t.Errorf("access cookie: %v %v", c, err)
+			}
+			if !bytes.Equal(f.store.get("alice"), refreshTokenDigest(cs["refresh_token"].Value)) {
+				t.Error("the refresh cookie is not the stored token")
+			}
+			if f.a.cookies.Path == "/app" {
 				return // the routes are not under /app
 			}
-			if rec := f.do(t, "GET", "/orders", "", "Cookie", "access_token="+body.AccessToken); rec.Code != 200 {
+			if rec := f.do(t, "GET", "/orders", "", "Cookie", "access_token="+cs["access_token"].Value); rec.Code != 200 {
 				t.Errorf("cookie refused: %d %s", rec.Code, rec.Body)
 			}
 		})
@@ -671,7 +704,7 @@ func TestCookieMode(t *testing.T) {
 }
 
 func TestCookieStrictness(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.CookieSet = true })
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{} })
 	tok := f.login(t, "alice").AccessToken
 	// Strict (default): the header is not looked at.
 	checkError(t, f.do(t, "GET", "/orders", "", bearer(tok)...), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
@@ -681,10 +714,10 @@ func TestCookieStrictness(t *testing.T) {
 	rec = f.do(t, "GET", "/orders", "", "Cookie", "access_token="+tok, "Cookie", "access_token="+tok)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
 
-	g := newFixture(t, func(c *Config) { c.CookieSet = true; c.CookieStrict = new(bool) })
+	g := newFixture(t, func(c *Config) { c.Cookies = &Cookies{}; c.HeaderFallback = true })
 	tok = g.login(t, "alice").AccessToken
 	if rec := g.do(t, "GET", "/orders", "", bearer(tok)...); rec.Code != 200 {
-		t.Errorf("non-strict cookie mode did not fall back to the header: %d", rec.Code)
+		t.Errorf("cookie mode with HeaderFallback did not fall back to the header: %d", rec.Code)
 	}
 	checkError(t, g.do(t, "GET", "/orders", ""), 401, "MissingAuthorizationHeader", "Authorization header not present.")
 	// A present cookie wins over the header; a bad one is not rescued by a good header.
@@ -693,7 +726,7 @@ func TestCookieStrictness(t *testing.T) {
 }
 
 func TestCookieSplit(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.CookieSet = true; c.CookieSplit = true })
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{Split: true} })
 	rec := f.do(t, "POST", "/auth", loginBody("alice"))
 	tok := tokensOf(t, rec).AccessToken
 	cs := cookiesByName(rec)
@@ -701,8 +734,11 @@ func TestCookieSplit(t *testing.T) {
 	if hp == nil || sig == nil {
 		t.Fatalf("cookies %v", rec.Header()["Set-Cookie"])
 	}
-	if hp.Value+"."+sig.Value != tok || hp.HttpOnly || !sig.HttpOnly || strings.Count(hp.Value, ".") != 1 {
+	if hp.Value+"."+sig.Value != tok || hp.HttpOnly || !sig.HttpOnly || !hp.Secure || !sig.Secure || strings.Count(hp.Value, ".") != 1 {
 		t.Errorf("split cookies %+v %+v for %s", hp, sig, tok)
+	}
+	if _, err := f.a.Verify(tok); err != nil {
+		t.Errorf("split cookies do not join into a valid token: %v", err)
 	}
 	if rec := f.do(t, "GET", "/orders", "", "Cookie", cookieHeader(rec)); rec.Code != 200 {
 		t.Errorf("split cookies refused: %d %s", rec.Code, rec.Body)
@@ -712,10 +748,17 @@ func TestCookieSplit(t *testing.T) {
 	rec = f.do(t, "GET", "/orders", "", "Cookie", "access_token_signature="+sig.Value)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
 	checkError(t, f.do(t, "GET", "/orders", ""), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
+	// Either half sent twice is ambiguous, even when both copies agree.
+	for _, jar := range []string{
+		"access_token=" + hp.Value + "; access_token=" + hp.Value + "; access_token_signature=" + sig.Value,
+		"access_token=" + hp.Value + "; access_token_signature=" + sig.Value + "; access_token_signature=" + sig.Value,
+	} {
+		checkError(t, f.do(t, "GET", "/orders", "", "Cookie", jar), 401, "Unauthorized", "Auth required.")
+	}
 }
 
 func TestQueryStrictness(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.QueryStringSet = true })
+	f := newFixture(t, func(c *Config) { c.InsecureQueryString = true })
 	tok := f.login(t, "alice").AccessToken
 	if rec := f.do(t, "GET", "/orders?access_token="+tok, ""); rec.Code != 200 {
 		t.Errorf("query token refused: %d", rec.Code)
@@ -724,10 +767,10 @@ func TestQueryStrictness(t *testing.T) {
 	checkError(t, f.do(t, "GET", "/orders?access_token="+tok+"&access_token="+tok, ""), 401, "Unauthorized", "Auth required.")
 	checkError(t, f.do(t, "GET", "/orders?access_token=", ""), 401, "MissingAuthorizationQueryArg", "Authorization query argument not present.")
 
-	g := newFixture(t, func(c *Config) { c.QueryStringSet = true; c.QueryStringStrict = new(bool) })
+	g := newFixture(t, func(c *Config) { c.InsecureQueryString = true; c.HeaderFallback = true })
 	tok = g.login(t, "alice").AccessToken
 	if rec := g.do(t, "GET", "/orders", "", bearer(tok)...); rec.Code != 200 {
-		t.Errorf("non-strict query mode did not fall back to the header: %d", rec.Code)
+		t.Errorf("query mode with HeaderFallback did not fall back to the header: %d", rec.Code)
 	}
 }
 
@@ -763,10 +806,10 @@ func TestEndpointMethods(t *testing.T) {
 
 func TestBodyTooLarge(t *testing.T) {
 	f := newFixture(t, nil)
-	big := `{"username":"alice","password":"` + strings.Repeat("x", DefaultMaxBodyBytes) + `"}`
+	big := `{"username":"alice","password":"` + strings.Repeat("x", defaultMaxBodyBytes) + `"}`
 	checkError(t, f.do(t, "POST", "/auth", big), 413, "RequestEntityTooLarge", "Request body too large.")
 
-	g := newFixture(t, func(c *Config) { c.MaxBodyBytes = 64 })
+	g := newFixture(t, func(c *Config) { c.Endpoints.MaxBodyBytes = 64 })
 	// The cap applies to what Authenticate reads.
 	padded := `{"username":"alice","password":"alice-pw","pad":"` + strings.Repeat("x", 64) + `"}`
 	checkError(t, g.do(t, "POST", "/auth", padded), 413, "RequestEntityTooLarge", "Request body too large.")
@@ -812,9 +855,12 @@ func TestMeEndpoint(t *testing.T) {
 	f.dir.failWith(fmt.Errorf("gone: %w", ErrUserNotFound))
 	checkError(t, f.do(t, "GET", "/auth/me", "", bearer(tok)...), 401, "Unauthorized", "User not found.")
 
-	g := newFixture(t, func(c *Config) { c.RetrieveUser = nil; c.RefreshTokenEnabled = false })
-	tok = g.login(t, "alice").AccessToken
-	checkError(t, g.do(t, "GET", "/auth/me", "", bearer(tok)...), 500, "MeEndpointNotSetup", "The /me endpoint is not set up.")
+	f.dir.failWith(errors.New("database is down: secret-detail"))
+	rec = f.do(t, "GET", "/auth/me", "", bearer(tok)...)
+	checkError(t, rec, 500, "InternalServerError", "Internal server error.")
+	if strings.Contains(rec.Body.String(), "secret-detail") {
+		t.Errorf("hook error leaked: %s", rec.Body)
+	}
 }
 
 func TestInjectUser(t *testing.T) {
@@ -917,7 +963,7 @@ func TestMounting(t *testing.T) {
 			t.Errorf("POST %s: %d, want 404", path, code)
 		}
 	}
-	g := newFixture(t, func(c *Config) { c.URLPrefix = "/v1/session" })
+	g := newFixture(t, func(c *Config) { c.Endpoints.URLPrefix = "/v1/session" })
 	mux := http.NewServeMux()
 	mux.Handle("/v1/session", g.a.Handler())
 	mux.Handle("/v1/session/", g.a.Handler())
@@ -929,16 +975,23 @@ func TestMounting(t *testing.T) {
 	}
 }
 
-func TestAuthModeOff(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.AuthMode = new(bool); c.Authenticate = nil; c.RefreshTokenEnabled = false })
-	for _, path := range []string{"/auth", "/auth/verify", "/auth/me", "/auth/refresh", "/auth/logout"} {
-		for _, m := range []string{"POST", "GET", "OPTIONS"} {
-			checkError(t, f.do(t, m, path, ""), 404, "NotFound", "Not found.")
+// TestHandlerWithoutEndpointsAnswers404: without Config.Endpoints the Auth is verify
+// only: Handler answers 404 to every path and method, and the middleware still works.
+func TestHandlerWithoutEndpointsAnswers404(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Endpoints = nil; c.Refresh = nil; c.RetrieveUser = nil })
+	for _, path := range []string{"/auth", "/auth/", "/auth/verify", "/auth/me", "/auth/refresh", "/auth/logout", "/", "/verify", "/x"} {
+		for _, m := range []string{"POST", "GET", "OPTIONS", "DELETE"} {
+			rec := httptest.NewRecorder()
+			f.a.Handler().ServeHTTP(rec, httptest.NewRequest(m, path, nil))
+			checkError(t, rec, 404, "NotFound", "Not found.")
 		}
 	}
 	tok, _ := f.a.Sign(&Claims{UserID: "alice", ExpiresAt: f.clock.now().Add(time.Minute)})
 	if rec := f.do(t, "GET", "/orders", "", bearer(tok)...); rec.Code != 200 {
-		t.Errorf("Protected with AuthMode off: %d", rec.Code)
+		t.Errorf("Protected without Endpoints: %d", rec.Code)
+	}
+	if m := decodeMap(t, f.do(t, "GET", "/whoami", "", bearer(tok)...)); m["user"] != "alice" || m["injected"] != true {
+		t.Errorf("InjectUser without Endpoints: %v", m)
 	}
 }
 
@@ -981,7 +1034,11 @@ func TestScopeTruthTable(t *testing.T) {
 			if !tc.anyScope && !tc.anyAction {
 				h = f.a.Scoped(tc.required, ok)
 			}
-			chained := f.a.ScopeMiddleware(ScopeRule{Scopes: tc.required, AnyScope: tc.anyScope, AnyAction: tc.anyAction})(ok)
+			// ScopedWith as middleware, the form a func(http.Handler) http.Handler chain takes.
+			middleware := func(next http.Handler) http.Handler {
+				return f.a.ScopedWith(ScopeRule{Scopes: tc.required, AnyScope: tc.anyScope, AnyAction: tc.anyAction}, next)
+			}
+			chained := middleware(ok)
 			tok, err := f.a.Sign(&Claims{UserID: "u", Scopes: tc.user, ExpiresAt: f.clock.now().Add(time.Minute)})
 			if err != nil {
 				t.Fatal(err)
@@ -1055,12 +1112,11 @@ func TestHostileInputsNeverPanic(t *testing.T) {
 	modes := map[string]func(*Config){
 		"header":       nil,
 		"no prefix":    func(c *Config) { c.AuthorizationHeaderNoPrefix = true },
-		"cookie":       func(c *Config) { c.CookieSet = true },
-		"split cookie": func(c *Config) { c.CookieSet = true; c.CookieSplit = true },
-		"query":        func(c *Config) { c.QueryStringSet = true },
-		"lax, debug": func(c *Config) {
-			c.CookieSet, c.QueryStringSet, c.Debug = true, true, true
-			c.CookieStrict, c.QueryStringStrict = new(bool), new(bool)
+		"cookie":       func(c *Config) { c.Cookies = &Cookies{} },
+		"split cookie": func(c *Config) { c.Cookies = &Cookies{Split: true} },
+		"query":        func(c *Config) { c.InsecureQueryString = true },
+		"fallback, debug": func(c *Config) {
+			c.Cookies, c.InsecureQueryString, c.InsecureDebug, c.HeaderFallback = &Cookies{}, true, true, true
 		},
 		"redirect page": func(c *Config) { c.LoginRedirectURL = "/login" },
 	}
@@ -1117,7 +1173,7 @@ func TestIssueTokens(t *testing.T) {
 	if c, err := f.a.Verify(tok.AccessToken); err != nil || c.UserID != "carol" {
 		t.Errorf("access token: %v %v", c, err)
 	}
-	if d, _ := f.store.get("carol"); d != RefreshTokenDigest(tok.RefreshToken) {
+	if d := f.store.get("carol"); !bytes.Equal(d, refreshTokenDigest(tok.RefreshToken)) {
 		t.Error("refresh digest not stored")
 	}
 	for name, u := range map[string]*User{
@@ -1127,8 +1183,216 @@ func TestIssueTokens(t *testing.T) {
 			t.Errorf("%s: %v, want ErrInvalidClaims", name, err)
 		}
 	}
-	f.store.setFail("store", errors.New("down"))
-	if _, err := f.a.IssueTokens(context.Background(), &User{ID: "carol"}); err == nil || !strings.Contains(err.Error(), "StoreRefreshToken") {
-		t.Errorf("store failure: %v", err)
+	for method, hook := range map[string]string{"load": "Store.Load", "cas": "Store.CompareAndSwap"} {
+		f.store.setFail(method, errors.New("down"))
+		if _, err := f.a.IssueTokens(context.Background(), &User{ID: "carol"}); err == nil || !strings.Contains(err.Error(), hook) {
+			t.Errorf("%s failure: %v", method, err)
+		}
+		f.store.setFail(method, nil)
+	}
+}
+
+// Authenticate's answers. A hook chooses its message only by returning an *Error with a
+// 4xx Status; any other error's text stays in the log.
+
+func TestAuthenticateError400AnswersItsReason(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Endpoints.Authenticate = func(*http.Request) (*User, error) {
+			return nil, &Error{Status: 400, Reason: "Body must be a JSON object with a username."}
+		}
+	})
+	rec := f.do(t, "POST", "/auth", `x`)
+	checkError(t, rec, 400, "AuthenticationFailed", "Body must be a JSON object with a username.")
+	if h := rec.Header().Get("WWW-Authenticate"); h != "" {
+		t.Errorf("WWW-Authenticate %q on a 400", h)
+	}
+	if f.log.String() != "" {
+		t.Errorf("a 4xx was logged: %s", f.log.String())
+	}
+}
+
+func TestAuthenticateError401AnswersItsReasonWithBearerChallenge(t *testing.T) {
+	for _, exception := range []string{"", "AccountLocked"} {
+		f := newFixture(t, func(c *Config) {
+			c.Endpoints.Authenticate = func(*http.Request) (*User, error) {
+				return nil, &Error{Status: 401, Exception: exception, Reason: "Wrong password."}
+			}
+		})
+		rec := f.do(t, "POST", "/auth", loginBody("alice"))
+		want := exception
+		if want == "" {
+			want = "AuthenticationFailed"
+		}
+		checkError(t, rec, 401, want, "Wrong password.")
+		if h := rec.Header().Get("WWW-Authenticate"); h != "Bearer" {
+			t.Errorf("WWW-Authenticate %q, want Bearer", h)
+		}
+	}
+}
+
+func TestAuthenticateErrorOutside4xxIsA500WithoutItsText(t *testing.T) {
+	for _, status := range []int{0, 200, 302, 399, 500, 503, 600} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			f := newFixture(t, func(c *Config) {
+				c.Endpoints.Authenticate = func(*http.Request) (*User, error) {
+					return nil, &Error{Status: status, Exception: "Custom", Reason: "secret-detail"}
+				}
+			})
+			rec := f.do(t, "POST", "/auth", loginBody("alice"))
+			checkError(t, rec, 500, "InternalServerError", "Internal server error.")
+			if strings.Contains(rec.Body.String(), "secret-detail") || strings.Contains(rec.Body.String(), "Custom") {
+				t.Errorf("the hook's *Error reached the client: %s", rec.Body)
+			}
+			if rec.Header().Get("WWW-Authenticate") != "" {
+				t.Errorf("WWW-Authenticate on a 500")
+			}
+			if !strings.Contains(f.log.String(), "secret-detail") {
+				t.Errorf("the 500 was not logged with its cause: %q", f.log.String())
+			}
+		})
+	}
+}
+
+func TestAuthenticateWrappedSentinelGetsTheFixedReason(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Endpoints.Authenticate = func(*http.Request) (*User, error) {
+			return nil, fmt.Errorf("%w: db says x", ErrAuthenticationFailed)
+		}
+	})
+	rec := f.do(t, "POST", "/auth", loginBody("alice"))
+	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+	if strings.Contains(rec.Body.String(), "db says x") {
+		t.Errorf("the hook's text reached the client: %s", rec.Body)
+	}
+	if h := rec.Header().Get("WWW-Authenticate"); h != "Bearer" {
+		t.Errorf("WWW-Authenticate %q, want Bearer", h)
+	}
+}
+
+// TestInjectUserWithoutRetrieveUserInjectsTheTokensUser: a verify-only Auth has no
+// RetrieveUser, and InjectUser then injects the user the token describes, not a 500.
+func TestInjectUserWithoutRetrieveUserInjectsTheTokensUser(t *testing.T) {
+	a := testAuth(t, nil)
+	var got *User
+	h := a.InjectUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = UserFromContext(r.Context())
+	}))
+	tok, err := a.Sign(&Claims{UserID: "alice", Scopes: []string{"orders:read"}, ExpiresAt: testNow.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/whoami", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != 200 || got == nil || got.ID != "alice" || !slices.Equal(got.Scopes, []string{"orders:read"}) {
+		t.Fatalf("status %d, user %+v", rec.Code, got)
+	}
+}
+
+// TestDefaultRetrieveUserRefusesATokenWithoutUserID: without RetrieveUser, a valid token
+// that names no user (one the application signed itself, without UserID) describes no
+// user: InjectUser and /auth/me refuse it as the client's error, not as a 500 that
+// blames a RetrieveUser hook the application never set.
+func TestDefaultRetrieveUserRefusesATokenWithoutUserID(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.RetrieveUser, c.Refresh = nil, nil })
+	tok, err := f.a.Sign(&Claims{Scopes: []string{"orders:read"}, ExpiresAt: f.clock.now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := f.do(t, "GET", "/orders", "", bearer(tok)...); rec.Code != 200 {
+		t.Fatalf("Protected: %d (the token is valid)", rec.Code)
+	}
+	for _, path := range []string{"/whoami", "/auth/me"} {
+		if rec := f.do(t, "GET", path, "", bearer(tok)...); rec.Code != 401 {
+			t.Errorf("GET %s with a token without user id: %d %s, want 401", path, rec.Code, rec.Body)
+		}
+	}
+}
+
+func TestMeWithoutRetrieveUserRendersTheUserID(t *testing.T) {
+	for claim, want := range map[string]string{"": `{"me":{"user_id":"alice"}}`, "uid": `{"me":{"uid":"alice"}}`} {
+		f := newFixture(t, func(c *Config) { c.RetrieveUser, c.Refresh, c.UserIDClaim = nil, nil, claim })
+		tok := f.login(t, "alice").AccessToken
+		rec := f.do(t, "GET", "/auth/me", "", bearer(tok)...)
+		if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != want {
+			t.Errorf("UserIDClaim %q: %d %s, want %s", claim, rec.Code, rec.Body, want)
+		}
+	}
+}
+
+func TestWithoutRefreshRefreshAndLogoutAre404(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Refresh = nil })
+	alice := f.login(t, "alice")
+	if alice.RefreshToken != "" {
+		t.Errorf("login issued a refresh token without Refresh: %q", alice.RefreshToken)
+	}
+	for _, path := range []string{"/auth/refresh", "/auth/logout"} {
+		for _, m := range []string{"POST", "GET", "OPTIONS"} {
+			checkError(t, f.do(t, m, path, `{"refresh_token":"x"}`, bearer(alice.AccessToken)...), 404, "NotFound", "Not found.")
+		}
+	}
+	if rec := f.do(t, "GET", "/auth/verify", "", bearer(alice.AccessToken)...); rec.Code != 200 {
+		t.Errorf("verify without Refresh: %d", rec.Code)
+	}
+	if f.store.count("load")+f.store.count("cas") != 0 {
+		t.Error("the store was used without Refresh")
+	}
+}
+
+// TestErrorHandlerReceivesTheCauseOfA500: a custom ErrorHandler gets an *Error whose
+// chain holds the failing hook's error, to log, while the client sees none of it.
+func TestErrorHandlerReceivesTheCauseOfA500(t *testing.T) {
+	cause := errors.New("redis: connection refused")
+	var got error
+	f := newFixture(t, func(c *Config) {
+		c.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+			got = err
+			var e *Error
+			errors.As(err, &e)
+			http.Error(w, e.Reason, e.Status)
+		}
+	})
+	f.store.setFail("cas", cause)
+	rec := f.do(t, "POST", "/auth", loginBody("alice"))
+	if rec.Code != 500 || strings.Contains(rec.Body.String(), "redis") {
+		t.Errorf("response %d %q", rec.Code, rec.Body)
+	}
+	var e *Error
+	if !errors.As(got, &e) || e.Status != 500 || !errors.Is(got, cause) {
+		t.Fatalf("ErrorHandler got %v", got)
+	}
+	if msg := got.Error(); !strings.HasPrefix(msg, "500: ") || !strings.Contains(msg, "Store.CompareAndSwap") || !strings.Contains(msg, cause.Error()) {
+		t.Errorf("Error() = %q, want the status, the hook and its error", msg)
+	}
+	if msg := (&Error{Status: 401, Reason: "Wrong password."}).Error(); msg != "jwtauth: 401 Wrong password." {
+		t.Errorf("an *Error without a cause: %q", msg)
+	}
+}
+
+// TestURLPrefixSlashServesTheBareNames: with URLPrefix "/" the endpoints are /verify,
+// /me and so on, and any other path is a 404.
+func TestURLPrefixSlashServesTheBareNames(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Endpoints.URLPrefix = "/" })
+	h := f.a.Handler()
+	serve := func(method, path, body string, hdr ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec
+	}
+	rec := serve("POST", "/", loginBody("alice"))
+	if rec.Code != 200 {
+		t.Fatalf("login at /: %d %s", rec.Code, rec.Body)
+	}
+	tok := tokensOf(t, rec)
+	if rec := serve("GET", "/verify", "", bearer(tok.AccessToken)...); rec.Code != 200 {
+		t.Errorf("GET /verify: %d", rec.Code)
+	}
+	for _, path := range []string{"/auth", "/auth/verify", "/x/verify", "/verify/", "//verify"} {
+		checkError(t, serve("GET", path, "", bearer(tok.AccessToken)...), 404, "NotFound", "Not found.")
 	}
 }

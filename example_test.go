@@ -32,13 +32,22 @@ var users = map[string][]string{
 func trustingLogin(r *http.Request) (*jwtauth.User, error) {
 	var creds struct{ Username string }
 	if err := json.NewDecoder(r.Body).Decode(&creds); err != nil {
-		return nil, fmt.Errorf("%w: malformed body", jwtauth.ErrAuthenticationFailed)
+		return nil, &jwtauth.Error{Status: http.StatusBadRequest, Reason: "Malformed body."}
 	}
 	scopes, ok := users[creds.Username]
 	if !ok {
-		return nil, fmt.Errorf("%w: unknown user", jwtauth.ErrAuthenticationFailed)
+		return nil, jwtauth.ErrAuthenticationFailed // 401, "Authentication failed."
 	}
 	return &jwtauth.User{ID: creds.Username, Scopes: scopes}, nil
+}
+
+// currentUser is the RetrieveUser of the examples: today's scopes of the token's user.
+func currentUser(_ context.Context, c *jwtauth.Claims) (*jwtauth.User, error) {
+	scopes, ok := users[c.UserID]
+	if !ok {
+		return nil, jwtauth.ErrUserNotFound
+	}
+	return &jwtauth.User{ID: c.UserID, Scopes: scopes}, nil
 }
 
 // serve sends one request to h and returns the response.
@@ -70,9 +79,9 @@ func accessToken(h http.Handler, user string) string {
 // Log in at POST /auth, then call a protected route with the access token.
 func Example() {
 	auth, err := jwtauth.New(jwtauth.Config{
-		Secret:       secret,
-		Authenticate: trustingLogin,
-		Now:          fixedNow,
+		Secret:    secret,
+		Endpoints: &jwtauth.Endpoints{Authenticate: trustingLogin},
+		Now:       fixedNow,
 	})
 	if err != nil {
 		panic(err)
@@ -102,7 +111,11 @@ func Example() {
 
 // Scoped routes: alice may write orders, bob may only read them.
 func ExampleAuth_Scoped() {
-	auth, err := jwtauth.New(jwtauth.Config{Secret: secret, Authenticate: trustingLogin, Now: fixedNow})
+	auth, err := jwtauth.New(jwtauth.Config{
+		Secret:    secret,
+		Endpoints: &jwtauth.Endpoints{Authenticate: trustingLogin},
+		Now:       fixedNow,
+	})
 	if err != nil {
 		panic(err)
 	}
@@ -124,7 +137,11 @@ func ExampleAuth_Scoped() {
 
 // ScopedWith relaxes Sanic JWT's defaults: here one of two scopes suffices.
 func ExampleAuth_ScopedWith() {
-	auth, err := jwtauth.New(jwtauth.Config{Secret: secret, Authenticate: trustingLogin, Now: fixedNow})
+	auth, err := jwtauth.New(jwtauth.Config{
+		Secret:    secret,
+		Endpoints: &jwtauth.Endpoints{Authenticate: trustingLogin},
+		Now:       fixedNow,
+	})
 	if err != nil {
 		panic(err)
 	}
@@ -135,8 +152,10 @@ func ExampleAuth_ScopedWith() {
 		Scopes:   []string{"reports:read", "orders:read"},
 		AnyScope: true,
 	}, ok))
-	// The same rule as middleware, for func(http.Handler) http.Handler chains.
-	adminOnly := auth.ScopeMiddleware(jwtauth.ScopeRule{Scopes: []string{"admin"}})
+	// A rule as middleware, for func(http.Handler) http.Handler chains.
+	adminOnly := func(next http.Handler) http.Handler {
+		return auth.ScopedWith(jwtauth.ScopeRule{Scopes: []string{"admin"}}, next)
+	}
 	mux.Handle("GET /admin", adminOnly(ok))
 
 	tok := accessToken(mux, "bob")
@@ -149,15 +168,15 @@ func ExampleAuth_ScopedWith() {
 	// /admin 403
 }
 
-// Cookie mode: the endpoints set the tokens as cookies and the middleware reads them.
+// Cookie mode: the endpoints set the tokens as cookies, Secure, HttpOnly and
+// SameSite=Lax by default, and keep them out of the response body; the middleware reads
+// them.
 func Example_cookies() {
 	auth, err := jwtauth.New(jwtauth.Config{
-		Secret:       secret,
-		Authenticate: trustingLogin,
-		Now:          fixedNow,
-		CookieSet:    true,
-		CookieSecure: true,
-		CookieMaxAge: 3600,
+		Secret:    secret,
+		Endpoints: &jwtauth.Endpoints{Authenticate: trustingLogin},
+		Cookies:   &jwtauth.Cookies{MaxAge: 3600},
+		Now:       fixedNow,
 	})
 	if err != nil {
 		panic(err)
@@ -169,6 +188,7 @@ func Example_cookies() {
 	})))
 
 	resp := serve(mux, "POST", "/auth", `{"username":"bob"}`)
+	fmt.Println(resp.StatusCode, bodyOf(resp))
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
 		fmt.Printf("%s: Path=%s Max-Age=%d HttpOnly=%v Secure=%v SameSite=Lax:%v\n",
@@ -177,17 +197,19 @@ func Example_cookies() {
 	}
 	resp = serve(mux, "GET", "/orders", "", "Cookie", cookie.String())
 	fmt.Println(resp.StatusCode, bodyOf(resp))
-	// Cookie mode is strict by default: the header is not looked at.
+	// Without HeaderFallback the header is not looked at.
 	resp = serve(mux, "GET", "/orders", "", "Authorization", "Bearer "+cookie.Value)
 	fmt.Println(resp.StatusCode, bodyOf(resp))
 	// Output:
+	// 200 {}
 	// access_token: Path=/ Max-Age=3600 HttpOnly=true Secure=true SameSite=Lax:true
 	// 200 ok
 	// 401 {"exception":"MissingAuthorizationCookie","reasons":["Authorization cookie not present."]}
 }
 
 // An Authenticate hook that checks bcrypt password hashes. An unknown user is compared
-// against a dummy hash, so that both failures take the same time.
+// against a dummy hash, so that both failures take the same time. The hook answers with
+// its own message by returning a *jwtauth.Error.
 func Example_bcrypt() {
 	// bcrypt.MinCost keeps the example fast; use bcrypt.DefaultCost or more.
 	hash := func(pw string) []byte {
@@ -207,18 +229,22 @@ func Example_bcrypt() {
 			if errors.As(err, &tooBig) {
 				return nil, err // answered 413
 			}
-			return nil, fmt.Errorf("%w: malformed credentials", jwtauth.ErrAuthenticationFailed)
+			return nil, &jwtauth.Error{Status: http.StatusBadRequest, Reason: "malformed credentials"}
 		}
 		h, known := hashes[creds.Username]
 		if !known {
 			h = dummy
 		}
 		if bcrypt.CompareHashAndPassword(h, []byte(creds.Password)) != nil || !known {
-			return nil, fmt.Errorf("%w: wrong username or password", jwtauth.ErrAuthenticationFailed)
+			return nil, &jwtauth.Error{Status: http.StatusUnauthorized, Reason: "wrong username or password"}
 		}
 		return &jwtauth.User{ID: creds.Username, Scopes: users[creds.Username]}, nil
 	}
-	auth, err := jwtauth.New(jwtauth.Config{Secret: secret, Authenticate: authenticate, Now: fixedNow})
+	auth, err := jwtauth.New(jwtauth.Config{
+		Secret:    secret,
+		Endpoints: &jwtauth.Endpoints{Authenticate: authenticate},
+		Now:       fixedNow,
+	})
 	if err != nil {
 		panic(err)
 	}
@@ -228,6 +254,7 @@ func Example_bcrypt() {
 		`{"username":"alice","password":"correct horse battery staple"}`,
 		`{"username":"alice","password":"Tr0ub4dor&3"}`,
 		`{"username":"mallory","password":"x"}`,
+		`{"username":`,
 	} {
 		resp := serve(h, "POST", "/auth", body)
 		if resp.StatusCode == http.StatusOK {
@@ -240,12 +267,13 @@ func Example_bcrypt() {
 	// 200 token issued
 	// 401 {"exception":"AuthenticationFailed","reasons":["wrong username or password"]}
 	// 401 {"exception":"AuthenticationFailed","reasons":["wrong username or password"]}
+	// 400 {"exception":"AuthenticationFailed","reasons":["malformed credentials"]}
 }
 
 // IssueTokens signs tokens for a user outside the login endpoint, for instance after
 // a sign-up form.
 func ExampleAuth_IssueTokens() {
-	auth, err := jwtauth.New(jwtauth.Config{Secret: secret, Authenticate: trustingLogin, Now: fixedNow})
+	auth, err := jwtauth.New(jwtauth.Config{Secret: secret, Now: fixedNow})
 	if err != nil {
 		panic(err)
 	}
@@ -262,9 +290,39 @@ func ExampleAuth_IssueTokens() {
 	// carol [orders:read] 2025-01-02T03:34:05Z
 }
 
-// The store hooks see digests, never tokens; RefreshTokenDigest computes one.
-func ExampleRefreshTokenDigest() {
-	fmt.Println(jwtauth.RefreshTokenDigest("kq3Vw0s1y2PZ0n6cJ3a8rT5u"))
+// Refresh tokens: login issues one, POST /auth/refresh trades it for new tokens, and a
+// replay of a rotated-out one revokes the user's current token (RFC 9700 §4.14.2).
+func Example_refresh() {
+	auth, err := jwtauth.New(jwtauth.Config{
+		Secret:       secret,
+		Endpoints:    &jwtauth.Endpoints{Authenticate: trustingLogin},
+		RetrieveUser: currentUser,
+		Refresh:      &jwtauth.Refresh{Store: new(jwtauth.MemStore)},
+		Now:          fixedNow,
+	})
+	if err != nil {
+		panic(err)
+	}
+	h := auth.Handler()
+	var first, second struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	json.NewDecoder(serve(h, "POST", "/auth", `{"username":"alice"}`).Body).Decode(&first)
+	refresh := func(access, refresh string) *http.Response {
+		return serve(h, "POST", "/auth/refresh", `{"refresh_token":"`+refresh+`"}`, "Authorization", "Bearer "+access)
+	}
+
+	resp := refresh(first.AccessToken, first.RefreshToken)
+	json.NewDecoder(resp.Body).Decode(&second)
+	fmt.Println(resp.StatusCode, second.RefreshToken != first.RefreshToken)
+	// The first refresh token again: a replay. It fails and revokes the second one.
+	resp = refresh(first.AccessToken, first.RefreshToken)
+	fmt.Println(resp.StatusCode, bodyOf(resp))
+	resp = refresh(second.AccessToken, second.RefreshToken)
+	fmt.Println(resp.StatusCode)
 	// Output:
-	// HxnBrjJgDVusva8iIYqjzoFiWd6Jf_2HUehDLT-sz0U
+	// 200 true
+	// 401 {"exception":"AuthenticationFailed","reasons":["Authentication failed."]}
+	// 401
 }

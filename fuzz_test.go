@@ -31,7 +31,7 @@ func fuzzSeeds(a *Auth) []string {
 // byte for byte what Sign writes for its claims, or carries a non-canonical header that
 // passed the strict header parse.
 func FuzzVerify(f *testing.F) {
-	a := testAuth(f, func(c *Config) { c.VerifyExp = off() })
+	a := testAuth(f, func(c *Config) { c.InsecureNoExpiry = true })
 	for _, s := range fuzzSeeds(a) {
 		f.Add(s)
 	}
@@ -81,7 +81,7 @@ func resignable(t *testing.T, c *Claims) *Claims {
 // FuzzSignVerify: random claims, hostile strings included, survive Sign then Verify
 // unchanged; Sign refuses only what it documents.
 func FuzzSignVerify(f *testing.F) {
-	a := testAuth(f, func(c *Config) { c.VerifyExp = off() })
+	a := testAuth(f, func(c *Config) { c.InsecureNoExpiry = true })
 	f.Add("alice", "orders:read", "iss", "api", int64(1_700_000_000), "name", "Alice")
 	f.Add(`"\`, "\x00", "é", "日本", int64(1), "\n", "\u2028")
 	f.Add("", "", "", "", int64(0), "exp", "x")
@@ -125,7 +125,7 @@ func FuzzSignVerify(f *testing.F) {
 // payload has one of the ambiguities the scanner refuses on purpose (duplicate names,
 // invalid UTF-8 or unpaired surrogates, nesting deeper than maxDepth).
 func FuzzClaimsDifferential(f *testing.F) {
-	a := testAuth(f, func(c *Config) { c.VerifyExp = off() })
+	a := testAuth(f, func(c *Config) { c.InsecureNoExpiry = true })
 	for _, s := range []string{
 		payloadAt(""), `{}`, `{"exp":1e10,"nbf":1.5,"iat":2}`, `{"aud":["a","b"],"scopes":[]}`,
 		`{"user_id":"\u00e9\ud83d\udd11","iss":"x\"y"}`, `{"a":{"b":[1,{"c":null}]},"a2":-0.0e+1}`,

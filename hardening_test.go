@@ -12,8 +12,10 @@ import (
 
 // Tests for findings of the security review: each is named after what it prevents.
 
-func TestCookieOmitBodyTokensKeepsTokensFromScripts(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.CookieSet = true; c.CookieOmitBodyTokens = true })
+// TestCookieModeKeepsTokensFromScripts: in cookie mode, by default, neither the login
+// nor the refresh response has a token in its body, where a script could read it.
+func TestCookieModeKeepsTokensFromScripts(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{} })
 	rec := f.do(t, "POST", "/auth", loginBody("alice"))
 	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != "{}" {
 		t.Fatalf("login: %d %s; want 200 {}", rec.Code, rec.Body)
@@ -32,13 +34,13 @@ func TestCookieOmitBodyTokensKeepsTokensFromScripts(t *testing.T) {
 }
 
 func TestEmptyCookieIsMissingNotInvalid(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.CookieSet = true })
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{} })
 	checkError(t, f.do(t, "GET", "/orders", "", "Cookie", "access_token="), 401,
 		"MissingAuthorizationCookie", "Authorization cookie not present.")
 }
 
 func TestNewRejectsUnsafeRedirectsAndCookies(t *testing.T) {
-	base := func() Config { return Config{Secret: testSecret, AuthMode: off()} }
+	base := func() Config { return Config{Secret: testSecret} }
 	for _, u := range []string{"//evil.example/login", `/\evil.example`, "/\t/evil.example", "/login\r\nX: y", "javascript:alert(1)", "evil.example"} {
 		cfg := base()
 		cfg.LoginRedirectURL = u
@@ -54,16 +56,16 @@ func TestNewRejectsUnsafeRedirectsAndCookies(t *testing.T) {
 		}
 	}
 	cfg := base()
-	cfg.CookieOmitBodyTokens = true
-	if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "CookieOmitBodyTokens") {
-		t.Errorf("CookieOmitBodyTokens without CookieSet: %v", err)
+	cfg.Cookies = &Cookies{Split: true, InsecureBodyTokens: true}
+	if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "Cookies.InsecureBodyTokens") {
+		t.Errorf("InsecureBodyTokens with Split: %v", err)
 	}
 	cfg = base()
-	cfg.CookieSet, cfg.CookieSameSite = true, http.SameSiteNoneMode
-	if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "CookieSameSite") {
+	cfg.Cookies = &Cookies{SameSite: http.SameSiteNoneMode, InsecureAllowHTTP: true}
+	if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "Cookies.SameSite") {
 		t.Errorf("SameSite=None without Secure: %v", err)
 	}
-	cfg.CookieSecure = true
+	cfg.Cookies.InsecureAllowHTTP = false
 	if _, err := New(cfg); err != nil {
 		t.Errorf("SameSite=None with Secure: %v", err)
 	}
@@ -78,7 +80,7 @@ func TestSignRefusesTokensVerifyWouldReject(t *testing.T) {
 		"raw duplicate names":    json.RawMessage(`{"a":1,"a":2}`),
 		"raw unpaired surrogate": json.RawMessage(`"\ud800"`),
 		"raw nesting too deep":   json.RawMessage(strings.Repeat("[", 40) + strings.Repeat("]", 40)),
-		"longer than the cap":    strings.Repeat("x", DefaultMaxTokenSize),
+		"longer than the cap":    strings.Repeat("x", defaultMaxTokenSize),
 	} {
 		tok, err := a.Sign(&Claims{UserID: "u", ExpiresAt: exp, Extra: map[string]any{"x": v}})
 		if !errors.Is(err, ErrInvalidClaims) {
@@ -97,10 +99,10 @@ func TestRefreshBodyMemberIsNotBuilt(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	_, err := jsonStringMember(strings.NewReader(body), "refresh_token")
+	_, err := bodyToken(strings.NewReader(body), "refresh_token")
 	runtime.ReadMemStats(&after)
-	if !errors.Is(err, errNotString) {
-		t.Fatalf("err = %v, want errNotString", err)
+	if !errors.Is(err, errBadBody) {
+		t.Fatalf("err = %v, want errBadBody", err)
 	}
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 8*uint64(len(body)) {
 		t.Errorf("a %d-byte body allocated %d bytes", len(body), grew)

@@ -378,8 +378,11 @@ func New(cfg Config) (*Auth, error) {
 }
 
 // userFromClaims is RetrieveUser's default without refresh tokens: the user is who the
-// verified token says.
+// verified token says. A token without a user id describes nobody: a 401.
 func userFromClaims(_ context.Context, c *Claims) (*User, error) {
+	if c.UserID == "" {
+		return nil, ErrUserNotFound
+	}
 	return &User{ID: c.UserID, Scopes: c.Scopes}, nil
 }
 

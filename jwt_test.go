@@ -11,12 +11,10 @@ import (
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef") // exactly 32 bytes
 
-func off() *bool { b := false; return &b }
-
-// testAuth returns an Auth without endpoints and with a fixed clock.
+// testAuth returns a verify-only Auth (no Endpoints, no Refresh) with a fixed clock.
 func testAuth(t testing.TB, mod func(*Config)) *Auth {
 	t.Helper()
-	cfg := Config{Secret: testSecret, AuthMode: off(), Now: fixedNow}
+	cfg := Config{Secret: testSecret, Now: fixedNow}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -37,24 +35,29 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		name, field string
 		cfg         Config
 	}{
-		{"no secret", "Secret", Config{AuthMode: off()}},
-		{"secret of 31 bytes (RFC 7518 §3.2)", "Secret", Config{Secret: testSecret[:31], AuthMode: off()}},
-		{"short previous secret", "PreviousSecrets[0]", Config{Secret: testSecret, PreviousSecrets: [][]byte{[]byte("short")}, AuthMode: off()}},
-		{"negative ExpirationDelta", "ExpirationDelta", Config{Secret: testSecret, AuthMode: off(), ExpirationDelta: -time.Second}},
-		{"negative Leeway", "Leeway", Config{Secret: testSecret, AuthMode: off(), Leeway: -time.Second}},
-		{"negative NotBeforeDelta", "NotBeforeDelta", Config{Secret: testSecret, AuthMode: off(), NotBeforeDelta: -1}},
-		{"negative RefreshWindow", "RefreshWindow", Config{Secret: testSecret, AuthMode: off(), RefreshWindow: -1}},
-		{"negative MaxTokenSize", "MaxTokenSize", Config{Secret: testSecret, AuthMode: off(), MaxTokenSize: -1}},
-		{"negative MaxBodyBytes", "MaxBodyBytes", Config{Secret: testSecret, AuthMode: off(), MaxBodyBytes: -1}},
-		{"blank user id claim", "UserIDClaim", Config{Secret: testSecret, AuthMode: off(), UserIDClaim: " "}},
-		{"blank scopes claim", "ScopesClaim", Config{Secret: testSecret, AuthMode: off(), ScopesClaim: "\t"}},
-		{"user id claim is exp", "UserIDClaim", Config{Secret: testSecret, AuthMode: off(), UserIDClaim: "exp"}},
-		{"scopes claim equals user id claim", "ScopesClaim", Config{Secret: testSecret, AuthMode: off(), ScopesClaim: "user_id"}},
-		{"blank access token name", "AccessTokenName", Config{Secret: testSecret, AuthMode: off(), AccessTokenName: "  "}},
-		{"same token names", "RefreshTokenName", Config{Secret: testSecret, AuthMode: off(), RefreshTokenName: "access_token"}},
-		{"URL prefix without slash", "URLPrefix", Config{Secret: testSecret, AuthMode: off(), URLPrefix: "auth"}},
-		{"endpoints on without Authenticate", "Authenticate", Config{Secret: testSecret}},
-		{"refresh without store hook", "StoreRefreshToken", Config{Secret: testSecret, Authenticate: login, RefreshTokenEnabled: true}},
+		{"no secret", "Secret", Config{}},
+		{"secret of 31 bytes (RFC 7518 §3.2)", "Secret", Config{Secret: testSecret[:31]}},
+		{"short previous secret", "PreviousSecrets[0]", Config{Secret: testSecret, PreviousSecrets: [][]byte{[]byte("short")}}},
+		{"negative ExpirationDelta", "ExpirationDelta", Config{Secret: testSecret, ExpirationDelta: -time.Second}},
+		{"negative Leeway", "Leeway", Config{Secret: testSecret, Leeway: -time.Second}},
+		{"negative NotBeforeDelta", "NotBeforeDelta", Config{Secret: testSecret, NotBeforeDelta: -1}},
+		{"negative Refresh.Window", "Refresh.Window", Config{Secret: testSecret, RetrieveUser: userFromClaims,
+			Refresh: &Refresh{Store: new(MemStore), Window: -1}}},
+		{"negative MaxTokenSize", "MaxTokenSize", Config{Secret: testSecret, MaxTokenSize: -1}},
+		{"negative Endpoints.MaxBodyBytes", "Endpoints.MaxBodyBytes", Config{Secret: testSecret,
+			Endpoints: &Endpoints{Authenticate: login, MaxBodyBytes: -1}}},
+		{"negative Cookies.MaxAge", "Cookies.MaxAge", Config{Secret: testSecret, Cookies: &Cookies{MaxAge: -1}}},
+		{"blank user id claim", "UserIDClaim", Config{Secret: testSecret, UserIDClaim: " "}},
+		{"blank scopes claim", "ScopesClaim", Config{Secret: testSecret, ScopesClaim: "\t"}},
+		{"user id claim is exp", "UserIDClaim", Config{Secret: testSecret, UserIDClaim: "exp"}},
+		{"scopes claim equals user id claim", "ScopesClaim", Config{Secret: testSecret, ScopesClaim: "user_id"}},
+		{"blank access token name", "AccessTokenName", Config{Secret: testSecret, AccessTokenName: "  "}},
+		{"same token names", "RefreshTokenName", Config{Secret: testSecret, RefreshTokenName: "access_token"}},
+		{"URL prefix without slash", "URLPrefix", Config{Secret: testSecret, Endpoints: &Endpoints{Authenticate: login, URLPrefix: "auth"}}},
+		{"URL prefix ending in a slash", "URLPrefix", Config{Secret: testSecret, Endpoints: &Endpoints{Authenticate: login, URLPrefix: "/auth/"}}},
+		{"endpoints without Authenticate", "Endpoints.Authenticate", Config{Secret: testSecret, Endpoints: &Endpoints{}}},
+		{"refresh without a store", "Refresh.Store", Config{Secret: testSecret, RetrieveUser: userFromClaims, Refresh: &Refresh{}}},
+		{"unsafe login redirect", "LoginRedirectURL", Config{Secret: testSecret, LoginRedirectURL: "//evil.example"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := New(tc.cfg)
@@ -69,38 +72,81 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 }
 
 func TestNewAppliesDefaults(t *testing.T) {
-	a := testAuth(t, func(c *Config) { c.Now = nil })
-	c := a.Config()
+	login := func(*http.Request) (*User, error) { return nil, nil }
+	a, err := New(Config{
+		Secret:       testSecret,
+		Endpoints:    &Endpoints{Authenticate: login},
+		Cookies:      &Cookies{},
+		RetrieveUser: userFromClaims,
+		Refresh:      &Refresh{Store: new(MemStore)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := a.cfg
 	for _, tc := range []struct {
 		name      string
 		got, want any
 	}{
 		{"MaxTokenSize", c.MaxTokenSize, 8 << 10},
-		{"MaxBodyBytes", c.MaxBodyBytes, int64(1 << 20)},
-		{"URLPrefix", c.URLPrefix, "/auth"},
+		{"Endpoints.MaxBodyBytes", a.endpoints.MaxBodyBytes, int64(1 << 20)},
+		{"Endpoints.URLPrefix", a.endpoints.URLPrefix, "/auth"},
 		{"ExpirationDelta", c.ExpirationDelta, 30 * time.Minute},
 		{"Leeway", c.Leeway, 180 * time.Second},
+		{"leeway in force", a.leeway, 180 * time.Second},
 		{"UserIDClaim", c.UserIDClaim, "user_id"},
 		{"ScopesClaim", c.ScopesClaim, "scopes"},
 		{"AccessTokenName", c.AccessTokenName, "access_token"},
 		{"RefreshTokenName", c.RefreshTokenName, "refresh_token"},
 		{"AuthorizationHeader", c.AuthorizationHeader, "Authorization"},
 		{"AuthorizationHeaderPrefix", c.AuthorizationHeaderPrefix, "Bearer"},
-		{"CookiePath", c.CookiePath, "/"},
-		{"CookieSameSite", c.CookieSameSite, http.SameSiteLaxMode},
-		{"CookieSplitSignatureName", c.CookieSplitSignatureName, "access_token_signature"},
+		{"Cookies.Path", a.cookies.Path, "/"},
+		{"Cookies.SameSite", a.cookies.SameSite, http.SameSiteLaxMode},
+		{"Cookies.Domain", a.cookies.Domain, ""},
+		{"Cookies.InsecureAllowHTTP", a.cookies.InsecureAllowHTTP, false},
+		{"Cookies.InsecureScriptAccess", a.cookies.InsecureScriptAccess, false},
+		{"Cookies.InsecureBodyTokens", a.cookies.InsecureBodyTokens, false},
+		{"Refresh.IdleTimeout", a.refreshCfg.IdleTimeout, 30 * 24 * time.Hour},
+		{"Refresh.InsecureNoRotation", a.refreshCfg.InsecureNoRotation, false},
 		{"verify exp", a.verifyExp, true},
-		{"rotate refresh tokens", a.rotate, true},
-		{"cookie HttpOnly", a.httpOnly, true},
-		{"cookie strict", a.cookieStrict, true},
-		{"query strict", a.queryStrict, true},
+		{"HeaderFallback", c.HeaderFallback, false},
+		{"InsecureQueryString", c.InsecureQueryString, false},
+		{"InsecureDebug", c.InsecureDebug, false},
 	} {
 		if !reflect.DeepEqual(tc.got, tc.want) {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
 		}
 	}
-	if c.Now == nil || c.ErrorLog == nil || c.GenerateRefreshToken == nil || c.ScopeValidator == nil {
+	if c.Now == nil || c.ErrorLog == nil || c.ScopeValidator == nil || c.RetrieveUser == nil {
 		t.Error("New left a default hook nil")
+	}
+}
+
+func TestNewCopiesGroups(t *testing.T) {
+	login := func(*http.Request) (*User, error) { return nil, nil }
+	cfg := Config{
+		Secret:       testSecret,
+		Endpoints:    &Endpoints{Authenticate: login},
+		Cookies:      &Cookies{},
+		RetrieveUser: userFromClaims,
+		Refresh:      &Refresh{Store: new(MemStore)},
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The caller changes its groups after New: the Auth keeps what it validated.
+	cfg.Endpoints.URLPrefix = "no slash"
+	cfg.Cookies.InsecureAllowHTTP = true
+	cfg.Refresh.IdleTimeout = -1
+	if a.endpoints.URLPrefix != "/auth" || a.cookies.InsecureAllowHTTP || a.refreshCfg.IdleTimeout != defaultIdleTimeout {
+		t.Errorf("Auth follows the caller's groups: %+v %+v %+v", a.endpoints, a.cookies, a.refreshCfg)
+	}
+}
+
+func TestNoLeewayMeansExactChecks(t *testing.T) {
+	if a := testAuth(t, func(c *Config) { c.Leeway = NoLeeway }); a.leeway != 0 {
+		t.Errorf("NoLeeway: leeway %v, want 0", a.leeway)
 	}
 }
 
@@ -121,7 +167,7 @@ func TestSentinelErrorsArePrefixed(t *testing.T) {
 	for _, err := range []error{
 		ErrTokenMissing, ErrInvalidAuthorizationHeader, ErrTokenInvalid, ErrTokenExpired,
 		ErrTokenNotYetValid, ErrInvalidIssuer, ErrInvalidAudience, ErrVerificationFailed,
-		ErrInvalidScope, ErrAuthenticationFailed, ErrRefreshTokenNotFound, ErrUserNotFound,
+		ErrInvalidScope, ErrAuthenticationFailed, ErrUserNotFound,
 		ErrInvalidClaims, ErrInvalidConfig, ErrClaimNotFound,
 	} {
 		if !strings.HasPrefix(err.Error(), "jwtauth: ") {

@@ -8,15 +8,19 @@ import (
 	"time"
 )
 
-// memBenchUsers is the number of distinct users the per-operation benchmarks cycle
+// memBenchUsers is the number of distinct keys the per-operation benchmarks cycle
 // through: enough that the map does not sit in L1 cache.
 const memBenchUsers = 1 << 16
 
+// memBenchTTL is the TTL the benchmarks write with: the refresh default, so that every
+// entry carries an expiry, as in the package's use.
+const memBenchTTL = defaultIdleTimeout
+
 // memBenchData returns user ids of 10 characters, as a typical numeric or short id,
 // and one digest per user.
-func memBenchData(n int) (users, digests []string) {
+func memBenchData(n int) (users []string, digests [][]byte) {
 	users = make([]string, n)
-	digests = make([]string, n)
+	digests = make([][]byte, n)
 	for i := range users {
 		users[i] = fmt.Sprintf("user%06d", i)
 		digests[i] = memDigest(users[i])
@@ -28,52 +32,40 @@ func BenchmarkMemStore(b *testing.B) {
 	ctx := context.Background()
 	users, digests := memBenchData(memBenchUsers)
 	full := func() *MemStore {
-		s := NewMemStore()
+		s := new(MemStore)
 		for i, u := range users {
-			memPut(b, s, u, digests[i])
+			memSwap(b, s, u, nil, digests[i], memBenchTTL, true)
 		}
 		return s
 	}
 
-	b.Run("Store", func(b *testing.B) {
+	b.Run("Load", func(b *testing.B) {
 		s := full()
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			k := i % memBenchUsers
-			if err := s.StoreRefreshToken(ctx, users[k], digests[k]); err != nil {
-				b.Fatal(err)
+			if v, err := s.Load(ctx, users[i%memBenchUsers]); err != nil || v == nil {
+				b.Fatal(v, err)
 			}
 		}
 	})
 
-	b.Run("Retrieve", func(b *testing.B) {
-		s := full()
+	b.Run("LoadMissing", func(b *testing.B) {
+		s := new(MemStore)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if _, err := s.RetrieveRefreshToken(ctx, users[i%memBenchUsers]); err != nil {
-				b.Fatal(err)
+			if v, err := s.Load(ctx, users[i%memBenchUsers]); err != nil || v != nil {
+				b.Fatal("found a value never stored")
 			}
 		}
 	})
 
-	b.Run("RetrieveMissing", func(b *testing.B) {
-		s := NewMemStore()
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := s.RetrieveRefreshToken(ctx, users[i%memBenchUsers]); err == nil {
-				b.Fatal("found a token never stored")
-			}
-		}
-	})
-
-	b.Run("Swap", func(b *testing.B) {
-		// Each user's token alternates between two digests: the one stored and the
-		// next, so every swap succeeds.
+	b.Run("CompareAndSwap", func(b *testing.B) {
+		// Each user's value alternates between two digests, the one stored and the
+		// next, so every swap succeeds: a refresh's rotation.
 		s := full()
-		next := make([]string, memBenchUsers)
+		next := make([][]byte, memBenchUsers)
 		for i, u := range users {
 			next[i] = memDigest(u + "'")
 		}
@@ -81,23 +73,70 @@ func BenchmarkMemStore(b *testing.B) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			k, round := i%memBenchUsers, i/memBenchUsers
-			presented, replacement := digests[k], next[k]
+			old, replacement := digests[k], next[k]
 			if round%2 == 1 {
-				presented, replacement = replacement, presented
+				old, replacement = replacement, old
 			}
-			if err := s.SwapRefreshToken(ctx, users[k], presented, replacement); err != nil {
-				b.Fatal(err)
+			if ok, err := s.CompareAndSwap(ctx, users[k], old, replacement, memBenchTTL); err != nil || !ok {
+				b.Fatal(ok, err)
 			}
 		}
 	})
 
-	b.Run("RetrieveParallel", func(b *testing.B) {
+	b.Run("CompareAndSwapMiss", func(b *testing.B) {
+		// A replayed, rotated-out value: the compare fails and nothing is written.
+		s := full()
+		stale := memDigest("stale")
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			k := i % memBenchUsers
+			if ok, err := s.CompareAndSwap(ctx, users[k], stale, digests[k], memBenchTTL); err != nil || ok {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+
+	b.Run("InsertDelete", func(b *testing.B) {
+		// A login into an empty slot, then a logout: the map grows and shrinks by one.
+		s := full()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			k := i % memBenchUsers
+			if ok, err := s.CompareAndSwap(ctx, users[k], digests[k], nil, 0); err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+			if ok, err := s.CompareAndSwap(ctx, users[k], nil, digests[k], memBenchTTL); err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+
+	b.Run("LoadParallel", func(b *testing.B) {
 		s := full()
 		b.ReportAllocs()
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for i := 0; pb.Next(); i++ {
-				if _, err := s.RetrieveRefreshToken(ctx, users[i%memBenchUsers]); err != nil {
+				if v, err := s.Load(ctx, users[i%memBenchUsers]); err != nil || v == nil {
+					b.Error(v, err)
+					return
+				}
+			}
+		})
+	})
+
+	b.Run("CompareAndSwapParallel", func(b *testing.B) {
+		// Every goroutine swaps the same keys: a swap fails when another goroutine
+		// moved the value first, which is the store doing its job under contention.
+		s := full()
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				k := i % memBenchUsers
+				if _, err := s.CompareAndSwap(ctx, users[k], digests[k], digests[k], memBenchTTL); err != nil {
 					b.Error(err)
 					return
 				}
@@ -106,45 +145,47 @@ func BenchmarkMemStore(b *testing.B) {
 	})
 }
 
-// BenchmarkMemStoreMemory stores one token for each of 1M users and reports the live
-// heap it costs per token (user id included: the store keeps its own copy) and how long
+// BenchmarkMemStoreMemory stores one value for each of 1M users and reports the live
+// heap it costs per value (user id included: the store keeps its own copy) and how long
 // a full sweep of that store holds the lock. Run it with -benchtime=1x.
 func BenchmarkMemStoreMemory(b *testing.B) {
 	const users = 1_000_000
 	if testing.Short() {
-		b.Skip("stores 1M tokens")
+		b.Skip("stores 1M values")
 	}
 	ctx := context.Background()
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
-		// The digests are made up front (they become garbage once stored, the store
-		// decodes them); the user ids are made inside the measurement, so that the
+		// The digests are made up front (the store copies them, so they become garbage
+		// once stored); the user ids are made inside the measurement, so that the
 		// store's copies are what remains of them.
-		digests := make([]string, users)
+		digests := make([][]byte, users)
 		for i := range digests {
 			digests[i] = memDigest(fmt.Sprint(i))
 		}
 		before := memHeap()
 		b.StartTimer()
 
-		s := NewMemStore()
+		s := new(MemStore)
 		for i, d := range digests {
-			if err := s.StoreRefreshToken(ctx, fmt.Sprintf("user%06d", i), d); err != nil {
-				b.Fatal(err)
+			if ok, err := s.CompareAndSwap(ctx, fmt.Sprintf("user%06d", i), nil, d, memBenchTTL); err != nil || !ok {
+				b.Fatal(ok, err)
 			}
 		}
 
 		b.StopTimer()
 		digests = nil
 		after := memHeap()
+		s.mu.Lock()
 		t0 := time.Now()
-		s.Sweep() // nothing expired: the cost of visiting every entry
+		s.sweepLocked(time.Now().UnixNano()) // nothing expired: the cost of visiting every entry
 		sweep := time.Since(t0)
-		if s.Len() != users {
-			b.Fatalf("Len = %d; want %d", s.Len(), users)
+		s.mu.Unlock()
+		if s.len() != users {
+			b.Fatalf("len = %d; want %d", s.len(), users)
 		}
 		runtime.KeepAlive(s)
-		b.ReportMetric(float64(after-before)/users, "B/token")
+		b.ReportMetric(float64(after-before)/users, "B/value")
 		b.ReportMetric(float64(sweep.Microseconds())/1000, "ms/sweep")
 		b.StartTimer()
 	}

@@ -1,325 +1,327 @@
 package jwtauth
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
-// MemStore's method values fit the Config hooks.
-var (
-	_ StoreRefreshTokenFunc    = (*MemStore)(nil).StoreRefreshToken
-	_ RetrieveRefreshTokenFunc = (*MemStore)(nil).RetrieveRefreshToken
-	_ RevokeRefreshTokenFunc   = (*MemStore)(nil).RevokeRefreshToken
-	_ SwapRefreshTokenFunc     = (*MemStore)(nil).SwapRefreshToken
-)
+var _ Store = (*MemStore)(nil)
 
-// memDigest is what the package hands the hooks for the refresh token tok: its SHA-256
-// digest in base64url.
-func memDigest(tok string) string {
-	sum := sha256.Sum256([]byte(tok))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
+// memDigest is what the package stores for the refresh token tok: its SHA-256 digest
+// in base64url.
+func memDigest(tok string) []byte { return refreshTokenDigest(tok) }
 
 // newMemClock is the fake clock of the HTTP tests (clock, in endpoints_test.go), set
 // to a fixed start.
 func newMemClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
 
-func memPut(t testing.TB, s *MemStore, user, digest string) {
+// newClockedMemStore returns an empty MemStore on clock.
+func newClockedMemStore(clock *clock) *MemStore {
+	s := new(MemStore)
+	s.now = clock.now
+	return s
+}
+
+// memSwap fails unless CompareAndSwap(key, old, new, ttl) answers want and no error.
+func memSwap(t testing.TB, s *MemStore, key string, old, new []byte, ttl time.Duration, want bool) {
 	t.Helper()
-	if err := s.StoreRefreshToken(context.Background(), user, digest); err != nil {
-		t.Fatalf("StoreRefreshToken(%q): %v", user, err)
+	ok, err := s.CompareAndSwap(context.Background(), key, old, new, ttl)
+	if err != nil || ok != want {
+		t.Fatalf("CompareAndSwap(%q, %q, %q, %v) = %v, %v; want %v, nil", key, old, new, ttl, ok, err, want)
 	}
 }
 
-// memWant fails unless user's stored digest is want.
-func memWant(t testing.TB, s *MemStore, user, want string) {
+// memPut stores val under key, whatever it held.
+func memPut(t testing.TB, s *MemStore, key string, val []byte, ttl time.Duration) {
 	t.Helper()
-	got, err := s.RetrieveRefreshToken(context.Background(), user)
-	if err != nil || got != want {
-		t.Fatalf("RetrieveRefreshToken(%q) = %q, %v; want %q, nil", user, got, err, want)
+	for i := 0; ; i++ {
+		old, err := s.Load(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.CompareAndSwap(context.Background(), key, old, val, ttl); err != nil || ok {
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if i == 10 {
+			t.Fatalf("memPut(%q): the value keeps changing", key)
+		}
 	}
 }
 
-// memWantNotFound fails unless user has no live token.
-func memWantNotFound(t testing.TB, s *MemStore, user string) {
+// memWant fails unless key's value is want (nil: no live value).
+func memWant(t testing.TB, s *MemStore, key string, want []byte) {
 	t.Helper()
-	got, err := s.RetrieveRefreshToken(context.Background(), user)
-	if !errors.Is(err, ErrRefreshTokenNotFound) || got != "" {
-		t.Fatalf("RetrieveRefreshToken(%q) = %q, %v; want ErrRefreshTokenNotFound", user, got, err)
+	got, err := s.Load(context.Background(), key)
+	if err != nil || !bytes.Equal(got, want) || (got == nil) != (want == nil) {
+		t.Fatalf("Load(%q) = %q, %v; want %q, nil", key, got, err, want)
 	}
 }
 
-func TestMemStoreMethodsWorkAsHooks(t *testing.T) {
-	s := NewMemStore()
-	defer s.Close()
-	var (
-		store    StoreRefreshTokenFunc    = s.StoreRefreshToken
-		retrieve RetrieveRefreshTokenFunc = s.RetrieveRefreshToken
-		swap     SwapRefreshTokenFunc     = s.SwapRefreshToken
-		revoke   RevokeRefreshTokenFunc   = s.RevokeRefreshToken
-	)
-	ctx := context.Background()
-	a, b := memDigest("a"), memDigest("b")
-	if err := store(ctx, "alice", a); err != nil {
-		t.Fatal(err)
-	}
-	if err := swap(ctx, "alice", a, b); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := retrieve(ctx, "alice"); err != nil || got != b {
-		t.Fatalf("retrieve = %q, %v; want %q", got, err, b)
-	}
-	if err := revoke(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := retrieve(ctx, "alice"); !errors.Is(err, ErrRefreshTokenNotFound) {
-		t.Fatalf("retrieve after revoke: %v; want ErrRefreshTokenNotFound", err)
+func TestMemStoreZeroValueIsReady(t *testing.T) {
+	var s MemStore
+	memWant(t, &s, "alice", nil)
+	memSwap(t, &s, "alice", nil, memDigest("a"), 0, true)
+	memWant(t, &s, "alice", memDigest("a"))
+	if n := s.len(); n != 1 {
+		t.Errorf("len = %d; want 1", n)
 	}
 }
 
-func TestMemStoreRetrieveReturnsStoredDigest(t *testing.T) {
-	s := NewMemStore()
-	memPut(t, s, "alice", memDigest("a"))
-	memPut(t, s, "bob", memDigest("b"))
+func TestMemStoreLoadReturnsStoredValue(t *testing.T) {
+	s := new(MemStore)
+	memSwap(t, s, "alice", nil, memDigest("a"), time.Hour, true)
+	memSwap(t, s, "bob", nil, memDigest("b"), 0, true)
 	memWant(t, s, "alice", memDigest("a"))
 	memWant(t, s, "bob", memDigest("b"))
-	if n := s.Len(); n != 2 {
-		t.Errorf("Len = %d; want 2", n)
+	memWant(t, s, "Alice", nil) // keys are compared exactly
+	if n := s.len(); n != 2 {
+		t.Errorf("len = %d; want 2", n)
 	}
 }
 
-func TestMemStoreSecondStoreReplacesFirst(t *testing.T) {
-	s := NewMemStore()
-	memPut(t, s, "alice", memDigest("first login"))
-	memPut(t, s, "alice", memDigest("second login"))
-	memWant(t, s, "alice", memDigest("second login"))
-	if n := s.Len(); n != 1 {
-		t.Errorf("Len = %d; want 1 (one token per user)", n)
-	}
-}
-
-func TestMemStoreRevokeForgetsToken(t *testing.T) {
-	s := NewMemStore()
-	memPut(t, s, "alice", memDigest("a"))
-	memPut(t, s, "bob", memDigest("b"))
-	if err := s.RevokeRefreshToken(context.Background(), "alice"); err != nil {
-		t.Fatal(err)
-	}
-	memWantNotFound(t, s, "alice")
-	memWant(t, s, "bob", memDigest("b"))
-}
-
-func TestMemStoreRevokeMissingIsNotAnError(t *testing.T) {
-	s := NewMemStore()
-	if err := s.RevokeRefreshToken(context.Background(), "nobody"); err != nil {
-		t.Fatalf("RevokeRefreshToken(missing) = %v; want nil", err)
-	}
-}
-
-func TestMemStoreRetrieveMissingIsNotFound(t *testing.T) {
-	s := NewMemStore()
-	memWantNotFound(t, s, "nobody")
-	memPut(t, s, "alice", memDigest("a"))
-	memWantNotFound(t, s, "Alice") // user ids are compared exactly
-}
-
-func TestMemStoreSwapReplacesPresentedToken(t *testing.T) {
-	s := NewMemStore()
-	ctx := context.Background()
+func TestMemStoreCompareAndSwapReplacesCurrentValue(t *testing.T) {
+	s := new(MemStore)
 	old, next := memDigest("old"), memDigest("next")
-	memPut(t, s, "alice", old)
-	if err := s.SwapRefreshToken(ctx, "alice", old, next); err != nil {
-		t.Fatalf("SwapRefreshToken = %v; want nil", err)
-	}
+	memSwap(t, s, "alice", nil, old, 0, true)
+	memSwap(t, s, "alice", old, next, 0, true)
 	memWant(t, s, "alice", next)
-	// The rotated-out token cannot be swapped again (replay).
-	err := s.SwapRefreshToken(ctx, "alice", old, memDigest("third"))
-	if !errors.Is(err, ErrRefreshTokenNotFound) {
-		t.Fatalf("replayed swap = %v; want ErrRefreshTokenNotFound", err)
-	}
+	// The rotated-out value cannot be swapped again (a replay).
+	memSwap(t, s, "alice", old, memDigest("third"), 0, false)
 	memWant(t, s, "alice", next)
+	if n := s.len(); n != 1 {
+		t.Errorf("len = %d; want 1 (one value per key)", n)
+	}
 }
 
-func TestMemStoreSwapStaleTokenFailsAndKeepsStored(t *testing.T) {
-	s := NewMemStore()
+func TestMemStoreCompareAndSwapStaleValueFailsAndKeepsStored(t *testing.T) {
+	s := new(MemStore)
 	current := memDigest("current")
-	memPut(t, s, "alice", current)
-	for name, presented := range map[string]string{
-		"stale digest":            memDigest("stale"),
-		"digest of another user":  memDigest("bob's"),
-		"empty":                   "",
-		"not a digest":            "current",
-		"digest off by last char": current[:42] + "B",
-		"digest with padding":     current + "=",
+	memSwap(t, s, "alice", nil, current, 0, true)
+	for _, old := range [][]byte{
+		memDigest("stale"), // a rotated-out digest
+		{},                 // empty
+		current[:42],       // a prefix
+		[]byte("current"),  // not a digest
+		append(bytes.Clone(current[:42]), current[42]^1), // off by the last byte
+		append(bytes.Clone(current), '='),                // with padding
 	} {
-		err := s.SwapRefreshToken(context.Background(), "alice", presented, memDigest("attacker"))
-		if !errors.Is(err, ErrRefreshTokenNotFound) {
-			t.Errorf("%s: SwapRefreshToken = %v; want ErrRefreshTokenNotFound", name, err)
-		}
+		memSwap(t, s, "alice", old, memDigest("attacker"), 0, false)
+		memSwap(t, s, "alice", old, nil, 0, false) // nor delete it
 		memWant(t, s, "alice", current)
 	}
 }
 
-func TestMemStoreSwapMissingFails(t *testing.T) {
-	s := NewMemStore()
-	err := s.SwapRefreshToken(context.Background(), "nobody", memDigest("a"), memDigest("b"))
-	if !errors.Is(err, ErrRefreshTokenNotFound) {
-		t.Fatalf("SwapRefreshToken(missing) = %v; want ErrRefreshTokenNotFound", err)
+func TestMemStoreNilOldMeansOnlyIfAbsent(t *testing.T) {
+	s := new(MemStore)
+	memSwap(t, s, "alice", nil, memDigest("a"), 0, true)
+	memSwap(t, s, "alice", nil, memDigest("b"), 0, false)
+	memWant(t, s, "alice", memDigest("a"))
+}
+
+func TestMemStoreNilNewDeletes(t *testing.T) {
+	s := new(MemStore)
+	memSwap(t, s, "alice", nil, memDigest("a"), 0, true)
+	memSwap(t, s, "bob", nil, memDigest("b"), 0, true)
+	memSwap(t, s, "alice", nil, nil, 0, false) // "only if absent" does not delete a value
+	memSwap(t, s, "alice", memDigest("a"), nil, 0, true)
+	memWant(t, s, "alice", nil)
+	memWant(t, s, "bob", memDigest("b"))
+	if n := s.len(); n != 1 {
+		t.Errorf("len = %d after a delete; want 1", n)
 	}
-	if n := s.Len(); n != 0 {
-		t.Errorf("Len = %d after a failed swap; want 0", n)
+	memSwap(t, s, "alice", memDigest("a"), nil, 0, false) // already gone
+}
+
+func TestMemStoreMissingKey(t *testing.T) {
+	s := new(MemStore)
+	memWant(t, s, "nobody", nil)
+	memSwap(t, s, "nobody", memDigest("a"), memDigest("b"), 0, false)
+	memSwap(t, s, "nobody", memDigest("a"), nil, 0, false)
+	if n := s.len(); n != 0 {
+		t.Errorf("len = %d after failed swaps; want 0", n)
 	}
 }
 
-// The hooks are documented to carry base64url SHA-256 digests, but a direct caller may
-// store any string; it must come back unchanged, including near misses of a digest that
-// a careless decoder would normalise.
-func TestMemStoreKeepsAnyStringExactly(t *testing.T) {
+// The package stores base64url SHA-256 digests, but a direct caller may store any
+// bytes; they must come back unchanged, including near misses of a digest that a
+// careless decoder would normalise, and the empty value (which is not "absent").
+func TestMemStoreKeepsAnyValueExactly(t *testing.T) {
 	d := memDigest("x")
-	values := []string{
-		"", "tok", d, d + "=", d[:42], d + "A", "\n" + d[1:], d[:21] + "\n" + d[22:],
-		d[:42] + "B", // same bytes as d[:42]+"A" to a lenient decoder: nonzero trailing bits
-		"+" + d[1:],  // standard, not URL, alphabet
-		"héllo", string([]byte{0xff, 0}),
+	values := [][]byte{
+		{}, []byte("tok"), d, append(bytes.Clone(d), '='), d[:42], append(bytes.Clone(d), 'A'),
+		append([]byte("\n"), d[1:]...),
+		append(bytes.Clone(d[:42]), 'B'), // same bytes as d[:42]+"A" to a lenient decoder
+		append([]byte("+"), d[1:]...),    // standard, not URL, alphabet
+		[]byte("héllo"), {0xff, 0},
 	}
-	ctx := context.Background()
-	s := NewMemStore()
+	s := new(MemStore)
 	for i, v := range values {
-		user := "user" + strconv.Itoa(i)
-		memPut(t, s, user, v)
-		memWant(t, s, user, v)
+		key := "user" + strconv.Itoa(i)
+		memSwap(t, s, key, nil, v, 0, true)
+		memWant(t, s, key, v)
 		// Swap in both directions between a digest and the odd value.
-		if err := s.SwapRefreshToken(ctx, user, v, d); err != nil {
-			t.Fatalf("swap %q -> digest: %v", v, err)
-		}
-		memWant(t, s, user, d)
-		if err := s.SwapRefreshToken(ctx, user, d, v); err != nil {
-			t.Fatalf("swap digest -> %q: %v", v, err)
-		}
-		memWant(t, s, user, v)
+		memSwap(t, s, key, v, d, 0, true)
+		memWant(t, s, key, d)
+		memSwap(t, s, key, d, v, 0, true)
+		memWant(t, s, key, v)
 	}
-	if n := s.Len(); n != len(values) {
-		t.Errorf("Len = %d; want %d (one entry per user whatever the digest's form)", n, len(values))
+	if n := s.len(); n != len(values) {
+		t.Errorf("len = %d; want %d (one entry per key whatever the value)", n, len(values))
 	}
-	for i := range values {
-		if err := s.RevokeRefreshToken(ctx, "user"+strconv.Itoa(i)); err != nil {
-			t.Fatal(err)
-		}
+	for i, v := range values {
+		memSwap(t, s, "user"+strconv.Itoa(i), v, nil, 0, true)
 	}
-	if n := s.Len(); n != 0 {
-		t.Errorf("Len = %d after revoking all; want 0", n)
+	if n := s.len(); n != 0 {
+		t.Errorf("len = %d after deleting all; want 0", n)
 	}
 }
 
-func TestMemStoreTokenExpiresAfterTTL(t *testing.T) {
+// TestMemStoreClonesValues: the store keeps its own copy of a value, and hands out
+// copies: neither the caller's slice nor a loaded one aliases what it holds.
+func TestMemStoreClonesValues(t *testing.T) {
+	s := new(MemStore)
+	v := []byte("value")
+	memSwap(t, s, "alice", nil, v, 0, true)
+	v[0] = 'X'
+	memWant(t, s, "alice", []byte("value"))
+	got, _ := s.Load(context.Background(), "alice")
+	got[0] = 'Y'
+	memWant(t, s, "alice", []byte("value"))
+}
+
+// TestMemStoreClonesKeys: a key that is a substring of a larger string (a token
+// payload, a request body) is copied, so that the entry does not keep the larger string
+// alive.
+func TestMemStoreClonesKeys(t *testing.T) {
+	big := strings.Repeat("x", 1<<20) + "alice"
+	key := big[len(big)-5:]
+	s := new(MemStore)
+	memSwap(t, s, key, nil, []byte("v"), 0, true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.m {
+		if unsafe.StringData(k) == unsafe.StringData(key) {
+			t.Error("the map holds the caller's key string, not a copy")
+		}
+	}
+}
+
+func TestMemStoreValueExpiresAfterTTL(t *testing.T) {
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Hour), MemStoreClock(clock.now))
+	s := newClockedMemStore(clock)
 	d := memDigest("a")
-	memPut(t, s, "alice", d)
+	memSwap(t, s, "alice", nil, d, time.Hour, true)
 	clock.add(time.Hour - time.Nanosecond)
 	memWant(t, s, "alice", d)
 	clock.add(time.Nanosecond)
-	memWantNotFound(t, s, "alice")
-	if n := s.Len(); n != 0 {
-		t.Errorf("Len = %d; want 0: a lookup drops the expired entry", n)
+	memWant(t, s, "alice", nil)
+	if n := s.len(); n != 0 {
+		t.Errorf("len = %d; want 0: a load drops the expired entry", n)
 	}
-}
-
-func TestMemStoreDefaultTTLIs30Days(t *testing.T) {
-	clock := newMemClock()
-	s := NewMemStore(MemStoreClock(clock.now))
-	memPut(t, s, "alice", memDigest("a"))
-	clock.add(30*24*time.Hour - time.Second)
-	memWant(t, s, "alice", memDigest("a"))
-	clock.add(time.Second)
-	memWantNotFound(t, s, "alice")
 }
 
 func TestMemStoreZeroTTLNeverExpires(t *testing.T) {
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(0), MemStoreClock(clock.now))
-	memPut(t, s, "alice", memDigest("a"))
+	s := newClockedMemStore(clock)
+	memSwap(t, s, "alice", nil, memDigest("a"), 0, true)
 	clock.add(100 * 365 * 24 * time.Hour)
-	s.Sweep()
 	memWant(t, s, "alice", memDigest("a"))
-	if err := s.SwapRefreshToken(context.Background(), "alice", memDigest("a"), memDigest("b")); err != nil {
-		t.Fatal(err)
-	}
+	memSwap(t, s, "alice", memDigest("a"), memDigest("b"), 0, true)
 }
 
 func TestMemStoreHugeTTLDoesNotOverflow(t *testing.T) {
-	s := NewMemStore(MemStoreTTL(math.MaxInt64))
-	memPut(t, s, "alice", memDigest("a"))
+	clock := newMemClock()
+	s := newClockedMemStore(clock)
+	memSwap(t, s, "alice", nil, memDigest("a"), math.MaxInt64, true)
+	memWant(t, s, "alice", memDigest("a"))
+	clock.add(100 * 365 * 24 * time.Hour)
 	memWant(t, s, "alice", memDigest("a"))
 }
 
-func TestMemStoreExpiredTokenCannotBeSwapped(t *testing.T) {
+// TestMemStoreExpiredValueCountsAsAbsent: an expired value can no longer be swapped
+// away nor deleted by a caller that presents it, and "only if absent" succeeds over it.
+func TestMemStoreExpiredValueCountsAsAbsent(t *testing.T) {
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Hour), MemStoreClock(clock.now))
-	memPut(t, s, "alice", memDigest("a"))
+	s := newClockedMemStore(clock)
+	memSwap(t, s, "alice", nil, memDigest("a"), time.Hour, true)
+	memSwap(t, s, "bob", nil, memDigest("b"), time.Hour, true)
 	clock.add(time.Hour)
-	err := s.SwapRefreshToken(context.Background(), "alice", memDigest("a"), memDigest("b"))
-	if !errors.Is(err, ErrRefreshTokenNotFound) {
-		t.Fatalf("SwapRefreshToken(expired) = %v; want ErrRefreshTokenNotFound", err)
-	}
-	memWantNotFound(t, s, "alice")
+	memSwap(t, s, "alice", memDigest("a"), memDigest("c"), time.Hour, false)
+	memSwap(t, s, "alice", memDigest("a"), nil, 0, false)
+	memWant(t, s, "alice", nil)
+	memSwap(t, s, "bob", nil, memDigest("d"), time.Hour, true)
+	memWant(t, s, "bob", memDigest("d"))
 }
 
-func TestMemStoreSwapRestartsTTL(t *testing.T) {
+// TestMemStoreEachSwapSetsItsTTL: the TTL belongs to the write, not to the store.
+func TestMemStoreEachSwapSetsItsTTL(t *testing.T) {
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Hour), MemStoreClock(clock.now))
-	memPut(t, s, "alice", memDigest("a"))
+	s := newClockedMemStore(clock)
+	memSwap(t, s, "alice", nil, memDigest("a"), time.Hour, true)
 	clock.add(50 * time.Minute)
-	if err := s.SwapRefreshToken(context.Background(), "alice", memDigest("a"), memDigest("b")); err != nil {
-		t.Fatal(err)
-	}
-	clock.add(50 * time.Minute) // 100 minutes after the store, 50 after the swap
+	memSwap(t, s, "alice", memDigest("a"), memDigest("b"), time.Hour, true)
+	clock.add(50 * time.Minute) // 100 minutes after the insert, 50 after the swap
 	memWant(t, s, "alice", memDigest("b"))
+	memSwap(t, s, "alice", memDigest("b"), memDigest("c"), time.Minute, true) // shorter
+	clock.add(time.Minute)
+	memWant(t, s, "alice", nil)
+	memSwap(t, s, "alice", nil, memDigest("d"), time.Minute, true)
+	memSwap(t, s, "alice", memDigest("d"), memDigest("d"), 0, true) // same value, no expiry
+	clock.add(24 * time.Hour)
+	memWant(t, s, "alice", memDigest("d"))
 }
 
 func TestMemStoreDoneContextChangesNothing(t *testing.T) {
-	s := NewMemStore()
-	memPut(t, s, "alice", memDigest("a"))
-	ctx, cancel := context.WithCancel(context.Background())
+	s := new(MemStore)
+	memSwap(t, s, "alice", nil, memDigest("a"), 0, true)
+	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.StoreRefreshToken(ctx, "alice", memDigest("b")); !errors.Is(err, context.Canceled) {
-		t.Errorf("Store = %v; want context.Canceled", err)
-	}
-	if err := s.SwapRefreshToken(ctx, "alice", memDigest("a"), memDigest("c")); !errors.Is(err, context.Canceled) {
-		t.Errorf("Swap = %v; want context.Canceled", err)
-	}
-	if err := s.RevokeRefreshToken(ctx, "alice"); !errors.Is(err, context.Canceled) {
-		t.Errorf("Revoke = %v; want context.Canceled", err)
-	}
-	if _, err := s.RetrieveRefreshToken(ctx, "alice"); !errors.Is(err, context.Canceled) {
-		t.Errorf("Retrieve = %v; want context.Canceled", err)
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel2()
+	for _, ctx := range []context.Context{cancelled, expired} {
+		want := ctx.Err()
+		if ok, err := s.CompareAndSwap(ctx, "alice", memDigest("a"), memDigest("c"), 0); ok || !errors.Is(err, want) {
+			t.Errorf("CompareAndSwap = %v, %v; want false, %v", ok, err, want)
+		}
+		if ok, err := s.CompareAndSwap(ctx, "alice", memDigest("a"), nil, 0); ok || !errors.Is(err, want) {
+			t.Errorf("CompareAndSwap (delete) = %v, %v; want false, %v", ok, err, want)
+		}
+		if ok, err := s.CompareAndSwap(ctx, "bob", nil, memDigest("b"), 0); ok || !errors.Is(err, want) {
+			t.Errorf("CompareAndSwap (insert) = %v, %v; want false, %v", ok, err, want)
+		}
+		if v, err := s.Load(ctx, "alice"); v != nil || !errors.Is(err, want) {
+			t.Errorf("Load = %q, %v; want nil, %v", v, err, want)
+		}
 	}
 	memWant(t, s, "alice", memDigest("a"))
+	memWant(t, s, "bob", nil)
 }
 
-func TestMemStoreNegativeOptionsPanic(t *testing.T) {
-	for name, opt := range map[string]func(){
-		"negative TTL":            func() { MemStoreTTL(-time.Second) },
-		"negative sweep interval": func() { MemStoreSweepInterval(-time.Second) },
-	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("%s: no panic", name)
-				}
-			}()
-			opt()
-		}()
+func TestMemStoreNegativeTTLIsAnError(t *testing.T) {
+	s := new(MemStore)
+	ok, err := s.CompareAndSwap(context.Background(), "alice", nil, memDigest("a"), -time.Nanosecond)
+	if ok || err == nil || !strings.Contains(err.Error(), "negative TTL") {
+		t.Fatalf("CompareAndSwap with a negative TTL = %v, %v; want false and an error", ok, err)
 	}
+	memWant(t, s, "alice", nil)
+	memSwap(t, s, "alice", nil, memDigest("a"), 0, true)
+	if ok, err := s.CompareAndSwap(context.Background(), "alice", memDigest("a"), nil, -time.Hour); ok || err == nil {
+		t.Fatalf("delete with a negative TTL = %v, %v; want false and an error", ok, err)
+	}
+	memWant(t, s, "alice", memDigest("a"))
 }
 
 // memHeap returns the live heap after a full collection.
@@ -330,134 +332,119 @@ func memHeap() uint64 {
 	return m.HeapAlloc
 }
 
-func TestMemStoreSweepReturnsMemory(t *testing.T) {
-	const users = 100_000
+// TestMemStoreSweepShrinksTheMap: once most entries have expired, the sweep a write
+// runs drops them and copies what is left into a new map (Go maps never shrink), so the
+// heap goes back down with no background goroutine and no explicit call.
+func TestMemStoreSweepShrinksTheMap(t *testing.T) {
+	const users = 130_000 // just under a sweep: sweeps run at 1023, 2045, ..., 130817 entries
 	clock := newMemClock()
 	start := memHeap()
-	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.now))
+	s := newClockedMemStore(clock)
 	for i := range users {
-		memPut(t, s, "user"+strconv.Itoa(i), memDigest(strconv.Itoa(i)))
+		memSwap(t, s, "user"+strconv.Itoa(i), nil, memDigest(strconv.Itoa(i)), time.Minute, true)
 	}
 	full := memHeap()
 	clock.add(time.Minute)
-	s.Sweep()
-	if n := s.Len(); n != 0 {
-		t.Fatalf("Len = %d after Sweep; want 0", n)
+	fresh := 0
+	for swept := false; !swept; {
+		n := s.len()
+		memSwap(t, s, "fresh"+strconv.Itoa(fresh), nil, []byte("v"), 0, true)
+		fresh++
+		swept = s.len() < n
+		if fresh > users {
+			t.Fatalf("%d writes and no sweep", fresh)
+		}
+	}
+	if n := s.len(); n != fresh {
+		t.Fatalf("len = %d after the sweep; want the %d live entries", n, fresh)
+	}
+	s.mu.Lock()
+	peak, sweepAt := s.peak, s.sweepAt
+	s.mu.Unlock()
+	if peak != fresh || sweepAt != 2*(fresh-1) {
+		t.Errorf("peak %d, sweepAt %d after the sweep; want %d and %d", peak, sweepAt, fresh, 2*(fresh-1))
 	}
 	end := memHeap()
 	runtime.KeepAlive(s)
-	t.Logf("heap: start %d KiB, %d users %d KiB, after sweep %d KiB", start>>10, users, full>>10, end>>10)
+	t.Logf("heap: start %d KiB, %d entries %d KiB, after %d writes and the sweep %d KiB",
+		start>>10, users, full>>10, fresh, end>>10)
 	if end > start+2<<20 {
-		t.Errorf("heap after sweep is %d KiB above the start; want < 2 MiB", (end-start)>>10)
+		t.Errorf("heap after the sweep is %d KiB above the start; want < 2 MiB", (end-start)>>10)
 	}
 }
 
-// Under churn (new users keep logging in while old tokens expire) the amortised sweep
-// inside writes keeps the store within about twice the live tokens, with no goroutine
-// and no call to Sweep.
-func TestMemStoreWritesSweepExpiredTokens(t *testing.T) {
-	const batch = 2_000 // live tokens at any time
+// Under churn (new users keep logging in while old values expire) the amortised sweep
+// inside writes keeps the store within about twice the live values.
+func TestMemStoreWritesSweepExpiredValues(t *testing.T) {
+	const batch = 2_000 // live values at any time
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.now))
+	s := newClockedMemStore(clock)
 	most := 0
 	for round := range 12 {
 		for i := range batch {
-			memPut(t, s, fmt.Sprintf("r%d-u%d", round, i), memDigest(strconv.Itoa(i)))
-			most = max(most, s.Len())
+			memSwap(t, s, fmt.Sprintf("r%d-u%d", round, i), nil, memDigest(strconv.Itoa(i)), time.Minute, true)
+			most = max(most, s.len())
 		}
 		clock.add(time.Minute) // this round's users expire
 	}
 	if most > 2*batch {
-		t.Errorf("store held up to %d entries for %d live tokens; want at most %d", most, batch, 2*batch)
+		t.Errorf("store held up to %d entries for %d live values; want at most %d", most, batch, 2*batch)
 	}
-	t.Logf("%d stores, at most %d entries held", 12*batch, most)
+	t.Logf("%d writes, at most %d entries held", 12*batch, most)
 }
 
-func TestMemStoreCloseLeavesNoGoroutine(t *testing.T) {
-	before := runtime.NumGoroutine()
-	s := NewMemStore(MemStoreSweepInterval(time.Millisecond))
-	if runtime.NumGoroutine() <= before {
-		t.Fatal("MemStoreSweepInterval started no goroutine")
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close = %v; want nil", err)
-	}
-	// Close waits for the sweeper, but the runtime may count it for a moment longer.
-	for deadline := time.Now().Add(time.Second); runtime.NumGoroutine() > before; {
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines: %d before, %d after Close", before, runtime.NumGoroutine())
-		}
-		time.Sleep(time.Millisecond)
-	}
-	// The store stays usable after Close.
-	memPut(t, s, "alice", memDigest("a"))
-	memWant(t, s, "alice", memDigest("a"))
-}
-
-func TestMemStoreCloseWithoutSweeper(t *testing.T) {
-	before := runtime.NumGoroutine()
-	s := NewMemStore()
-	if n := runtime.NumGoroutine(); n != before {
-		t.Errorf("NewMemStore() started %d goroutines; want none", n-before)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestMemStoreSweeperDropsExpiredTokens(t *testing.T) {
+// TestMemStoreSmallStoreIsNotSwept: below memMinSweepAt entries no write sweeps, so a
+// small store does not pay for a sweep on every other write; expired entries wait for
+// their next load.
+func TestMemStoreSmallStoreIsNotSwept(t *testing.T) {
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.now), MemStoreSweepInterval(time.Millisecond))
-	defer s.Close()
-	for i := range 100 {
-		memPut(t, s, "user"+strconv.Itoa(i), memDigest(strconv.Itoa(i)))
+	s := newClockedMemStore(clock)
+	for i := range memMinSweepAt - 2 {
+		memSwap(t, s, "u"+strconv.Itoa(i), nil, []byte("v"), time.Minute, true)
 	}
 	clock.add(time.Minute)
-	for deadline := time.Now().Add(5 * time.Second); s.Len() != 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("Len = %d five seconds after expiry; the sweeper did not run", s.Len())
-		}
-		time.Sleep(time.Millisecond)
+	memSwap(t, s, "last", nil, []byte("v"), 0, true)
+	if n := s.len(); n != memMinSweepAt-1 {
+		t.Errorf("len = %d; want %d (no sweep yet)", n, memMinSweepAt-1)
+	}
+	memSwap(t, s, "one more", nil, []byte("v"), 0, true) // brings it to memMinSweepAt
+	if n := s.len(); n != 2 {
+		t.Errorf("len = %d after the first sweep; want 2 (last and one more)", n)
 	}
 }
 
-// The refresh race of SPEC §6: many requests present the same refresh token at once;
-// exactly one may rotate it.
+// The refresh race: many requests present the same value at once; exactly one swaps it.
 func TestMemStoreConcurrentSwapsExactlyOneWins(t *testing.T) {
 	const n = 64
-	s := NewMemStore()
+	s := new(MemStore)
 	presented := memDigest("shared")
-	memPut(t, s, "alice", presented)
+	memSwap(t, s, "alice", nil, presented, time.Hour, true)
 	var (
 		wg    sync.WaitGroup
 		start = make(chan struct{})
-		errs  = make([]error, n)
+		oks   = make([]bool, n)
 	)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			errs[i] = s.SwapRefreshToken(context.Background(), "alice", presented, memDigest(strconv.Itoa(i)))
+			ok, err := s.CompareAndSwap(context.Background(), "alice", presented, memDigest(strconv.Itoa(i)), time.Hour)
+			if err != nil {
+				t.Errorf("swap %d: %v", i, err)
+			}
+			oks[i] = ok
 		}()
 	}
 	close(start)
 	wg.Wait()
 	winner := -1
-	for i, err := range errs {
+	for i, ok := range oks {
 		switch {
-		case err == nil && winner >= 0:
+		case ok && winner >= 0:
 			t.Errorf("swaps %d and %d both succeeded", winner, i)
-		case err == nil:
+		case ok:
 			winner = i
-		case !errors.Is(err, ErrRefreshTokenNotFound):
-			t.Errorf("swap %d: %v; want nil or ErrRefreshTokenNotFound", i, err)
 		}
 	}
 	if winner < 0 {
@@ -473,11 +460,10 @@ func TestMemStoreConcurrentUseIsSafe(t *testing.T) {
 		users   = 8
 	)
 	clock := newMemClock()
-	s := NewMemStore(MemStoreTTL(time.Minute), MemStoreClock(clock.now), MemStoreSweepInterval(time.Millisecond))
-	defer s.Close()
-	digests := make(map[string]bool)
+	s := newClockedMemStore(clock)
+	values := make(map[string]bool)
 	for i := range 4 {
-		digests[memDigest(strconv.Itoa(i))] = true
+		values[string(memDigest(strconv.Itoa(i)))] = true
 	}
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -491,78 +477,73 @@ func TestMemStoreConcurrentUseIsSafe(t *testing.T) {
 				var err error
 				switch i % 5 {
 				case 0:
-					err = s.StoreRefreshToken(ctx, user, d)
+					_, err = s.CompareAndSwap(ctx, user, nil, d, time.Minute)
 				case 1:
-					var got string
-					got, err = s.RetrieveRefreshToken(ctx, user)
-					if err == nil && !digests[got] {
-						t.Errorf("retrieved %q, which no one stored", got)
+					var got []byte
+					got, err = s.Load(ctx, user)
+					if got != nil && !values[string(got)] {
+						t.Errorf("loaded %q, which no one stored", got)
 					}
 				case 2:
-					err = s.SwapRefreshToken(ctx, user, d, next)
+					_, err = s.CompareAndSwap(ctx, user, d, next, time.Minute)
 				case 3:
-					err = s.RevokeRefreshToken(ctx, user)
+					_, err = s.CompareAndSwap(ctx, user, d, nil, 0)
 				case 4:
 					if w == 0 {
 						clock.add(time.Second)
 					}
-					s.Sweep()
-					_ = s.Len()
+					_ = s.len()
 				}
-				if err != nil && !errors.Is(err, ErrRefreshTokenNotFound) {
+				if err != nil {
 					t.Errorf("unexpected error: %v", err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if n := s.Len(); n > users {
-		t.Errorf("Len = %d; want at most one entry per user (%d)", n, users)
+	if n := s.len(); n > users {
+		t.Errorf("len = %d; want at most one entry per key (%d)", n, users)
 	}
 }
 
-// Whatever string is stored comes back byte for byte, and swaps away.
+// Whatever value is stored comes back byte for byte, and swaps away only when presented
+// exactly.
 func FuzzMemStoreRoundTrip(f *testing.F) {
-	d := memDigest("x")
+	d := string(memDigest("x"))
 	for _, seed := range []string{"", "tok", d, d[:42] + "B", d + "=", "\r" + d[1:]} {
 		f.Add(seed)
 	}
-	f.Fuzz(func(t *testing.T, digest string) {
-		s := NewMemStore()
-		memPut(t, s, "u", digest)
-		memWant(t, s, "u", digest)
-		if digest != d {
-			err := s.SwapRefreshToken(context.Background(), "u", d, "other")
-			if !errors.Is(err, ErrRefreshTokenNotFound) {
-				t.Fatalf("swap presenting a different digest = %v", err)
-			}
+	f.Fuzz(func(t *testing.T, value string) {
+		s := new(MemStore)
+		v := []byte(value)
+		memSwap(t, s, "u", nil, v, time.Hour, true)
+		memWant(t, s, "u", v)
+		if value != d {
+			memSwap(t, s, "u", []byte(d), []byte("other"), 0, false)
 		}
-		if err := s.SwapRefreshToken(context.Background(), "u", digest, d); err != nil {
-			t.Fatalf("swap presenting the stored value: %v", err)
-		}
-		memWant(t, s, "u", d)
+		memSwap(t, s, "u", v, []byte(d), 0, true)
+		memWant(t, s, "u", []byte(d))
 	})
 }
 
 func ExampleMemStore() {
-	store := NewMemStore() // tokens live 30 days; no goroutine
-	defer store.Close()
+	var store MemStore // the zero value is ready; nothing runs in the background
 	ctx := context.Background()
-	// The hooks receive the SHA-256 digest of a refresh token, never the token.
-	digest := func(token string) string {
-		sum := sha256.Sum256([]byte(token))
-		return base64.RawURLEncoding.EncodeToString(sum[:])
-	}
 
-	// Login stores the digest of a new refresh token...
-	_ = store.StoreRefreshToken(ctx, "alice", digest("first"))
-	// ...and a refresh swaps the presented one for the next, atomically.
-	err := store.SwapRefreshToken(ctx, "alice", digest("first"), digest("second"))
-	fmt.Println(err)
-	// Replaying the rotated-out token fails.
-	err = store.SwapRefreshToken(ctx, "alice", digest("first"), digest("third"))
-	fmt.Println(errors.Is(err, ErrRefreshTokenNotFound))
+	// A login stores a value only if the key holds none...
+	ok, _ := store.CompareAndSwap(ctx, "alice", nil, []byte("first"), 30*24*time.Hour)
+	fmt.Println(ok)
+	// ...a refresh swaps the presented value for the next, atomically...
+	ok, _ = store.CompareAndSwap(ctx, "alice", []byte("first"), []byte("second"), 30*24*time.Hour)
+	fmt.Println(ok)
+	// ...and presenting the rotated-out value again swaps nothing.
+	ok, _ = store.CompareAndSwap(ctx, "alice", []byte("first"), []byte("third"), 30*24*time.Hour)
+	fmt.Println(ok)
+	v, _ := store.Load(ctx, "alice")
+	fmt.Printf("%s\n", v)
 	// Output:
-	// <nil>
 	// true
+	// true
+	// false
+	// second
 }

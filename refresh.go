@@ -19,28 +19,35 @@ import (
 // logout, a revocation or a login can never be undone by a refresh that was in flight.
 //
 // Load returns the value under key, or nil and no error when there is none or it has
-// expired.
+// expired. The returned slice is the caller's.
 //
 // CompareAndSwap stores new under key if, at that moment, the key holds old byte for
 // byte, and reports whether it did; the compare and the write are one atomic step. A nil
 // old means "only if the key holds nothing" (an expired value counts as nothing), and a
 // nil new deletes the key. With ttl > 0 the new value expires ttl after the call; with 0
-// it does not expire. A compare that fails is (false, nil); an error means the store
-// itself failed, and the package then answers 500, never 401.
+// it does not expire. A compare that fails is (false, nil) and changes nothing, the
+// expiry included. An error means the store failed, and the outcome may be unknown (a
+// timed-out write may still have been applied); the package then answers 500, never
+// 401. The store must not keep or modify old and new after the call.
 //
-// The package never stores an empty value, and values must round-trip byte for byte.
-// Both methods must be safe for concurrent use. In SQL, with a table
-// tokens(user_id text primary key, value bytea, expires_at timestamptz), the swap is one
-// statement whose affected-row count is the answer:
+// What the package passes: keys are user ids, strings that may hold any byte (store
+// them as bytes, or encode them); values are never empty; ttl is never negative; old and
+// new are never both nil. Calls may come with a context that is never cancelled (a
+// revocation must not be skipped because a client hung up), so bound their time in the
+// store itself. Both methods must be safe for concurrent use, and storetest.Run checks a
+// Store against all of the above.
+//
+// In SQL, with a table tokens(user_id bytea primary key, value bytea not null,
+// expires_at timestamptz), each swap is one statement whose affected-row count is the
+// answer, where live means (expires_at IS NULL OR expires_at > now()):
 //
 //	-- old != nil, new != nil
-//	UPDATE tokens SET value = $3, expires_at = $4
-//	 WHERE user_id = $1 AND value = $2 AND (expires_at IS NULL OR expires_at > now());
-//	-- old == nil: insert if absent (delete an expired row first, in the same transaction)
+//	UPDATE tokens SET value = $3, expires_at = $4 WHERE user_id = $1 AND value = $2 AND live;
+//	-- old == nil: first delete an expired row, then, in the same transaction,
 //	INSERT INTO tokens (user_id, value, expires_at) VALUES ($1, $3, $4)
-//	ON CONFLICT (user_id) DO NOTHING;
+//	  ON CONFLICT (user_id) DO NOTHING;
 //	-- new == nil
-//	DELETE FROM tokens WHERE user_id = $1 AND value = $2;
+//	DELETE FROM tokens WHERE user_id = $1 AND value = $2 AND live;
 //
 // MemStore implements Store in memory; the redisstore module implements it on Redis.
 type Store interface {

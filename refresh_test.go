@@ -1,95 +1,128 @@
 package jwtauth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// fakeStore is a refresh-token store for tests: a map and a mutex implementing the four
-// hooks. It records every value it is given, and a hook can be made to fail.
-type fakeStore struct {
-	mu     sync.Mutex
-	tokens map[string]string // user ID -> digest
-	seen   []string          // every digest passed to a hook
-	fail   map[string]error  // hook name -> error to return
-	calls  map[string]int
+// testStore is the refresh-token Store of the HTTP tests: a MemStore (on the fixture's
+// clock) that records every key, value and TTL it is given, counts its calls, and can be
+// made to fail per method: "load", "cas", or "delete" (a CompareAndSwap whose new value
+// is nil, the revocation). after, when set, runs once each call has been answered.
+type testStore struct {
+	mem MemStore
+
+	mu    sync.Mutex
+	keys  []string        // every key given to a method
+	seen  [][]byte        // every non-nil old and new value given to CompareAndSwap
+	ttls  []time.Duration // every TTL given to CompareAndSwap
+	fail  map[string]error
+	calls map[string]int
+	after func(method string)
 }
 
-func newFakeStore() *fakeStore {
-	return &fakeStore{tokens: map[string]string{}, fail: map[string]error{}, calls: map[string]int{}}
+var _ Store = (*testStore)(nil)
+
+func newTestStore(now func() time.Time) *testStore {
+	s := &testStore{fail: map[string]error{}, calls: map[string]int{}}
+	s.mem.now = now
+	return s
 }
 
-func (s *fakeStore) enter(hook string, digests ...string) error {
-	s.calls[hook]++
-	s.seen = append(s.seen, digests...)
-	return s.fail[hook]
-}
-
-func (s *fakeStore) StoreRefreshToken(_ context.Context, userID, digest string) error {
+// enter records a call and returns the error it is to fail with.
+func (s *testStore) enter(method, key string, vals ...[]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.enter("store", digest); err != nil {
-		return err
+	s.calls[method]++
+	s.keys = append(s.keys, key)
+	for _, v := range vals {
+		if v != nil {
+			s.seen = append(s.seen, bytes.Clone(v))
+		}
 	}
-	s.tokens[userID] = digest
-	return nil
+	return s.fail[method]
 }
 
-func (s *fakeStore) RetrieveRefreshToken(_ context.Context, userID string) (string, error) {
+func (s *testStore) done(method string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter("retrieve"); err != nil {
-		return "", err
+	after := s.after
+	s.mu.Unlock()
+	if after != nil {
+		after(method)
 	}
-	d, ok := s.tokens[userID]
-	if !ok {
-		return "", fmt.Errorf("%w: %s", ErrRefreshTokenNotFound, userID)
-	}
-	return d, nil
 }
 
-func (s *fakeStore) RevokeRefreshToken(_ context.Context, userID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter("revoke"); err != nil {
-		return err
+func (s *testStore) Load(ctx context.Context, key string) ([]byte, error) {
+	defer s.done("load")
+	if err := s.enter("load", key); err != nil {
+		return nil, err
 	}
-	delete(s.tokens, userID)
-	return nil
+	return s.mem.Load(ctx, key)
 }
 
-func (s *fakeStore) SwapRefreshToken(_ context.Context, userID, presented, next string) error {
+func (s *testStore) CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error) {
+	defer s.done("cas")
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.enter("swap", presented, next); err != nil {
-		return err
+	s.ttls = append(s.ttls, ttl)
+	s.mu.Unlock()
+	if err := s.enter("cas", key, old, new); err != nil {
+		return false, err
 	}
-	if d, ok := s.tokens[userID]; !ok || d != presented {
-		return ErrRefreshTokenNotFound
+	if new == nil {
+		s.mu.Lock()
+		err := s.fail["delete"]
+		s.calls["delete"]++
+		s.mu.Unlock()
+		if err != nil {
+			return false, err
+		}
 	}
-	s.tokens[userID] = next
-	return nil
+	return s.mem.CompareAndSwap(ctx, key, old, new, ttl)
 }
 
-func (s *fakeStore) get(userID string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.tokens[userID]
-	return d, ok
+// get returns the value stored for userID, nil for none.
+func (s *testStore) get(userID string) []byte {
+	v, err := s.mem.Load(context.Background(), userID)
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
-func (s *fakeStore) setFail(hook string, err error) {
+// remove deletes userID's value, as a logout elsewhere would.
+func (s *testStore) remove(userID string) {
+	for v := s.get(userID); v != nil; v = s.get(userID) {
+		s.mem.CompareAndSwap(context.Background(), userID, v, nil, 0)
+	}
+}
+
+func (s *testStore) setFail(method string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fail[hook] = err
+	s.fail[method] = err
+}
+
+func (s *testStore) setAfter(f func(method string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.after = f
+}
+
+func (s *testStore) count(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[method]
 }
 
 // refreshBody is the JSON body of a header-mode refresh.
@@ -129,10 +162,10 @@ func TestRefreshFlowHoursAfterExpiry(t *testing.T) {
 	if strings.Join(c.Scopes, " ") != "orders:read" {
 		t.Errorf("new token scopes %q, want the fresh ones", c.Scopes)
 	}
-	if want := f.clock.now().Add(DefaultExpirationDelta).Unix(); c.ExpiresAt.Unix() != want {
+	if want := f.clock.now().Add(defaultExpirationDelta).Unix(); c.ExpiresAt.Unix() != want {
 		t.Errorf("exp %d, want %d", c.ExpiresAt.Unix(), want)
 	}
-	if d, _ := f.store.get("alice"); d != RefreshTokenDigest(got.RefreshToken) {
+	if d := f.store.get("alice"); !bytes.Equal(d, refreshTokenDigest(got.RefreshToken)) {
 		t.Errorf("store holds %q, want the new token's digest", d)
 	}
 
@@ -157,7 +190,7 @@ func TestRefreshReplayOfRotatedOutTokenRevokes(t *testing.T) {
 	// RFC 9700 §4.14.2: the rotated-out token comes back (an attacker copied it).
 	rec = f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...)
 	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
-	if _, ok := f.store.get("alice"); ok {
+	if d := f.store.get("alice"); d != nil {
 		t.Fatal("replay did not revoke the current refresh token")
 	}
 	// ... and the legitimate client's current token is dead too.
@@ -166,22 +199,10 @@ func TestRefreshReplayOfRotatedOutTokenRevokes(t *testing.T) {
 }
 
 // TestRefreshReplayRevokesAfterTheClientHangsUp: the revocation a replay triggers does
-// not depend on the replayer waiting for the answer.
+// not depend on the replayer waiting for the answer. The replayer hangs up as soon as
+// the store has loaded the current token, and MemStore refuses a cancelled context.
 func TestRefreshReplayRevokesAfterTheClientHangsUp(t *testing.T) {
-	store := NewMemStore() // its hooks refuse a cancelled context
-	var hangUp context.CancelFunc
-	f := newFixture(t, func(c *Config) {
-		c.StoreRefreshToken = store.StoreRefreshToken
-		c.RetrieveRefreshToken = store.RetrieveRefreshToken
-		c.RevokeRefreshToken = store.RevokeRefreshToken
-		c.SwapRefreshToken = func(ctx context.Context, userID, presented, next string) error {
-			err := store.SwapRefreshToken(ctx, userID, presented, next)
-			if err != nil && hangUp != nil {
-				hangUp() // the replayer disconnects while the store answers
-			}
-			return err
-		}
-	})
+	f := newFixture(t, nil)
 	first := f.login(t, "alice")
 	rec := f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...)
 	if rec.Code != 200 {
@@ -190,14 +211,21 @@ func TestRefreshReplayRevokesAfterTheClientHangsUp(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	hangUp = cancel
+	f.store.setAfter(func(method string) {
+		if method == "load" {
+			cancel() // the replayer disconnects while the store answers
+		}
+	})
 	r := httptest.NewRequest("POST", "/auth/refresh", strings.NewReader(refreshBody(first.RefreshToken))).WithContext(ctx)
 	r.Header.Set("Authorization", "Bearer "+first.AccessToken)
 	rec = httptest.NewRecorder()
 	f.h.ServeHTTP(rec, r)
 	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
-	if _, err := store.RetrieveRefreshToken(context.Background(), "alice"); !errors.Is(err, ErrRefreshTokenNotFound) {
-		t.Fatalf("the current refresh token survived the replay: %v", err)
+	if ctx.Err() == nil {
+		t.Fatal("the request's context was not cancelled")
+	}
+	if d := f.store.get("alice"); d != nil {
+		t.Fatalf("the current refresh token survived the replay: %q", d)
 	}
 }
 
@@ -308,9 +336,9 @@ func TestRefreshFailures(t *testing.T) {
 		},
 		{
 			name: "past the refresh window by 1s",
-			mod:  func(c *Config) { c.RefreshWindow = time.Hour },
+			mod:  func(c *Config) { c.Refresh.Window = time.Hour },
 			prepare: func(f *fixture) {
-				f.clock.add(DefaultExpirationDelta + DefaultLeeway + time.Hour + time.Second)
+				f.clock.add(defaultExpirationDelta + defaultLeeway + time.Hour + time.Second)
 			},
 			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
 				return "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)
@@ -319,7 +347,7 @@ func TestRefreshFailures(t *testing.T) {
 		},
 		{
 			name: "refresh disabled",
-			mod:  func(c *Config) { c.RefreshTokenEnabled = false },
+			mod:  func(c *Config) { c.Refresh = nil },
 			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
 				return "POST", "/auth/refresh", `{"refresh_token":"x"}`, bearer(alice.AccessToken)
 			},
@@ -334,7 +362,7 @@ func TestRefreshFailures(t *testing.T) {
 		},
 		{
 			name:    "store has no token (logged out)",
-			prepare: func(f *fixture) { f.store.RevokeRefreshToken(context.Background(), "alice") },
+			prepare: func(f *fixture) { f.store.remove("alice") },
 			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
 				return "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)
 			},
@@ -349,66 +377,54 @@ func TestRefreshFailures(t *testing.T) {
 			status: 401, exception: "Unauthorized", reason: "User not found.",
 		},
 	} {
-		for _, swap := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%s/swap=%v", tc.name, swap), func(t *testing.T) {
-				f := newFixture(t, func(c *Config) {
-					if !swap {
-						c.SwapRefreshToken = nil
-					}
-					if tc.mod != nil {
-						tc.mod(c)
-					}
-				})
-				alice := f.login(t, "alice")
-				bob := f.login(t, "bob")
-				if tc.prepare != nil {
-					tc.prepare(f)
-				}
-				method, target, body, hdr := tc.req(f, alice, bob)
-				rec := f.do(t, method, target, body, hdr...)
-				checkError(t, rec, tc.status, tc.exception, tc.reason)
-				d, ok := f.store.get("alice")
-				if tc.revoked && ok {
-					t.Errorf("alice's refresh token survived")
-				}
-				if !tc.revoked && tc.prepare == nil && alice.RefreshToken != "" && d != RefreshTokenDigest(alice.RefreshToken) {
-					t.Errorf("alice's refresh token changed or vanished")
-				}
-			})
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.mod)
+			alice := f.login(t, "alice")
+			bob := f.login(t, "bob")
+			if tc.prepare != nil {
+				tc.prepare(f)
+			}
+			method, target, body, hdr := tc.req(f, alice, bob)
+			rec := f.do(t, method, target, body, hdr...)
+			checkError(t, rec, tc.status, tc.exception, tc.reason)
+			d := f.store.get("alice")
+			if tc.revoked && d != nil {
+				t.Errorf("alice's refresh token survived")
+			}
+			if !tc.revoked && tc.prepare == nil && alice.RefreshToken != "" && !bytes.Equal(d, refreshTokenDigest(alice.RefreshToken)) {
+				t.Errorf("alice's refresh token changed or vanished")
+			}
+		})
 	}
 }
 
 func TestRefreshWithinWindow(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.RefreshWindow = time.Hour })
+	f := newFixture(t, func(c *Config) { c.Refresh.Window = time.Hour })
 	alice := f.login(t, "alice")
-	f.clock.add(DefaultExpirationDelta + DefaultLeeway + time.Hour) // exactly at the edge
+	f.clock.add(defaultExpirationDelta + defaultLeeway + time.Hour) // exactly at the edge
 	rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
 	if rec.Code != 200 {
 		t.Fatalf("refresh at the window's edge: %d %s", rec.Code, rec.Body)
 	}
 }
 
+// TestRefreshHookFailures: a failing store is a logged 500, never a 401 and never its
+// text in the response.
 func TestRefreshHookFailures(t *testing.T) {
 	const secret = "dial tcp 10.0.0.7:6379: password hunter2 rejected"
 	for _, tc := range []struct {
-		name, hook string
-		swap       bool
-		presented  string // "" = alice's current token
+		name, method string
+		presented    string // "" = alice's current token
 	}{
-		{"retrieve fails", "retrieve", false, ""},
-		{"store of the rotated token fails", "store", false, ""},
-		{"swap fails", "swap", true, ""},
-		{"revoke after a mismatch fails", "revoke", true, "AAAAAAAAAAAAAAAAAAAAAAAA"},
+		{"load fails", "load", ""},
+		{"swap of the rotated token fails", "cas", ""},
+		{"revoke after a mismatch fails", "delete", "AAAAAAAAAAAAAAAAAAAAAAAA"},
+		{"load of the revoke after a mismatch fails", "load", "AAAAAAAAAAAAAAAAAAAAAAAA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, func(c *Config) {
-				if !tc.swap {
-					c.SwapRefreshToken = nil
-				}
-			})
+			f := newFixture(t, nil)
 			alice := f.login(t, "alice")
-			f.store.setFail(tc.hook, errors.New(secret))
+			f.store.setFail(tc.method, errors.New(secret))
 			presented := alice.RefreshToken
 			if tc.presented != "" {
 				presented = tc.presented
@@ -425,6 +441,27 @@ func TestRefreshHookFailures(t *testing.T) {
 	}
 }
 
+// TestLoginOnAContendedStoreIs500: a store whose value changes under every swap (a
+// storm of concurrent logins) makes a login a 500 after bounded retries, not a loop.
+func TestLoginOnAContendedStoreIs500(t *testing.T) {
+	f := newFixture(t, nil)
+	n := 0
+	f.store.setAfter(func(method string) {
+		if method == "load" { // another login slips in between the load and the swap
+			n++
+			f.store.mem.CompareAndSwap(context.Background(), "alice", f.store.get("alice"), []byte(fmt.Sprint("other login ", n)), 0)
+		}
+	})
+	rec := f.do(t, "POST", "/auth", loginBody("alice"))
+	checkError(t, rec, 500, "InternalServerError", "Internal server error.")
+	if n := f.store.count("cas"); n != maxSwaps {
+		t.Errorf("%d swaps, want %d", n, maxSwaps)
+	}
+	if !strings.Contains(f.log.String(), errContended.Error()) {
+		t.Errorf("log %q", f.log.String())
+	}
+}
+
 func TestRefreshRetrieveUserFails(t *testing.T) {
 	f := newFixture(t, nil)
 	alice := f.login(t, "alice")
@@ -436,71 +473,39 @@ func TestRefreshRetrieveUserFails(t *testing.T) {
 	}
 }
 
-func TestRefreshHookSaysNotFound(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.SwapRefreshToken = nil })
+// TestRefreshWhenStoreHoldsNothingIs401: a store that holds nothing for the user (the
+// value expired, or the store lost it) is a refused refresh token, and nothing is
+// written or revoked.
+func TestRefreshWhenStoreHoldsNothingIs401(t *testing.T) {
+	f := newFixture(t, nil)
 	alice := f.login(t, "alice")
-	f.store.setFail("retrieve", fmt.Errorf("redis: key missing: %w", ErrRefreshTokenNotFound))
+	f.store.remove("alice")
+	cas := f.store.count("cas")
 	rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
 	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+	if n := f.store.count("cas"); n != cas {
+		t.Errorf("%d compare-and-swaps for a user with nothing stored", n-cas)
+	}
+	if d := f.store.get("alice"); d != nil {
+		t.Errorf("store holds %q", d)
+	}
 }
 
-// TestRefreshConcurrentWithSwap: 64 requests present one refresh token at once. With
-// SwapRefreshToken exactly one wins. Every loser presented a token that is no longer
-// current, which RFC 9700 §4.14.2 treats as reuse, so the winner's new token is revoked
-// too: a client racing itself is logged out, which is the documented price of rotation.
-func TestRefreshConcurrentWithSwap(t *testing.T) {
+// TestRefreshConcurrent: 64 requests present one refresh token at once. Every change
+// is a compare-and-swap from the presented token, so exactly one wins. Every loser
+// presented a token that is no longer current, which RFC 9700 §4.14.2 treats as reuse,
+// so the winner's new token is revoked too: a client racing itself is logged out, which
+// is the documented price of rotation.
+func TestRefreshConcurrent(t *testing.T) {
 	f := newFixture(t, nil)
 	alice := f.login(t, "alice")
 	codes := f.refreshConcurrently(t, alice, 64)
 	if codes[200] != 1 || codes[401] != 63 {
 		t.Fatalf("status counts %v, want exactly one 200 and 63 401s", codes)
 	}
-	if d, ok := f.store.get("alice"); ok {
+	if d := f.store.get("alice"); d != nil {
 		t.Errorf("store still holds %q after the losers' reuse was detected", d)
 	}
-}
-
-// TestRefreshConcurrentWithoutSwap documents the race SPEC §6 step 6 describes: without
-// SwapRefreshToken, retrieve-compare-store is not atomic, so more than one concurrent
-// refresh may succeed. What holds: at least one succeeds, the store then holds nothing
-// (a loser revoked) or the digest of exactly one of the issued tokens, and so every
-// other issued token is dead.
-func TestRefreshConcurrentWithoutSwap(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.SwapRefreshToken = nil })
-	alice := f.login(t, "alice")
-	var mu sync.Mutex
-	var issued []string
-	var wg sync.WaitGroup
-	for i := 0; i < 64; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
-			if rec.Code == 200 {
-				tok := tokensOf(t, rec)
-				mu.Lock()
-				issued = append(issued, tok.RefreshToken)
-				mu.Unlock()
-			} else if rec.Code != 401 {
-				t.Errorf("status %d", rec.Code)
-			}
-		}()
-	}
-	wg.Wait()
-	if len(issued) == 0 {
-		t.Fatal("no refresh succeeded")
-	}
-	d, ok := f.store.get("alice")
-	live := 0
-	for _, tok := range issued {
-		if ok && RefreshTokenDigest(tok) == d {
-			live++
-		}
-	}
-	if ok && live != 1 {
-		t.Fatalf("store holds a digest matching %d issued tokens, want 1", live)
-	}
-	t.Logf("%d of 64 succeeded; store holds a token: %v", len(issued), ok)
 }
 
 func (f *fixture) refreshConcurrently(t *testing.T, tok *Tokens, n int) map[int]int {
@@ -522,7 +527,7 @@ func (f *fixture) refreshConcurrently(t *testing.T, tok *Tokens, n int) map[int]
 }
 
 func TestRefreshWithoutRotation(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.RotateRefreshTokens = new(bool) })
+	f := newFixture(t, func(c *Config) { c.Refresh.InsecureNoRotation = true })
 	alice := f.login(t, "alice")
 	for i := 0; i < 2; i++ {
 		rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
@@ -536,72 +541,80 @@ func TestRefreshWithoutRotation(t *testing.T) {
 	// A wrong token is refused but, without rotation, is no evidence of theft.
 	rec := f.do(t, "POST", "/auth/refresh", refreshBody("AAAAAAAAAAAAAAAAAAAAAAAA"), bearer(alice.AccessToken)...)
 	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
-	if _, ok := f.store.get("alice"); !ok {
-		t.Error("mismatch revoked the token although rotation is off")
+	if d := f.store.get("alice"); !bytes.Equal(d, refreshTokenDigest(alice.RefreshToken)) {
+		t.Errorf("store holds %q: a mismatch changed the token although rotation is off", d)
 	}
 }
 
 func TestStoreNeverSeesRawToken(t *testing.T) {
-	for _, swap := range []bool{true, false} {
-		f := newFixture(t, func(c *Config) {
-			if !swap {
-				c.SwapRefreshToken = nil
-			}
-		})
-		var issued []string
-		tok := f.login(t, "alice")
+	f := newFixture(t, nil)
+	var issued []string
+	tok := f.login(t, "alice")
+	issued = append(issued, tok.RefreshToken)
+	for i := 0; i < 3; i++ {
+		rec := f.do(t, "POST", "/auth/refresh", refreshBody(tok.RefreshToken), bearer(tok.AccessToken)...)
+		if rec.Code != 200 {
+			t.Fatalf("refresh: %d", rec.Code)
+		}
+		tok = tokensOf(t, rec)
 		issued = append(issued, tok.RefreshToken)
-		for i := 0; i < 3; i++ {
-			rec := f.do(t, "POST", "/auth/refresh", refreshBody(tok.RefreshToken), bearer(tok.AccessToken)...)
-			if rec.Code != 200 {
-				t.Fatalf("refresh: %d", rec.Code)
-			}
-			tok = tokensOf(t, rec)
-			issued = append(issued, tok.RefreshToken)
+	}
+	// A replay and a logout: the revocation paths.
+	f.do(t, "POST", "/auth/refresh", refreshBody(issued[0]), bearer(tok.AccessToken)...)
+	issued = append(issued, f.login(t, "alice").RefreshToken)
+	f.do(t, "POST", "/auth/logout", "", bearer(tok.AccessToken)...)
+
+	f.store.mu.Lock()
+	seen := slices.Clone(f.store.seen)
+	keys := slices.Clone(f.store.keys)
+	f.store.mu.Unlock()
+	if len(seen) < len(issued) {
+		t.Fatalf("store saw %d values for %d issued tokens", len(seen), len(issued))
+	}
+	digests := map[string]bool{}
+	for _, tok := range issued {
+		digests[string(refreshTokenDigest(tok))] = true
+	}
+	for _, v := range seen {
+		if len(v) != 43 || !base64URLOnly(string(v)) {
+			t.Errorf("store was given %q, not a 43-character digest", v)
 		}
-		f.store.mu.Lock()
-		seen := append([]string(nil), f.store.seen...)
-		f.store.mu.Unlock()
-		if len(seen) == 0 {
-			t.Fatal("store saw nothing")
+		if !digests[string(v)] {
+			t.Errorf("store was given %q, which is no issued token's digest", v)
 		}
-		digests := map[string]bool{}
 		for _, tok := range issued {
-			digests[RefreshTokenDigest(tok)] = true
+			if bytes.Contains(v, []byte(tok)) {
+				t.Errorf("store was given the raw token %q", tok)
+			}
 		}
-		for _, s := range seen {
-			if len(s) != 43 || !base64URLOnly(s) {
-				t.Errorf("store was given %q, not a 43-character digest", s)
-			}
-			if !digests[s] {
-				t.Errorf("store was given %q, which is no issued token's digest", s)
-			}
-			for _, tok := range issued {
-				if strings.Contains(s, tok) {
-					t.Errorf("store was given the raw token %q", tok)
-				}
-			}
+	}
+	for _, k := range keys {
+		if k != "alice" {
+			t.Errorf("store was given the key %q, not the user id", k)
 		}
 	}
 }
 
 func TestRefreshTokenDigest(t *testing.T) {
 	// SHA-256("abc"), FIPS 180-2 appendix B.1, in base64url.
-	if got, want := RefreshTokenDigest("abc"), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"; got != want {
+	if got, want := string(refreshTokenDigest("abc")), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"; got != want {
 		t.Errorf("digest %q, want %q", got, want)
 	}
 }
 
-func TestGenerateRefreshTokenUnique(t *testing.T) {
+func TestNewRefreshTokenUnique(t *testing.T) {
 	const n = 100_000
 	seen := make(map[string]struct{}, n)
 	for i := 0; i < n; i++ {
-		tok, err := generateRefreshToken()
+		tok, digest, err := newRefreshToken()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(tok) != 24 || !base64URLOnly(tok) {
 			t.Fatalf("token %q is not 24 base64url characters", tok)
+		}
+		if i < 100 && !bytes.Equal(digest, refreshTokenDigest(tok)) {
+			t.Fatalf("digest %q is not the token's", digest)
 		}
 		if _, dup := seen[tok]; dup {
 			t.Fatalf("duplicate token after %d draws", i)
@@ -610,24 +623,8 @@ func TestGenerateRefreshTokenUnique(t *testing.T) {
 	}
 }
 
-func TestGenerateRefreshTokenHookFails(t *testing.T) {
-	for name, gen := range map[string]func() (string, error){
-		"error":       func() (string, error) { return "", errors.New("entropy source gone: secret-detail") },
-		"empty token": func() (string, error) { return "", nil },
-	} {
-		t.Run(name, func(t *testing.T) {
-			f := newFixture(t, func(c *Config) { c.GenerateRefreshToken = gen })
-			rec := f.do(t, "POST", "/auth", loginBody("alice"))
-			checkError(t, rec, 500, "InternalServerError", "Internal server error.")
-			if strings.Contains(rec.Body.String(), "secret-detail") {
-				t.Error("generator error leaked")
-			}
-		})
-	}
-}
-
 func TestRefreshCookieMode(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.CookieSet = true })
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{} })
 	rec := f.do(t, "POST", "/auth", loginBody("alice"))
 	if rec.Code != 200 {
 		t.Fatalf("login: %d", rec.Code)
@@ -642,7 +639,7 @@ func TestRefreshCookieMode(t *testing.T) {
 	if cs["access_token"] == nil || cs["refresh_token"] == nil {
 		t.Fatalf("refresh did not set both cookies: %v", rec.Header()["Set-Cookie"])
 	}
-	if d, _ := f.store.get("alice"); d != RefreshTokenDigest(cs["refresh_token"].Value) {
+	if !bytes.Equal(f.store.get("alice"), refreshTokenDigest(cs["refresh_token"].Value)) {
 		t.Error("the refresh cookie is not the stored token")
 	}
 	// The refresh token cookie is required in strict cookie mode, even with a body.
@@ -654,7 +651,7 @@ func TestRefreshCookieMode(t *testing.T) {
 }
 
 func TestRefreshQueryMode(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.QueryStringSet = true })
+	f := newFixture(t, func(c *Config) { c.InsecureQueryString = true })
 	alice := f.login(t, "alice")
 	target := "/auth/refresh?access_token=" + alice.AccessToken + "&refresh_token=" + url.QueryEscape(alice.RefreshToken)
 	if rec := f.do(t, "POST", target, ""); rec.Code != 200 {
@@ -664,12 +661,12 @@ func TestRefreshQueryMode(t *testing.T) {
 	checkError(t, rec, 400, "MissingRefreshToken", `Refresh token "refresh_token" not present as a query argument.`)
 }
 
-func TestRefreshNonStrictCookieFallsBackToBody(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.CookieSet = true; c.CookieStrict = new(bool) })
+func TestRefreshHeaderFallbackFromCookieToBody(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{}; c.HeaderFallback = true })
 	alice := f.login(t, "alice")
 	rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
 	if rec.Code != 200 {
-		t.Fatalf("non-strict cookie mode, header and body: %d %s", rec.Code, rec.Body)
+		t.Fatalf("cookie mode with HeaderFallback, header and body: %d %s", rec.Code, rec.Body)
 	}
 }
 
@@ -681,7 +678,7 @@ func TestLogout(t *testing.T) {
 	if rec.Code != 204 || rec.Body.Len() != 0 {
 		t.Fatalf("logout: %d %q", rec.Code, rec.Body)
 	}
-	if _, ok := f.store.get("alice"); ok {
+	if d := f.store.get("alice"); d != nil {
 		t.Fatal("logout did not revoke")
 	}
 	rec = f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
@@ -692,23 +689,29 @@ func TestLogout(t *testing.T) {
 	rec = f.do(t, "POST", "/auth/logout", "", bearer(tamper(t, alice.AccessToken))...)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
 
-	f.store.setFail("revoke", errors.New("revoke failed: secret-detail"))
-	rec = f.do(t, "POST", "/auth/logout", "", bearer(alice.AccessToken)...)
-	checkError(t, rec, 500, "InternalServerError", "Internal server error.")
-	if strings.Contains(rec.Body.String(), "secret-detail") {
-		t.Error("revoke error leaked")
+	// A logout with nothing stored touches nothing and succeeds.
+	cas := f.store.count("cas")
+	if rec := f.do(t, "POST", "/auth/logout", "", bearer(alice.AccessToken)...); rec.Code != 204 || f.store.count("cas") != cas {
+		t.Errorf("second logout: %d, %d swaps", rec.Code, f.store.count("cas")-cas)
+	}
+
+	f.login(t, "alice")
+	for _, method := range []string{"load", "delete"} {
+		f.store.setFail(method, errors.New("revoke failed: secret-detail"))
+		rec = f.do(t, "POST", "/auth/logout", "", bearer(alice.AccessToken)...)
+		checkError(t, rec, 500, "InternalServerError", "Internal server error.")
+		if strings.Contains(rec.Body.String(), "secret-detail") {
+			t.Errorf("%s: revoke error leaked", method)
+		}
+		if f.store.get("alice") == nil {
+			t.Errorf("%s: a failed logout deleted the token", method)
+		}
+		f.store.setFail(method, nil)
 	}
 }
 
-func TestLogoutWithoutRevokeHookIs404(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.RevokeRefreshToken = nil })
-	alice := f.login(t, "alice")
-	rec := f.do(t, "POST", "/auth/logout", "", bearer(alice.AccessToken)...)
-	checkError(t, rec, 404, "NotFound", "Not found.")
-}
-
 func TestLogoutClearsCookies(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.CookieSet = true; c.CookieSplit = true; c.CookieDomain = "example.com" })
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{Split: true, Domain: "example.com"} })
 	rec := f.do(t, "POST", "/auth", loginBody("alice"))
 	rec = f.do(t, "POST", "/auth/logout", "", "Cookie", cookieHeader(rec))
 	if rec.Code != 204 {
@@ -717,36 +720,38 @@ func TestLogoutClearsCookies(t *testing.T) {
 	cs := cookiesByName(rec)
 	for _, name := range []string{"access_token", "access_token_signature", "refresh_token"} {
 		c := cs[name]
-		if c == nil || c.MaxAge >= 0 || c.Value != "" || c.Path != "/" || c.Domain != "example.com" {
+		if c == nil || c.MaxAge >= 0 || c.Value != "" || c.Path != "/" || c.Domain != "example.com" || !c.Secure {
 			t.Errorf("cookie %s not cleared: %+v", name, c)
 		}
 	}
 }
 
-func TestJSONStringMember(t *testing.T) {
+func TestBodyToken(t *testing.T) {
 	for _, tc := range []struct {
 		body string
 		want string
-		err  error // nil: success; errNoMember etc.; errAny: some other error
+		err  error // nil: success; errAny: some error
 	}{
 		{`{"refresh_token":"abc"}`, "abc", nil},
 		{` {"a":{"b":[1,2,{"c":null}]},"refresh_token":"abc"} `, "abc", nil},
 		{`{"refresh_\u0074oken":"abc"}`, "abc", nil},
-		{``, "", errNoMember},
-		{`{}`, "", errNoMember},
-		{`{"refresh_token":null}`, "", nil},
-		{`{"Refresh_Token":"abc"}`, "", errNoMember},
-		{`{"refresh_token":"a","refresh_token":"b"}`, "", errDuplicateMember},
-		{`{"refresh_token":1}`, "", errNotString},
-		{`[]`, "", errNotObject},
-		{`"abc"`, "", errNotObject},
-		{`{"refresh_token":"abc"} x`, "", errNotObject},
-		{`{"refresh_token":"abc"}{}`, "", errNotObject},
-		{`{"refresh_token":"abc"`, "", errAny},
-		{`{"refresh_token" "abc"}`, "", errAny},
+		{``, "", errNoRefreshBody},
+		{`{}`, "", errNoRefreshBody},
+		{`{"refresh_token":null}`, "", errNoRefreshBody},
+		{`{"refresh_token":""}`, "", errNoRefreshBody},
+		{`{"Refresh_Token":"abc"}`, "", errNoRefreshBody},
+		{`{"refresh_token":"a","refresh_token":"b"}`, "", errTwoRefresh},
+		{`{"refresh_token":"a","refresh_token":null}`, "", errTwoRefresh},
+		{`{"refresh_token":1}`, "", errBadBody},
+		{`[]`, "", errBadBody},
+		{`"abc"`, "", errBadBody},
+		{`{"refresh_token":"abc"} x`, "", errBadBody},
+		{`{"refresh_token":"abc"}{}`, "", errBadBody},
+		{`{"refresh_token":"abc"`, "", errBadBody},
+		{`{"refresh_token" "abc"}`, "", errBadBody},
 		{`{"x":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, "", errAny},
 	} {
-		got, err := jsonStringMember(strings.NewReader(tc.body), "refresh_token")
+		got, err := bodyToken(strings.NewReader(tc.body), "refresh_token")
 		switch {
 		case tc.err == errAny && err == nil:
 			t.Errorf("%.40q: no error", tc.body)
@@ -756,12 +761,15 @@ func TestJSONStringMember(t *testing.T) {
 			t.Errorf("%.40q: %q, want %q", tc.body, got, tc.want)
 		}
 	}
+	if _, err := bodyToken(nil, "refresh_token"); err != errNoRefreshBody {
+		t.Errorf("no body: %v", err)
+	}
 }
 
 var errAny = errors.New("any error")
 
 func TestRefreshBodyTooLarge(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.MaxBodyBytes = 256 })
+	f := newFixture(t, func(c *Config) { c.Endpoints.MaxBodyBytes = 256 })
 	alice := f.login(t, "alice")
 	body := `{"pad":"` + strings.Repeat("x", 300) + `","refresh_token":"` + alice.RefreshToken + `"}`
 	rec := f.do(t, "POST", "/auth/refresh", body, bearer(alice.AccessToken)...)
@@ -769,3 +777,159 @@ func TestRefreshBodyTooLarge(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+// TestLogoutRacingRefreshesAlwaysLeavesNoToken: a logout sent while N refreshes with the
+// same token are in flight cannot be undone by them. Every change to the store is a
+// compare-and-swap, so a refresh that loaded the token before the logout deleted it
+// fails its swap instead of writing a new token back. The store is the fixture's
+// MemStore, with a pause of up to 50µs after each load to widen the window between a
+// refresh's load and its swap, where the logout must land; many rounds.
+func TestLogoutRacingRefreshesAlwaysLeavesNoToken(t *testing.T) {
+	const rounds, refreshes = 200, 8
+	f := newFixture(t, nil)
+	f.store.setAfter(func(method string) {
+		if method == "load" {
+			time.Sleep(time.Duration(rand.IntN(50)) * time.Microsecond)
+		}
+	})
+	store := &f.store.mem
+	won := 0
+	for round := 0; round < rounds; round++ {
+		alice := f.login(t, "alice")
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		codes := make([]int, refreshes)
+		for i := range codes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				codes[i] = f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...).Code
+			}()
+		}
+		var logout int
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			logout = f.do(t, "POST", "/auth/logout", "", bearer(alice.AccessToken)...).Code
+		}()
+		close(start)
+		wg.Wait()
+		if logout != 204 {
+			t.Fatalf("round %d: logout %d", round, logout)
+		}
+		for _, c := range codes {
+			switch c {
+			case 200:
+				won++
+			case 401:
+			default:
+				t.Fatalf("round %d: refresh %d", round, c)
+			}
+		}
+		if v, err := store.Load(context.Background(), "alice"); err != nil || v != nil {
+			t.Fatalf("round %d: after the logout the store holds %q, %v; refreshes %v", round, v, err, codes)
+		}
+	}
+	t.Logf("%d rounds: %d refreshes won their race against the logout, none survived it", rounds, won)
+}
+
+// TestRefreshIdleTimeoutIsPassedToTheStore: every write carries Refresh.IdleTimeout as
+// its TTL, so a refresh token unused for longer is gone from the store and refused.
+func TestRefreshIdleTimeoutIsPassedToTheStore(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Refresh.IdleTimeout = 2 * time.Hour })
+	alice := f.login(t, "alice")
+	f.clock.add(2*time.Hour - time.Second)
+	rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
+	if rec.Code != 200 {
+		t.Fatalf("refresh within the idle timeout: %d %s", rec.Code, rec.Body)
+	}
+	next := tokensOf(t, rec)
+	f.clock.add(2 * time.Hour) // unused for exactly the idle timeout
+	rec = f.do(t, "POST", "/auth/refresh", refreshBody(next.RefreshToken), bearer(next.AccessToken)...)
+	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+	f.store.mu.Lock()
+	ttls := slices.Clone(f.store.ttls)
+	f.store.mu.Unlock()
+	if len(ttls) == 0 {
+		t.Fatal("no write")
+	}
+	for _, ttl := range ttls {
+		if ttl != 2*time.Hour {
+			t.Errorf("TTL %v given to the store, want the IdleTimeout", ttl)
+		}
+	}
+}
+
+func TestRefreshIdleTimeoutDefaultsTo30Days(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.login(t, "alice")
+	f.clock.add(30*24*time.Hour - time.Second)
+	if rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...); rec.Code != 200 {
+		t.Fatalf("refresh after 30 days less a second: %d %s", rec.Code, rec.Body)
+	}
+	f.store.mu.Lock()
+	defer f.store.mu.Unlock()
+	for _, ttl := range f.store.ttls {
+		if ttl != 30*24*time.Hour {
+			t.Errorf("TTL %v given to the store, want 30 days", ttl)
+		}
+	}
+}
+
+// TestNoRotationRefreshRestartsIdleTimeout: without rotation a refresh writes the same
+// value back, which restarts its IdleTimeout: a token in use does not expire.
+func TestNoRotationRefreshRestartsIdleTimeout(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Refresh.InsecureNoRotation = true; c.Refresh.IdleTimeout = time.Hour })
+	alice := f.login(t, "alice")
+	refresh := func() *httptest.ResponseRecorder {
+		return f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
+	}
+	for i := 0; i < 4; i++ { // 3h20m in all, never 1h idle
+		f.clock.add(50 * time.Minute)
+		if rec := refresh(); rec.Code != 200 {
+			t.Fatalf("refresh %d, 50 minutes after the last: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	if !bytes.Equal(f.store.get("alice"), refreshTokenDigest(alice.RefreshToken)) {
+		t.Error("the stored token changed without rotation")
+	}
+	f.clock.add(time.Hour)
+	checkError(t, refresh(), 401, "AuthenticationFailed", "Authentication failed.")
+}
+
+// TestRefreshUserWhoseClaimsCannotBeSignedKeepsTheToken: a RetrieveUser whose user
+// cannot be signed (an extra claim overriding exp) is the application's bug, a 500,
+// and the refresh token stays usable: the store is not touched before the signing.
+func TestRefreshUserWhoseClaimsCannotBeSignedKeepsTheToken(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.login(t, "alice")
+	f.dir.update("alice", func(u *User) { u.Claims = map[string]any{"exp": 1} })
+	cas := f.store.count("cas")
+	rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
+	checkError(t, rec, 500, "InternalServerError", "Internal server error.")
+	if n := f.store.count("cas"); n != cas || !bytes.Equal(f.store.get("alice"), refreshTokenDigest(alice.RefreshToken)) {
+		t.Fatalf("the failed refresh changed the store (%d swaps)", n-cas)
+	}
+	f.dir.update("alice", func(u *User) { u.Claims = nil })
+	if rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...); rec.Code != 200 {
+		t.Errorf("refresh once the user is fixed: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestRefreshAndLogoutRefuseATokenWithoutUserID: the store is keyed by the access
+// token's user id, so an access token without one cannot refresh or log out anyone.
+func TestRefreshAndLogoutRefuseATokenWithoutUserID(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.login(t, "alice")
+	tok, err := f.a.Sign(&Claims{ExpiresAt: f.clock.now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkError(t, f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(tok)...), 401, "Unauthorized", "Auth required.")
+	checkError(t, f.do(t, "POST", "/auth/logout", "", bearer(tok)...), 401, "Unauthorized", "Auth required.")
+	if !bytes.Equal(f.store.get("alice"), refreshTokenDigest(alice.RefreshToken)) {
+		t.Error("alice's refresh token changed")
+	}
+}

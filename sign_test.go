@@ -217,13 +217,13 @@ func TestVerifyMaxTokenSizeIsConfigurable(t *testing.T) {
 	}
 }
 
-func TestVerifyWithoutExpWhenVerifyExpOff(t *testing.T) {
+func TestVerifyWithoutExpWhenInsecureNoExpiry(t *testing.T) {
 	tok := forge(stdHeader, `{"user_id":"alice"}`, testSecret)
 	if _, err := testAuth(t, nil).Verify(tok); err != errNoExp {
 		t.Errorf("default config: %v, want exp required", err)
 	}
-	if _, err := testAuth(t, func(c *Config) { c.VerifyExp = off() }).Verify(tok); err != nil {
-		t.Errorf("VerifyExp off: %v", err)
+	if _, err := testAuth(t, func(c *Config) { c.InsecureNoExpiry = true }).Verify(tok); err != nil {
+		t.Errorf("InsecureNoExpiry: %v", err)
 	}
 }
 
@@ -247,7 +247,7 @@ func TestVerifyRFC7515AppendixA1(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := func(now time.Time) *Auth {
-		return testAuth(t, func(c *Config) { c.Secret = key; c.NoLeeway = true; c.Now = func() time.Time { return now } })
+		return testAuth(t, func(c *Config) { c.Secret = key; c.Leeway = NoLeeway; c.Now = func() time.Time { return now } })
 	}
 	exp := time.Unix(rfc7515A1.exp, 0)
 	c, err := at(exp.Add(-time.Second)).Verify(rfc7515A1.token)

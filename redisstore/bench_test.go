@@ -5,13 +5,14 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jwtauth/jwtauth/redisstore"
 )
 
 // The benchmarks run against the shared server (JWTAUTH_REDIS_ADDR), over loopback:
-// they measure a round trip to Redis plus the client's work, which is what a refresh
-// adds to a request.
+// they measure a round trip to Redis plus the client's work, which is what each store
+// call adds to a request.
 
 func benchStore(b *testing.B) *redisstore.Store {
 	b.Helper()
@@ -19,35 +20,63 @@ func benchStore(b *testing.B) *redisstore.Store {
 	return redisstore.New(c, redisstore.Options{Prefix: testPrefix(b, c)})
 }
 
-func BenchmarkSwap(b *testing.B) {
+// benchTTL is what jwtauth passes by default (Refresh.IdleTimeout, 30 days).
+const benchTTL = 30 * 24 * time.Hour
+
+func BenchmarkLoad(b *testing.B) {
+	ctx := context.Background()
+	s := benchStore(b)
+	d := newDigest(b)
+	if ok, err := s.CompareAndSwap(ctx, "alice", nil, d, benchTTL); !ok || err != nil {
+		b.Fatal(ok, err)
+	}
+	b.Run("hit", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if v, err := s.Load(ctx, "alice"); v == nil || err != nil {
+				b.Fatal(v, err)
+			}
+		}
+	})
+	b.Run("miss", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if v, err := s.Load(ctx, "nobody"); v != nil || err != nil {
+				b.Fatal(v, err)
+			}
+		}
+	})
+}
+
+func BenchmarkCompareAndSwap(b *testing.B) {
 	ctx := context.Background()
 	b.Run("hit", func(b *testing.B) {
 		// A rotation: one EVALSHA that compares and sets.
 		s := benchStore(b)
-		d := [2]string{digest(newToken(b)), digest(newToken(b))}
-		if err := s.StoreRefreshToken(ctx, "alice", d[0]); err != nil {
-			b.Fatal(err)
+		d := [2][]byte{newDigest(b), newDigest(b)}
+		if ok, err := s.CompareAndSwap(ctx, "alice", nil, d[0], benchTTL); !ok || err != nil {
+			b.Fatal(ok, err)
 		}
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			if err := s.SwapRefreshToken(ctx, "alice", d[i], d[1-i]); err != nil {
-				b.Fatal(err)
+			if ok, err := s.CompareAndSwap(ctx, "alice", d[i], d[1-i], benchTTL); !ok || err != nil {
+				b.Fatal(ok, err)
 			}
 			i = 1 - i
 		}
 	})
-	b.Run("stale", func(b *testing.B) {
-		// A replayed token: the compare fails and nothing is written.
+	b.Run("conflict", func(b *testing.B) {
+		// A replayed token, or a lost race: the compare fails and nothing is written.
 		s := benchStore(b)
-		current, stale := digest(newToken(b)), digest(newToken(b))
-		if err := s.StoreRefreshToken(ctx, "alice", current); err != nil {
-			b.Fatal(err)
+		current, stale := newDigest(b), newDigest(b)
+		if ok, err := s.CompareAndSwap(ctx, "alice", nil, current, benchTTL); !ok || err != nil {
+			b.Fatal(ok, err)
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := s.SwapRefreshToken(ctx, "alice", stale, current); err == nil {
-				b.Fatal("stale swap succeeded")
+			if ok, err := s.CompareAndSwap(ctx, "alice", stale, current, benchTTL); ok || err != nil {
+				b.Fatal(ok, err)
 			}
 		}
 	})
@@ -58,52 +87,19 @@ func BenchmarkSwap(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			user := "user" + strconv.FormatInt(users.Add(1), 10)
-			d := [2]string{digest(user + "a"), digest(user + "b")}
-			if err := s.StoreRefreshToken(ctx, user, d[0]); err != nil {
-				b.Error(err)
+			d := [2][]byte{[]byte(digest(user + "a")), []byte(digest(user + "b"))}
+			if ok, err := s.CompareAndSwap(ctx, user, nil, d[0], benchTTL); !ok || err != nil {
+				b.Error(ok, err)
 				return
 			}
 			i := 0
 			for pb.Next() {
-				if err := s.SwapRefreshToken(ctx, user, d[i], d[1-i]); err != nil {
-					b.Error(err)
+				if ok, err := s.CompareAndSwap(ctx, user, d[i], d[1-i], benchTTL); !ok || err != nil {
+					b.Error(ok, err)
 					return
 				}
 				i = 1 - i
 			}
 		})
-	})
-}
-
-func BenchmarkStoreRetrieve(b *testing.B) {
-	ctx := context.Background()
-	s := benchStore(b)
-	d := digest(newToken(b))
-	b.Run("store", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := s.StoreRefreshToken(ctx, "alice", d); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("retrieve", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := s.RetrieveRefreshToken(ctx, "alice"); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("store+retrieve", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := s.StoreRefreshToken(ctx, "alice", d); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := s.RetrieveRefreshToken(ctx, "alice"); err != nil {
-				b.Fatal(err)
-			}
-		}
 	})
 }

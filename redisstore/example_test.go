@@ -22,21 +22,21 @@ func Example() {
 	})
 	store := redisstore.New(rdb, redisstore.Options{
 		Prefix: "myapp:refresh:", // default "jwtauth:refresh:"
-		TTL:    14 * 24 * time.Hour,
 	})
 	auth, err := jwtauth.New(jwtauth.Config{
 		Secret: []byte(os.Getenv("JWT_SECRET")), // the same on every replica
-		Authenticate: func(r *http.Request) (*jwtauth.User, error) {
-			return &jwtauth.User{ID: "alice"}, nil // check credentials here
+		Endpoints: &jwtauth.Endpoints{
+			Authenticate: func(r *http.Request) (*jwtauth.User, error) {
+				return &jwtauth.User{ID: "alice"}, nil // check credentials here
+			},
 		},
 		RetrieveUser: func(ctx context.Context, c *jwtauth.Claims) (*jwtauth.User, error) {
 			return &jwtauth.User{ID: c.UserID}, nil // look the user up here
 		},
-		RefreshTokenEnabled:  true,
-		StoreRefreshToken:    store.StoreRefreshToken,
-		RetrieveRefreshToken: store.RetrieveRefreshToken,
-		RevokeRefreshToken:   store.RevokeRefreshToken,
-		SwapRefreshToken:     store.SwapRefreshToken,
+		Refresh: &jwtauth.Refresh{
+			Store:       store,
+			IdleTimeout: 14 * 24 * time.Hour, // the TTL of each write; default 30 days
+		},
 	})
 	if err != nil {
 		panic(err)

@@ -6,6 +6,7 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -23,25 +24,29 @@ import (
 // httpSecret is shared by every instance, as by replicas of one service.
 var httpSecret = []byte("0123456789abcdef0123456789abcdef")
 
-// newInstance starts one replica of a service: a jwtauth.Auth whose refresh hooks are
-// store's, serving the endpoints under /auth and a protected GET /orders. Every login
+// newInstance starts one replica of a service: a jwtauth.Auth whose refresh tokens live
+// in store, serving the endpoints under /auth and a protected GET /orders. Every login
 // is the user "alice".
 func newInstance(t testing.TB, store *redisstore.Store) *httptest.Server {
 	t.Helper()
+	return newInstanceWith(t, &jwtauth.Refresh{Store: store})
+}
+
+// newInstanceWith is newInstance with the given refresh settings.
+func newInstanceWith(t testing.TB, refresh *jwtauth.Refresh) *httptest.Server {
+	t.Helper()
 	auth, err := jwtauth.New(jwtauth.Config{
 		Secret: httpSecret,
-		Authenticate: func(*http.Request) (*jwtauth.User, error) {
-			return &jwtauth.User{ID: "alice"}, nil
+		Endpoints: &jwtauth.Endpoints{
+			Authenticate: func(*http.Request) (*jwtauth.User, error) {
+				return &jwtauth.User{ID: "alice"}, nil
+			},
 		},
 		RetrieveUser: func(_ context.Context, c *jwtauth.Claims) (*jwtauth.User, error) {
 			return &jwtauth.User{ID: c.UserID}, nil
 		},
-		RefreshTokenEnabled:  true,
-		StoreRefreshToken:    store.StoreRefreshToken,
-		RetrieveRefreshToken: store.RetrieveRefreshToken,
-		RevokeRefreshToken:   store.RevokeRefreshToken,
-		SwapRefreshToken:     store.SwapRefreshToken,
-		ErrorLog:             slog.New(slog.NewTextHandler(io.Discard, nil)), // the 500s are expected
+		Refresh:  refresh,
+		ErrorLog: slog.New(slog.NewTextHandler(io.Discard, nil)), // the 500s are expected
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -137,16 +142,19 @@ func getOrders(t testing.TB, srv *httptest.Server, access string) int {
 	return resp.StatusCode
 }
 
-// wantRawDigest fails t unless Redis holds, under key, the digest of refreshTok and
-// not the token itself.
-func wantRawDigest(t testing.TB, c *redis.Client, key, refreshTok string) {
+// wantNoRawToken fails t unless Redis holds a value under key that contains neither
+// refreshTok nor the bytes it encodes: a leaked Redis must not leak sessions.
+func wantNoRawToken(t testing.TB, c *redis.Client, key, refreshTok string) {
 	t.Helper()
-	raw, err := c.Get(context.Background(), key).Result()
+	raw, err := c.Get(context.Background(), key).Bytes()
 	if err != nil {
 		t.Fatalf("GET %s: %v", key, err)
 	}
-	if raw == refreshTok || raw != digest(refreshTok) || len(raw) != 43 {
-		t.Fatalf("Redis holds %q for refresh token %q, want its SHA-256 base64url digest %q", raw, refreshTok, digest(refreshTok))
+	if len(raw) == 0 || bytes.Contains(raw, []byte(refreshTok)) {
+		t.Fatalf("Redis holds %q for refresh token %q, want a value that does not contain it", raw, refreshTok)
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(refreshTok); err == nil && bytes.Contains(raw, b) {
+		t.Fatalf("Redis holds %q, which contains the bytes of refresh token %q", raw, refreshTok)
 	}
 }
 
@@ -158,7 +166,7 @@ func TestHTTPTwoInstancesShareRefreshTokens(t *testing.T) {
 	key := prefix + "alice"
 
 	a1, r1 := login(t, a)
-	wantRawDigest(t, c, key, r1)
+	wantNoRawToken(t, c, key, r1)
 	if got := getOrders(t, b, a1); got != http.StatusOK {
 		t.Fatalf("B rejects A's access token: %d", got)
 	}
@@ -170,7 +178,7 @@ func TestHTTPTwoInstancesShareRefreshTokens(t *testing.T) {
 		t.Fatalf("refresh on B returned refresh token %q, want a new one", got.refresh)
 	}
 	a2, r2 := got.access, got.refresh
-	wantRawDigest(t, c, key, r2)
+	wantNoRawToken(t, c, key, r2)
 
 	// Replay the rotated-out token on A: 401, and the whole family is revoked.
 	wantReply(t, "replay of the rotated-out token on A", refresh(t, a, a1, r1), http.StatusUnauthorized, "AuthenticationFailed")
@@ -257,7 +265,7 @@ func TestHTTPRedisDown(t *testing.T) {
 	login(t, a)
 }
 
-func TestHTTPHookErrorIs500(t *testing.T) {
+func TestHTTPStoreErrorIs500(t *testing.T) {
 	// A Redis error that is not an outage (WRONGTYPE: someone else's list under the
 	// key) is a 500 with no detail, and does not count as a wrong token: nothing is
 	// revoked.
@@ -270,13 +278,38 @@ func TestHTTPHookErrorIs500(t *testing.T) {
 	c.RPush(ctx, prefix+"alice", "not a digest")
 	wantReply(t, "refresh over a list", refresh(t, a, access, refreshTok), http.StatusInternalServerError, "InternalServerError")
 	if typ := c.Type(ctx, prefix+"alice").Val(); typ != "list" {
-		t.Fatalf("the key is now a %q: a hook error revoked the token", typ)
+		t.Fatalf("the key is now a %q: a store error revoked the token", typ)
 	}
 }
 
+func TestHTTPIdleTimeoutReachesRedis(t *testing.T) {
+	// Refresh.IdleTimeout is the TTL of every write, so Redis expires an idle session
+	// and each refresh restarts the clock.
+	c := sharedClient(t)
+	prefix := testPrefix(t, c)
+	a := newInstanceWith(t, &jwtauth.Refresh{
+		Store:       redisstore.New(c, redisstore.Options{Prefix: prefix}),
+		IdleTimeout: time.Hour,
+	})
+	key := prefix + "alice"
+	wantAboutAnHour := func(what string) {
+		t.Helper()
+		if ms := pttl(t, c, key); ms <= time.Hour.Milliseconds()-60_000 || ms > time.Hour.Milliseconds() {
+			t.Fatalf("PTTL %s = %d ms, want about an hour", what, ms)
+		}
+	}
+	access, refreshTok := login(t, a)
+	wantAboutAnHour("after login")
+	if err := c.PExpire(context.Background(), key, time.Minute).Err(); err != nil { // as if 59 minutes passed
+		t.Fatal(err)
+	}
+	wantReply(t, "refresh", refresh(t, a, access, refreshTok), http.StatusOK, "")
+	wantAboutAnHour("after a refresh")
+}
+
 func BenchmarkHTTPRefresh(b *testing.B) {
-	// A refresh round trip over loopback HTTP: verify the access token, swap the
-	// digest in Redis, sign a new access token, answer JSON.
+	// A refresh round trip over loopback HTTP: verify the access token, load and swap
+	// the value in Redis, sign a new access token, answer JSON.
 	c := sharedClient(b)
 	a := newInstance(b, redisstore.New(c, redisstore.Options{Prefix: testPrefix(b, c)}))
 	access, refreshTok := login(b, a)

@@ -1,12 +1,11 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"testing"
 	"time"
 
-	"github.com/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/redisstore"
 )
 
@@ -19,9 +18,10 @@ import (
 // call for 20 s.
 const outageBudget = time.Second
 
-// storeOps runs each hook once against userID and reports every error and how long
-// each call took.
-func storeOps(s *redisstore.Store, userID, current string) map[string]struct {
+// storeOps runs each kind of call once against key, whose value is current, and
+// reports every error and how long each call took. Load's (nil, nil) and a swap's
+// (false, nil) count as no error: wantPromptErrors fails on them.
+func storeOps(s *redisstore.Store, key string, current []byte) map[string]struct {
 	err     error
 	elapsed time.Duration
 } {
@@ -38,17 +38,20 @@ func storeOps(s *redisstore.Store, userID, current string) map[string]struct {
 			elapsed time.Duration
 		}{err, time.Since(start)}
 	}
-	run("StoreRefreshToken", func() error { return s.StoreRefreshToken(ctx, userID, current) })
-	run("RetrieveRefreshToken", func() error { _, err := s.RetrieveRefreshToken(ctx, userID); return err })
-	run("SwapRefreshToken", func() error { return s.SwapRefreshToken(ctx, userID, current, current) })
-	run("RevokeRefreshToken", func() error { return s.RevokeRefreshToken(ctx, userID) })
+	cas := func(old, new []byte) func() error {
+		return func() error { _, err := s.CompareAndSwap(ctx, key, old, new, time.Hour); return err }
+	}
+	run("Load", func() error { _, err := s.Load(ctx, key); return err })
+	run("CompareAndSwap (insert)", cas(nil, current))
+	run("CompareAndSwap (swap)", cas(current, current))
+	run("CompareAndSwap (delete)", cas(current, nil))
 	return out
 }
 
-// wantPromptErrors fails t unless every hook fails promptly with a Redis error.
-func wantPromptErrors(t *testing.T, s *redisstore.Store, userID string) {
+// wantPromptErrors fails t unless every call fails promptly with a Redis error.
+func wantPromptErrors(t *testing.T, s *redisstore.Store, key string) {
 	t.Helper()
-	for name, r := range storeOps(s, userID, digest(newToken(t))) {
+	for name, r := range storeOps(s, key, newDigest(t)) {
 		wantRedisError(t, name+" while Redis is down", r.err)
 		if r.elapsed > outageBudget {
 			t.Errorf("%s took %v while Redis is down, want at most %v", name, r.elapsed, outageBudget)
@@ -56,15 +59,15 @@ func wantPromptErrors(t *testing.T, s *redisstore.Store, userID string) {
 	}
 }
 
-// waitUp polls until the store answers again (a retrieve that is not a Redis error),
-// for at most 10 s: the first commands after a restart may still meet a connection
-// the pool has not yet found dead.
-func waitUp(t *testing.T, s *redisstore.Store, userID string) {
+// waitUp polls until the store answers again (a Load without error), for at most
+// 10 s: the first commands after a restart may still meet a connection the pool has
+// not yet found dead.
+func waitUp(t *testing.T, s *redisstore.Store, key string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := s.RetrieveRefreshToken(context.Background(), userID)
-		if err == nil || errors.Is(err, jwtauth.ErrRefreshTokenNotFound) {
+		_, err := s.Load(context.Background(), key)
+		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -79,11 +82,8 @@ func TestRedisDown(t *testing.T) {
 	// fast is under test; s, on a lenient client, sets up and checks state.
 	fast := redisstore.New(newClient(t, srv.Addr(), fastTimeout), redisstore.Options{})
 	s := redisstore.New(newClient(t, srv.Addr(), lenientTimeout), redisstore.Options{})
-	ctx := context.Background()
-	d0 := digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", d0); err != nil {
-		t.Fatal(err)
-	}
+	d0 := newDigest(t)
+	wantCAS(t, s, "alice", nil, d0, time.Hour, true)
 	waitUp(t, fast, "alice") // fast has a pooled connection to lose
 
 	srv.Kill()
@@ -94,16 +94,11 @@ func TestRedisDown(t *testing.T) {
 	srv.Restart()
 	waitUp(t, fast, "alice")      // the same client recovers by itself
 	wantStored(t, s, "alice", d0) // kept in the append-only file across the crash
-	d1 := digest(newToken(t))
-	if err := s.SwapRefreshToken(ctx, "alice", d0, d1); err != nil {
-		t.Fatalf("SwapRefreshToken after Redis came back: %v", err)
-	}
+	d1 := newDigest(t)
+	wantCAS(t, fast, "alice", d0, d1, time.Hour, true)
 	wantStored(t, s, "alice", d1)
-	if err := s.RevokeRefreshToken(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	_, err := s.RetrieveRefreshToken(ctx, "alice")
-	wantNotFound(t, "RetrieveRefreshToken after revoke", err)
+	wantCAS(t, fast, "alice", d1, nil, 0, true)
+	wantStored(t, s, "alice", nil)
 }
 
 func TestRedisHung(t *testing.T) {
@@ -113,17 +108,21 @@ func TestRedisHung(t *testing.T) {
 	fast := redisstore.New(newClient(t, srv.Addr(), fastTimeout), redisstore.Options{})
 	s := redisstore.New(newClient(t, srv.Addr(), lenientTimeout), redisstore.Options{})
 	ctx := context.Background()
-	d0, d1 := digest(newToken(t)), digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", d0); err != nil {
-		t.Fatal(err)
-	}
+	d0, d1 := newDigest(t), newDigest(t)
+	wantCAS(t, s, "alice", nil, d0, time.Hour, true)
 
 	srv.Freeze()
 	start := time.Now()
-	_, err := fast.RetrieveRefreshToken(ctx, "alice")
-	wantRedisError(t, "RetrieveRefreshToken while Redis hangs", err)
-	err = fast.SwapRefreshToken(ctx, "alice", d0, d1)
-	wantRedisError(t, "SwapRefreshToken while Redis hangs", err)
+	v, err := fast.Load(ctx, "alice")
+	wantRedisError(t, "Load while Redis hangs", err)
+	if v != nil {
+		t.Errorf("Load while Redis hangs returned %q with its error", v)
+	}
+	ok, err := fast.CompareAndSwap(ctx, "alice", d0, d1, time.Hour)
+	wantRedisError(t, "CompareAndSwap while Redis hangs", err)
+	if ok {
+		t.Error("CompareAndSwap while Redis hangs reported a swap")
+	}
 	if el := time.Since(start); el > 2*outageBudget {
 		t.Errorf("two calls took %v while Redis hangs, want at most %v", el, 2*outageBudget)
 	}
@@ -132,14 +131,12 @@ func TestRedisHung(t *testing.T) {
 	waitUp(t, fast, "alice")
 	// The timed-out swap was sent; Redis may have run it after waking up. Either
 	// outcome is consistent, and the package doc warns about it.
-	got, err := s.RetrieveRefreshToken(ctx, "alice")
-	if err != nil || (got != d0 && got != d1) {
+	got, err := s.Load(ctx, "alice")
+	if err != nil || !bytes.Equal(got, d0) && !bytes.Equal(got, d1) {
 		t.Fatalf("after the hang: %q, %v; want %q (swap not applied) or %q (applied)", got, err, d0, d1)
 	}
-	d2 := digest(newToken(t))
-	if err := s.SwapRefreshToken(ctx, "alice", got, d2); err != nil {
-		t.Fatalf("SwapRefreshToken after the hang: %v", err)
-	}
+	d2 := newDigest(t)
+	wantCAS(t, fast, "alice", got, d2, time.Hour, true)
 	wantStored(t, s, "alice", d2)
 }
 
@@ -148,20 +145,13 @@ func TestAppendOnlyFileSurvivesCrash(t *testing.T) {
 	// crash (SIGKILL, no shutdown save) loses no token, rotation or revocation.
 	srv := startRedisServer(t, "--appendonly", "yes", "--appendfsync", "always")
 	c := newClient(t, srv.Addr(), lenientTimeout)
-	s := redisstore.New(c, redisstore.Options{TTL: time.Hour})
-	ctx := context.Background()
-	a0, a1, b0, c0 := digest(newToken(t)), digest(newToken(t)), digest(newToken(t)), digest(newToken(t))
-	for user, d := range map[string]string{"alice": a0, "bob": b0, "carol": c0} {
-		if err := s.StoreRefreshToken(ctx, user, d); err != nil {
-			t.Fatal(err)
-		}
+	s := redisstore.New(c, redisstore.Options{})
+	a0, a1, b0, c0 := newDigest(t), newDigest(t), newDigest(t), newDigest(t)
+	for user, d := range map[string][]byte{"alice": a0, "bob": b0, "carol": c0} {
+		wantCAS(t, s, user, nil, d, time.Hour, true)
 	}
-	if err := s.SwapRefreshToken(ctx, "alice", a0, a1); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RevokeRefreshToken(ctx, "carol"); err != nil {
-		t.Fatal(err)
-	}
+	wantCAS(t, s, "alice", a0, a1, time.Hour, true)
+	wantCAS(t, s, "carol", c0, nil, 0, true)
 
 	srv.Kill()
 	srv.Restart()
@@ -169,18 +159,14 @@ func TestAppendOnlyFileSurvivesCrash(t *testing.T) {
 	if len(srv.appendOnlyFiles()) == 0 {
 		t.Fatalf("no append-only file in %s", srv.dir)
 	}
-	wantStored(t, s, "alice", a1) // the rotation survived
-	wantStored(t, s, "bob", b0)
-	_, err := s.RetrieveRefreshToken(ctx, "carol")
-	wantNotFound(t, "RetrieveRefreshToken of a revoked token after restart", err) // so did the revocation
-	err = s.SwapRefreshToken(ctx, "alice", a0, digest(newToken(t)))
-	wantNotFound(t, "SwapRefreshToken with the rotated-out digest after restart", err)
+	wantStored(t, s, "alice", a1)  // the rotation survived
+	wantStored(t, s, "bob", b0)    // so did the login
+	wantStored(t, s, "carol", nil) // and the revocation
+	wantCAS(t, s, "alice", a0, newDigest(t), time.Hour, false)
 	if ms := pttl(t, c, redisstore.DefaultPrefix+"bob"); ms <= 0 || ms > time.Hour.Milliseconds() {
 		t.Fatalf("PTTL of bob's key after restart = %d ms, want its TTL kept", ms)
 	}
-	b1 := digest(newToken(t))
-	if err := s.SwapRefreshToken(ctx, "bob", b0, b1); err != nil {
-		t.Fatalf("SwapRefreshToken after restart: %v", err)
-	}
+	b1 := newDigest(t)
+	wantCAS(t, s, "bob", b0, b1, time.Hour, true)
 	wantStored(t, s, "bob", b1)
 }

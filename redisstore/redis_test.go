@@ -22,8 +22,9 @@ import (
 
 // Test setup. The tests need a Redis server:
 //
-//   - JWTAUTH_REDIS_ADDR (host:port) names a shared server for the contract tests; each
-//     test uses keys under its own random prefix and deletes only those.
+//   - JWTAUTH_REDIS_ADDR (host:port) names a shared server for the conformance and
+//     contract tests; each test uses keys under its own random prefix and deletes only
+//     those.
 //   - The outage and restart tests start their own redis-server (JWTAUTH_REDIS_SERVER_BIN,
 //     else redis-server on PATH) in a temporary directory, so the shared one is never
 //     stopped.
@@ -124,7 +125,7 @@ func newToken(t testing.TB) string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// digest is what jwtauth hands the hooks for a refresh token: SHA-256, base64url, 43
+// digest is what jwtauth stores for a refresh token: its SHA-256 digest, base64url, 43
 // characters.
 func digest(token string) string {
 	sum := sha256.Sum256([]byte(token))

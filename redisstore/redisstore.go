@@ -1,31 +1,30 @@
-// Package redisstore keeps jwtauth refresh tokens in Redis, so that any number of
-// processes behind a load balancer share them.
+// Package redisstore is a jwtauth.Store on Redis, so that any number of processes
+// behind a load balancer share refresh tokens.
 //
-// It stores one SHA-256 digest per user (jwtauth never hands a store the token itself)
-// under the key Prefix+userID, with a TTL. Rotation is one atomic compare-and-swap in a
-// Lua script, so exactly one of several concurrent refreshes with the same token wins.
+// It keeps each user's value under the key Prefix+userID, as a Redis string, byte for
+// byte, with the TTL jwtauth passes (Refresh.IdleTimeout) restarted at every write.
+// Load is one GET; CompareAndSwap is one Lua script, which Redis runs atomically, so
+// exactly one of several concurrent swaps from the same value wins, across processes.
+// Every operation touches a single key, so a Redis Cluster works unchanged.
 //
 // # Wiring
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
-//	store := redisstore.New(rdb, redisstore.Options{}) // prefix "jwtauth:refresh:", TTL 30 days
+//	store := redisstore.New(rdb, redisstore.Options{}) // keys "jwtauth:refresh:"+userID
 //	auth, err := jwtauth.New(jwtauth.Config{
-//		Secret:               secret,
-//		Authenticate:         login,
-//		RetrieveUser:         lookup,
-//		RefreshTokenEnabled:  true,
-//		StoreRefreshToken:    store.StoreRefreshToken,
-//		RetrieveRefreshToken: store.RetrieveRefreshToken,
-//		RevokeRefreshToken:   store.RevokeRefreshToken,
-//		SwapRefreshToken:     store.SwapRefreshToken,
+//		Secret:       secret,
+//		Endpoints:    &jwtauth.Endpoints{Authenticate: login},
+//		RetrieveUser: lookup,
+//		Refresh:      &jwtauth.Refresh{Store: store},
 //	})
 //
 // # Errors and timeouts
 //
-// A missing token is an error wrapping jwtauth.ErrRefreshTokenNotFound, which the
-// endpoints answer with 401. Every other failure (Redis down, a timeout, a key of the
-// wrong type) is returned wrapped and prefixed "redisstore: ", and the endpoints answer
-// 500: an outage never looks like a wrong token, which would revoke the user's token.
+// A missing key is Load's (nil, nil) and a failed compare is CompareAndSwap's (false,
+// nil), as the Store contract says. Every other outcome (Redis down, a timeout, a done
+// context, a key of another type) is an error prefixed "redisstore: " and wrapping the
+// client's, and jwtauth answers 500: an outage never looks like a missing or wrong
+// token, which would log the user out or revoke the token.
 //
 // How long a call may take is the client's business: set DialTimeout, ReadTimeout,
 // WriteTimeout and MaxRetries (-1 disables retries; 0 means 3) on the redis.Options, or
@@ -37,28 +36,25 @@
 //
 // Redis keeps data in memory. For tokens to survive a Redis restart, turn on the
 // append-only file (appendonly yes; appendfsync everysec loses at most a second of
-// rotations on a crash, always loses none).
+// rotations on a crash, always loses none). Under a maxmemory limit, an eviction policy
+// that may pick these keys (allkeys-*, or volatile-* since every key has a TTL) logs
+// users out when memory runs short; noeviction makes writes fail (a 500) instead.
 package redisstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jwtauth/jwtauth"
 	"github.com/redis/go-redis/v9"
 )
 
-// Defaults applied by New to zero-valued Options fields.
-const (
-	// DefaultPrefix starts every key: the key of a user's token is DefaultPrefix+userID.
-	DefaultPrefix = "jwtauth:refresh:"
-	// DefaultTTL is how long a stored token lives; jwtauth.MemStore uses the same.
-	DefaultTTL = 30 * 24 * time.Hour
-	// NoExpiry as Options.TTL keeps tokens until they are replaced or revoked.
-	NoExpiry time.Duration = -1
-)
+// DefaultPrefix starts every key when Options.Prefix is empty: a user's key is
+// DefaultPrefix+userID.
+const DefaultPrefix = "jwtauth:refresh:"
 
 // Options configures a Store. The zero value means the defaults.
 type Options struct {
@@ -67,24 +63,18 @@ type Options struct {
 	// another's: with "app:" and "app:x:", user "x:1" of the first and user "1" of the
 	// second share a key.
 	Prefix string
-	// TTL is the lifetime of a stored token, counted from its last store or swap (every
-	// rotation restarts it). Zero means DefaultTTL (30 days); NoExpiry (or any negative
-	// value) means none. Redis counts in milliseconds, so a TTL is rounded up to whole
-	// milliseconds (at least 1).
-	TTL time.Duration
 }
 
-// Store keeps refresh-token digests in Redis. Its methods fit jwtauth's four refresh
-// hooks. It is safe for concurrent use (as the redis client is) and holds no state of
-// its own besides its configuration.
+// Store is a jwtauth.Store on Redis. It is safe for concurrent use (as the redis client
+// is) and holds no state of its own besides its configuration.
 type Store struct {
 	client redis.UniversalClient
 	prefix string
-	// ttl is 0 for no expiry, else a whole number of milliseconds (at least 1).
-	ttl time.Duration
 }
 
-// New returns a Store that keeps tokens through client, which may be a *redis.Client,
+var _ jwtauth.Store = (*Store)(nil)
+
+// New returns a Store that keeps values through client, which may be a *redis.Client,
 // a *redis.ClusterClient (every operation touches a single key) or a failover client.
 // The Store does not own the client: closing it is the caller's business.
 // New panics if client is nil, a programming error.
@@ -92,100 +82,94 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if client == nil {
 		panic("redisstore: New with nil client")
 	}
-	s := &Store{client: client, prefix: opts.Prefix, ttl: opts.TTL}
+	s := &Store{client: client, prefix: opts.Prefix}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
-	}
-	switch {
-	case s.ttl == 0:
-		s.ttl = DefaultTTL
-	case s.ttl < 0:
-		s.ttl = 0
-	default:
-		// Round up to whole milliseconds: never expire earlier than asked.
-		if r := s.ttl % time.Millisecond; r != 0 {
-			s.ttl += time.Millisecond - r
-		}
 	}
 	return s
 }
 
-// key is the Redis key of userID's token. The prefix is fixed, so distinct user ids
-// give distinct keys.
-func (s *Store) key(userID string) string { return s.prefix + userID }
-
-// StoreRefreshToken keeps digest as userID's token, replacing any previous one and
-// restarting its TTL (SET key digest PX ttl). It fits jwtauth.StoreRefreshTokenFunc.
-func (s *Store) StoreRefreshToken(ctx context.Context, userID, digest string) error {
-	// go-redis sends PX, or EX for a whole number of seconds; 0 means no expiry.
-	if err := s.client.Set(ctx, s.key(userID), digest, s.ttl).Err(); err != nil {
-		return fmt.Errorf("redisstore: store refresh token: %w", err)
-	}
-	return nil
-}
-
-// RetrieveRefreshToken returns userID's stored digest (GET), or an error wrapping
-// jwtauth.ErrRefreshTokenNotFound when there is none (never stored, revoked, expired).
-// It fits jwtauth.RetrieveRefreshTokenFunc.
-func (s *Store) RetrieveRefreshToken(ctx context.Context, userID string) (string, error) {
-	v, err := s.client.Get(ctx, s.key(userID)).Result()
+// Load returns the value stored under Prefix+key (GET), or nil and no error when there
+// is none or it has expired. The slice is the caller's.
+func (s *Store) Load(ctx context.Context, key string) ([]byte, error) {
+	v, err := s.client.Get(ctx, s.prefix+key).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", fmt.Errorf("redisstore: %w", jwtauth.ErrRefreshTokenNotFound)
+		return nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("redisstore: retrieve refresh token: %w", err)
+		return nil, fmt.Errorf("redisstore: load: %w", err)
 	}
-	return v, nil
+	// A copy: the client's Bytes would hand out the memory of a Go string, and nil for
+	// an empty value, which would read as "no value".
+	return []byte(v), nil
 }
 
-// RevokeRefreshToken deletes userID's token (DEL). Revoking a missing token is not an
-// error. It fits jwtauth.RevokeRefreshTokenFunc.
-func (s *Store) RevokeRefreshToken(ctx context.Context, userID string) error {
-	if err := s.client.Del(ctx, s.key(userID)).Err(); err != nil {
-		return fmt.Errorf("redisstore: revoke refresh token: %w", err)
-	}
-	return nil
-}
-
-// swapScript replaces KEYS[1]'s value ARGV[1] with ARGV[2], restarting its TTL to
-// ARGV[3] milliseconds ("0": no expiry), and returns 1; or returns 0 and changes
-// nothing when the key is missing or holds anything else. Redis runs a script
-// atomically, so the compare and the set are one step even across processes. A key of
-// another type makes GET, and so the script, fail with WRONGTYPE.
+// casScript is CompareAndSwap in one step: Redis runs a script atomically, so nothing
+// can change the key between the compare and the write.
 //
-// The comparison is not constant-time. That is fine here, and only here: the values
-// are SHA-256 digests of 144-bit random tokens, so learning a prefix of the stored
-// digest by timing tells an attacker nothing about a token that hashes to it, and the
-// comparison runs inside Redis, out of reach of a network timer. jwtauth's own
-// Retrieve-then-compare path uses a constant-time comparison.
+//	KEYS[1]  the key
+//	ARGV[1]  "1": the key must hold ARGV[2], byte for byte; "0": it must not exist
+//	ARGV[3]  "1": store ARGV[4]; "0": delete the key
+//	ARGV[5]  the TTL in milliseconds, "0" for none
+//
+// It returns 1 when it swapped, 0 when the compare failed and nothing changed. A key of
+// another type makes GET, and so the script, fail with WRONGTYPE. Lua strings hold any
+// bytes, and == on them compares bytes. SET without PX removes an earlier TTL, so a
+// value stored with ttl 0 never expires.
+//
+// The comparison is not constant-time. It need not be: jwtauth compares presented
+// tokens with what Load returned in constant time itself, and old is a value it loaded.
+// Even were old a presented token's digest, timing the comparison inside Redis from
+// across the network would reveal at most a prefix of a SHA-256 digest, from which no
+// token can be found.
 //
 // A Script is read-only after NewScript (it holds the source and its SHA-1); Run uses
-// EVALSHA and falls back to EVAL once when the server does not know the script yet.
-var swapScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+// EVALSHA and falls back to EVAL when the server does not know the script yet (after a
+// restart or SCRIPT FLUSH).
+var casScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+	if cur ~= ARGV[2] then
+		return 0
+	end
+elseif cur then
 	return 0
 end
 if ARGV[3] == '0' then
-	redis.call('SET', KEYS[1], ARGV[2])
+	redis.call('DEL', KEYS[1])
+elseif ARGV[5] == '0' then
+	redis.call('SET', KEYS[1], ARGV[4])
 else
-	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+	redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
 end
 return 1
 `)
 
-// SwapRefreshToken atomically replaces userID's digest presented with next and
-// restarts the TTL, in one round trip (a Lua script run with EVALSHA). When the stored
-// digest is not presented, or there is none, it changes nothing and returns an error
-// wrapping jwtauth.ErrRefreshTokenNotFound. Of several concurrent swaps of the same
-// presented digest, exactly one succeeds. It fits jwtauth.SwapRefreshTokenFunc.
-func (s *Store) SwapRefreshToken(ctx context.Context, userID, presented, next string) error {
-	n, err := swapScript.Run(ctx, s.client, []string{s.key(userID)},
-		presented, next, s.ttl.Milliseconds()).Int64()
+// CompareAndSwap stores new under Prefix+key, for ttl (0: no expiry), if the key holds
+// old byte for byte (nil: if the key does not exist), and reports whether it did; a nil
+// new deletes the key. It is one round trip, a Lua script run with EVALSHA. Redis
+// counts TTLs in whole milliseconds: ttl is rounded up, so a value never expires
+// earlier than asked. A negative ttl is an error.
+func (s *Store) CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error) {
+	if ttl < 0 {
+		return false, fmt.Errorf("redisstore: compare-and-swap: negative TTL %v", ttl)
+	}
+	ms := ttl / time.Millisecond
+	if ttl%time.Millisecond != 0 {
+		ms++
+	}
+	n, err := casScript.Run(ctx, s.client, []string{s.prefix + key},
+		flag(old != nil), old, flag(new != nil), new, strconv.FormatInt(int64(ms), 10)).Int64()
 	if err != nil {
-		return fmt.Errorf("redisstore: swap refresh token: %w", err)
+		return false, fmt.Errorf("redisstore: compare-and-swap: %w", err)
 	}
-	if n != 1 {
-		return fmt.Errorf("redisstore: swap refresh token: %w", jwtauth.ErrRefreshTokenNotFound)
+	return n == 1, nil
+}
+
+// flag is a script argument for a condition: "1" or "0".
+func flag(b bool) string {
+	if b {
+		return "1"
 	}
-	return nil
+	return "0"
 }

@@ -1,8 +1,10 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -10,55 +12,55 @@ import (
 
 	"github.com/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/redisstore"
+	"github.com/jwtauth/jwtauth/storetest"
 	"github.com/redis/go-redis/v9"
-)
-
-// The Store's methods must fit jwtauth's hook types.
-var (
-	_ jwtauth.StoreRefreshTokenFunc    = (*redisstore.Store)(nil).StoreRefreshToken
-	_ jwtauth.RetrieveRefreshTokenFunc = (*redisstore.Store)(nil).RetrieveRefreshToken
-	_ jwtauth.RevokeRefreshTokenFunc   = (*redisstore.Store)(nil).RevokeRefreshToken
-	_ jwtauth.SwapRefreshTokenFunc     = (*redisstore.Store)(nil).SwapRefreshToken
 )
 
 // newStore returns a Store on the shared server under a prefix of t's own, with the
 // client and prefix for raw checks.
-func newStore(t testing.TB, ttl time.Duration) (*redisstore.Store, *redis.Client, string) {
+func newStore(t testing.TB) (*redisstore.Store, *redis.Client, string) {
 	t.Helper()
 	c := sharedClient(t)
 	prefix := testPrefix(t, c)
-	return redisstore.New(c, redisstore.Options{Prefix: prefix, TTL: ttl}), c, prefix
+	return redisstore.New(c, redisstore.Options{Prefix: prefix}), c, prefix
 }
 
-// wantStored fails t unless userID's stored digest is want.
-func wantStored(t testing.TB, s *redisstore.Store, userID, want string) {
+// newDigest returns a value shaped like the ones jwtauth stores: the digest of a fresh
+// token.
+func newDigest(t testing.TB) []byte {
 	t.Helper()
-	got, err := s.RetrieveRefreshToken(context.Background(), userID)
+	return []byte(digest(newToken(t)))
+}
+
+// wantStored fails t unless key holds want (nil: nothing).
+func wantStored(t testing.TB, s *redisstore.Store, key string, want []byte) {
+	t.Helper()
+	got, err := s.Load(context.Background(), key)
 	if err != nil {
-		t.Fatalf("RetrieveRefreshToken(%q): %v, want %q", userID, err, want)
+		t.Fatalf("Load(%q): %v, want %q", key, err, want)
 	}
-	if got != want {
-		t.Fatalf("RetrieveRefreshToken(%q) = %q, want %q", userID, got, want)
+	if (got == nil) != (want == nil) || !bytes.Equal(got, want) {
+		t.Fatalf("Load(%q) = %q, want %q", key, got, want)
 	}
 }
 
-// wantNotFound fails t unless err wraps jwtauth.ErrRefreshTokenNotFound.
-func wantNotFound(t testing.TB, what string, err error) {
+// wantCAS fails t unless CompareAndSwap(key, old, new, ttl) reports want without error.
+func wantCAS(t testing.TB, s *redisstore.Store, key string, old, new []byte, ttl time.Duration, want bool) {
 	t.Helper()
-	if !errors.Is(err, jwtauth.ErrRefreshTokenNotFound) {
-		t.Fatalf("%s: %v, want an error wrapping jwtauth.ErrRefreshTokenNotFound", what, err)
+	ok, err := s.CompareAndSwap(context.Background(), key, old, new, ttl)
+	if err != nil || ok != want {
+		t.Fatalf("CompareAndSwap(%q, %q, %q, %v) = %v, %v; want %v, nil", key, old, new, ttl, ok, err, want)
 	}
 }
 
-// wantRedisError fails t unless err is a Redis failure: non-nil, prefixed, and not
-// ErrRefreshTokenNotFound (which the endpoints would answer with 401, not 500).
+// wantRedisError fails t unless err is a Redis failure, non-nil and prefixed. Load's
+// (nil, nil) would read as "no token" and CompareAndSwap's (false, nil) as a wrong one;
+// an error makes jwtauth answer 500 and revoke nothing.
 func wantRedisError(t testing.TB, what string, err error) {
 	t.Helper()
 	switch {
 	case err == nil:
 		t.Fatalf("%s: nil error, want a Redis error", what)
-	case errors.Is(err, jwtauth.ErrRefreshTokenNotFound):
-		t.Fatalf("%s: %v: a Redis failure must not look like a missing token (401 instead of 500)", what, err)
 	case !strings.HasPrefix(err.Error(), "redisstore: "):
 		t.Fatalf("%s: %q, want the prefix %q", what, err, "redisstore: ")
 	}
@@ -74,368 +76,216 @@ func pttl(t testing.TB, c *redis.Client, key string) int64 {
 	return ms
 }
 
-func TestStoreThenRetrieve(t *testing.T) {
-	s, _, _ := newStore(t, 0)
-	d := digest(newToken(t))
-	if err := s.StoreRefreshToken(context.Background(), "alice", d); err != nil {
-		t.Fatal(err)
-	}
-	wantStored(t, s, "alice", d)
+func TestConformance(t *testing.T) {
+	// Every store of the suite shares one prefix; the suite draws keys of its own
+	// below it, and testPrefix deletes whatever is left.
+	c := sharedClient(t)
+	prefix := testPrefix(t, c)
+	storetest.Run(t, func() jwtauth.Store { return redisstore.New(c, redisstore.Options{Prefix: prefix}) })
 }
 
-func TestStoreReplacesPreviousToken(t *testing.T) {
-	// One token per user, as in Sanic JWT: a new login replaces the previous token.
-	s, _, _ := newStore(t, 0)
+func TestKeyIsPrefixPlusUserID(t *testing.T) {
+	// The value is a plain Redis string under Prefix+userID, exactly the bytes given.
+	s, c, prefix := newStore(t)
 	ctx := context.Background()
-	first, second := digest(newToken(t)), digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", first); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.StoreRefreshToken(ctx, "alice", second); err != nil {
-		t.Fatal(err)
-	}
-	wantStored(t, s, "alice", second)
-}
-
-func TestRetrieveNeverStored(t *testing.T) {
-	s, _, _ := newStore(t, 0)
-	_, err := s.RetrieveRefreshToken(context.Background(), "nobody")
-	wantNotFound(t, "RetrieveRefreshToken of a user without a token", err)
-}
-
-func TestTokenOfAnotherUser(t *testing.T) {
-	// Keys are per user: alice's token is not bob's, and a swap for bob with alice's
-	// digest fails.
-	s, _, _ := newStore(t, 0)
-	ctx := context.Background()
-	alice := digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", alice); err != nil {
-		t.Fatal(err)
-	}
-	_, err := s.RetrieveRefreshToken(ctx, "bob")
-	wantNotFound(t, "RetrieveRefreshToken(bob)", err)
-	err = s.SwapRefreshToken(ctx, "bob", alice, digest(newToken(t)))
-	wantNotFound(t, "SwapRefreshToken(bob, alice's digest)", err)
-	wantStored(t, s, "alice", alice)
-}
-
-func TestRevoke(t *testing.T) {
-	s, c, prefix := newStore(t, 0)
-	ctx := context.Background()
-	d := digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", d); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RevokeRefreshToken(ctx, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	_, err := s.RetrieveRefreshToken(ctx, "alice")
-	wantNotFound(t, "RetrieveRefreshToken after revoke", err)
-	err = s.SwapRefreshToken(ctx, "alice", d, digest(newToken(t)))
-	wantNotFound(t, "SwapRefreshToken after revoke", err)
-	if n := c.Exists(ctx, prefix+"alice").Val(); n != 0 {
-		t.Fatalf("key still exists after revoke")
-	}
-}
-
-func TestRevokeMissingIsNotAnError(t *testing.T) {
-	s, _, _ := newStore(t, 0)
-	if err := s.RevokeRefreshToken(context.Background(), "nobody"); err != nil {
-		t.Fatalf("RevokeRefreshToken of a missing token: %v, want nil", err)
-	}
-}
-
-func TestSwap(t *testing.T) {
-	s, _, _ := newStore(t, 0)
-	ctx := context.Background()
-	old, next := digest(newToken(t)), digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", old); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SwapRefreshToken(ctx, "alice", old, next); err != nil {
-		t.Fatalf("SwapRefreshToken with the stored digest: %v", err)
-	}
-	wantStored(t, s, "alice", next)
-}
-
-func TestSwapStaleToken(t *testing.T) {
-	// A rotated-out (replayed) token: the swap fails and the stored token is unchanged.
-	s, _, _ := newStore(t, 0)
-	ctx := context.Background()
-	old, current := digest(newToken(t)), digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", old); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SwapRefreshToken(ctx, "alice", old, current); err != nil {
-		t.Fatal(err)
-	}
-	err := s.SwapRefreshToken(ctx, "alice", old, digest(newToken(t)))
-	wantNotFound(t, "SwapRefreshToken with the rotated-out digest", err)
-	wantStored(t, s, "alice", current)
-}
-
-func TestSwapWrongToken(t *testing.T) {
-	s, _, _ := newStore(t, 0)
-	ctx := context.Background()
-	d := digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", d); err != nil {
-		t.Fatal(err)
-	}
-	for name, presented := range map[string]string{
-		"never issued":      digest(newToken(t)),
-		"empty":             "",
-		"raw token":         newToken(t),
-		"digest prefix":     d[:42],
-		"digest plus a bit": d + "A",
-	} {
-		err := s.SwapRefreshToken(ctx, "alice", presented, digest(newToken(t)))
-		wantNotFound(t, "SwapRefreshToken with "+name, err)
-	}
-	wantStored(t, s, "alice", d)
-}
-
-func TestSwapNeverStored(t *testing.T) {
-	s, c, prefix := newStore(t, 0)
-	ctx := context.Background()
-	err := s.SwapRefreshToken(ctx, "nobody", digest(newToken(t)), digest(newToken(t)))
-	wantNotFound(t, "SwapRefreshToken of a user without a token", err)
-	if n := c.Exists(ctx, prefix+"nobody").Val(); n != 0 {
-		t.Fatalf("a failed swap created the key")
-	}
-}
-
-func TestConcurrentSwapOneWinner(t *testing.T) {
-	// 32 refreshes racing with the same token: exactly one rotation happens.
-	s, _, _ := newStore(t, 0)
-	ctx := context.Background()
-	old := digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", old); err != nil {
-		t.Fatal(err)
-	}
-	const n = 32
-	nexts := make([]string, n)
-	errs := make([]error, n)
-	for i := range nexts {
-		nexts[i] = digest(newToken(t))
-	}
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = s.SwapRefreshToken(ctx, "alice", old, nexts[i])
-		}()
-	}
-	close(start)
-	wg.Wait()
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && winner >= 0:
-			t.Fatalf("swaps %d and %d both succeeded", winner, i)
-		case err == nil:
-			winner = i
-		default:
-			wantNotFound(t, "losing SwapRefreshToken", err)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no swap succeeded")
-	}
-	wantStored(t, s, "alice", nexts[winner])
-}
-
-func TestKeysAreSHA256Digests(t *testing.T) {
-	// The key is the prefix plus the user id; the value is exactly what the hook was
-	// given: jwtauth's 43-character digest, never the raw token.
-	s, c, prefix := newStore(t, 0)
-	ctx := context.Background()
-	tok := newToken(t)
-	if err := s.StoreRefreshToken(ctx, "user:42", digest(tok)); err != nil {
-		t.Fatal(err)
-	}
+	v := []byte("\x00digest\r\n\xff")
+	wantCAS(t, s, "user:42", nil, v, 0, true)
 	raw, err := c.Get(ctx, prefix+"user:42").Result()
-	if err != nil {
-		t.Fatalf("raw GET %s: %v", prefix+"user:42", err)
+	if err != nil || raw != string(v) {
+		t.Fatalf("GET %s = %q, %v; want %q", prefix+"user:42", raw, err, v)
 	}
-	if raw != digest(tok) || len(raw) != 43 || raw == tok {
-		t.Fatalf("raw value %q, want the 43-character digest %q of %q", raw, digest(tok), tok)
-	}
-	next := newToken(t)
-	if err := s.SwapRefreshToken(ctx, "user:42", digest(tok), digest(next)); err != nil {
-		t.Fatal(err)
-	}
-	if raw = c.Get(ctx, prefix+"user:42").Val(); raw != digest(next) {
-		t.Fatalf("raw value after swap %q, want %q", raw, digest(next))
+	if keys := c.Keys(ctx, prefix+"*").Val(); len(keys) != 1 {
+		t.Fatalf("keys under the prefix: %q, want only %q", keys, prefix+"user:42")
 	}
 }
 
-func TestDefaults(t *testing.T) {
-	// Options{}: keys under DefaultPrefix, 30-day TTL.
+func TestDefaultPrefix(t *testing.T) {
 	c := sharedClient(t)
 	ctx := context.Background()
 	user := "defaults-" + newToken(t) // the prefix is shared; the user id is ours
-	key := redisstore.DefaultPrefix + user
+	key := "jwtauth:refresh:" + user
 	t.Cleanup(func() { c.Del(context.Background(), key) })
+	if redisstore.DefaultPrefix != "jwtauth:refresh:" {
+		t.Fatalf("DefaultPrefix = %q", redisstore.DefaultPrefix)
+	}
 	s := redisstore.New(c, redisstore.Options{})
-	if err := s.StoreRefreshToken(ctx, user, digest(user)); err != nil {
-		t.Fatal(err)
-	}
-	if got := c.Get(ctx, "jwtauth:refresh:"+user).Val(); got != digest(user) {
-		t.Fatalf("GET jwtauth:refresh:%s = %q, want %q", user, got, digest(user))
-	}
-	ms := pttl(t, c, key)
-	if want := redisstore.DefaultTTL.Milliseconds(); ms <= want-60_000 || ms > want {
-		t.Fatalf("PTTL = %d ms, want about %d (30 days)", ms, want)
+	d := newDigest(t)
+	wantCAS(t, s, user, nil, d, 0, true)
+	if got := c.Get(ctx, key).Val(); got != string(d) {
+		t.Fatalf("GET %s = %q, want %q", key, got, d)
 	}
 }
 
-func TestTTLExpiry(t *testing.T) {
-	s, c, prefix := newStore(t, 50*time.Millisecond)
-	ctx := context.Background()
-	d := digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", d); err != nil {
-		t.Fatal(err)
-	}
-	if ms := pttl(t, c, prefix+"alice"); ms > 50 {
-		t.Fatalf("PTTL = %d ms, want at most 50", ms)
-	}
-	waitNotFound(t, s, "alice", 5*time.Second)
-	err := s.SwapRefreshToken(ctx, "alice", d, digest(newToken(t)))
-	wantNotFound(t, "SwapRefreshToken of an expired token", err)
-}
-
-func TestTTLExpiryAfterSwap(t *testing.T) {
-	// A swap sets the TTL again: the rotated token expires like a stored one.
-	s, _, _ := newStore(t, 50*time.Millisecond)
-	ctx := context.Background()
-	old, next := digest(newToken(t)), digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", old); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SwapRefreshToken(ctx, "alice", old, next); err != nil {
-		// 50 ms can pass on a loaded machine; that is expiry working, not a failure.
-		wantNotFound(t, "SwapRefreshToken", err)
-		t.Skip("token expired before the swap")
-	}
-	waitNotFound(t, s, "alice", 5*time.Second)
-}
-
-// waitNotFound polls until userID's token is gone, for at most limit.
-func waitNotFound(t testing.TB, s *redisstore.Store, userID string, limit time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		_, err := s.RetrieveRefreshToken(context.Background(), userID)
-		if errors.Is(err, jwtauth.ErrRefreshTokenNotFound) {
-			return
+func TestTTLInMilliseconds(t *testing.T) {
+	// Redis counts TTLs in milliseconds: the store sends ttl rounded up, since PX 0
+	// would be an error and a value must not expire earlier than asked, and Redis keeps
+	// what it was sent.
+	s, c, prefix := newStore(t)
+	sent := &lastArgs{}
+	c.AddHook(sent)
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+		px   string // the TTL argument sent
+		a, b int64  // PTTL bounds right after the call
+	}{
+		{"an hour", time.Hour, "3600000", time.Hour.Milliseconds() - 60_000, time.Hour.Milliseconds()},
+		{"none", 0, "0", -1, -1},
+		{"10 s and 1 ns", 10*time.Second + time.Nanosecond, "10001", 10_001 - 60_000, 10_001},
+		{"300 µs", 300 * time.Microsecond, "1", -2, 1},
+	} {
+		key := "alice " + tc.name
+		wantCAS(t, s, key, nil, newDigest(t), tc.ttl, true)
+		if args := sent.get(); len(args) == 0 || fmt.Sprint(args[len(args)-1]) != tc.px {
+			t.Errorf("%s: the script was sent %q, want the TTL argument %s", tc.name, args, tc.px)
 		}
-		if err != nil {
-			t.Fatalf("RetrieveRefreshToken while waiting for expiry: %v", err)
+		if ms := pttl(t, c, prefix+key); ms < tc.a || ms > tc.b {
+			t.Errorf("%s: PTTL = %d ms, want %d to %d", tc.name, ms, tc.a, tc.b)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("token of %q still there after %v", userID, limit)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-func TestSwapRestartsTTL(t *testing.T) {
-	s, c, prefix := newStore(t, time.Hour)
+// lastArgs is a client hook that keeps the arguments of the last script call sent
+// (EVALSHA or EVAL; the client sends commands of its own on new connections).
+type lastArgs struct {
+	mu   sync.Mutex
+	args []any
+}
+
+func (h *lastArgs) get() []any { h.mu.Lock(); defer h.mu.Unlock(); return h.args }
+
+func (h *lastArgs) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *lastArgs) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			h.mu.Lock()
+			h.args = cmd.Args()
+			h.mu.Unlock()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *lastArgs) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func TestCASSetsTTLAgain(t *testing.T) {
+	// Every swap sets the TTL it is given, replacing what the key had; ttl 0 removes it.
+	s, c, prefix := newStore(t)
 	ctx := context.Background()
 	key := prefix + "alice"
-	old, next := digest(newToken(t)), digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", old); err != nil {
-		t.Fatal(err)
-	}
+	d0, d1, d2 := newDigest(t), newDigest(t), newDigest(t)
+	wantCAS(t, s, "alice", nil, d0, time.Hour, true)
 	if err := c.PExpire(ctx, key, 10*time.Second).Err(); err != nil { // as if 59m50s passed
 		t.Fatal(err)
 	}
-	if err := s.SwapRefreshToken(ctx, "alice", old, next); err != nil {
-		t.Fatal(err)
-	}
+	wantCAS(t, s, "alice", d0, d1, time.Hour, true)
 	if ms := pttl(t, c, key); ms <= time.Hour.Milliseconds()-60_000 {
-		t.Fatalf("PTTL after swap = %d ms, want about an hour", ms)
+		t.Fatalf("PTTL after a swap with an hour = %d ms, want about an hour", ms)
+	}
+	wantCAS(t, s, "alice", d1, d2, 0, true)
+	if ms := pttl(t, c, key); ms != -1 {
+		t.Fatalf("PTTL after a swap with no TTL = %d, want -1 (none)", ms)
 	}
 }
 
-func TestNoExpiry(t *testing.T) {
-	s, c, prefix := newStore(t, redisstore.NoExpiry)
+func TestFailedCASChangesNothing(t *testing.T) {
+	// A failed compare writes nothing: no key created, no value or TTL touched.
+	s, c, prefix := newStore(t)
 	ctx := context.Background()
-	key := prefix + "alice"
-	old, next := digest(newToken(t)), digest(newToken(t))
-	// A key left with a TTL (say by a Store configured with one) loses it on store.
-	c.Set(ctx, key, "leftover", time.Minute)
-	if err := s.StoreRefreshToken(ctx, "alice", old); err != nil {
-		t.Fatal(err)
+	d, other := newDigest(t), newDigest(t)
+	wantCAS(t, s, "nobody", d, other, time.Hour, false)
+	wantCAS(t, s, "nobody", d, nil, 0, false)
+	if n := c.Exists(ctx, prefix+"nobody").Val(); n != 0 {
+		t.Fatal("a failed swap created the key")
 	}
-	if ms := pttl(t, c, key); ms != -1 {
-		t.Fatalf("PTTL after store = %d, want -1 (no expiry)", ms)
-	}
-	c.PExpire(ctx, key, time.Minute)
-	if err := s.SwapRefreshToken(ctx, "alice", old, next); err != nil {
-		t.Fatal(err)
-	}
-	if ms := pttl(t, c, key); ms != -1 {
-		t.Fatalf("PTTL after swap = %d, want -1 (no expiry)", ms)
+	wantCAS(t, s, "alice", nil, d, 10*time.Second, true)
+	wantCAS(t, s, "alice", other, other, time.Hour, false)
+	wantCAS(t, s, "alice", nil, other, 0, false)
+	wantCAS(t, s, "alice", other, nil, 0, false)
+	wantStored(t, s, "alice", d)
+	if ms := pttl(t, c, prefix+"alice"); ms <= 0 || ms > 10_000 {
+		t.Fatalf("PTTL after failed swaps = %d ms, want the 10 s set by the store", ms)
 	}
 }
 
-func TestSubMillisecondTTL(t *testing.T) {
-	// Redis counts TTLs in whole milliseconds and rejects PX 0; the Store rounds up.
-	s, _, _ := newStore(t, 300*time.Microsecond)
-	ctx := context.Background()
-	d := digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", d); err != nil {
-		t.Fatalf("StoreRefreshToken with a 300µs TTL: %v", err)
+func TestNegativeTTLIsAnError(t *testing.T) {
+	// The Store contract has no negative TTL; refusing one beats storing a value that
+	// never expires or is already gone.
+	s, c, prefix := newStore(t)
+	ok, err := s.CompareAndSwap(context.Background(), "alice", nil, newDigest(t), -time.Millisecond)
+	wantRedisError(t, "CompareAndSwap with a negative TTL", err)
+	if ok {
+		t.Fatal("CompareAndSwap with a negative TTL reported a swap")
 	}
-	err := s.SwapRefreshToken(ctx, "alice", d, digest(newToken(t)))
-	if err != nil && !errors.Is(err, jwtauth.ErrRefreshTokenNotFound) {
-		t.Fatalf("SwapRefreshToken with a 300µs TTL: %v", err) // expired is fine
+	if n := c.Exists(context.Background(), prefix+"alice").Val(); n != 0 {
+		t.Fatal("CompareAndSwap with a negative TTL wrote the key")
 	}
-	waitNotFound(t, s, "alice", 5*time.Second)
 }
 
 func TestWrongTypeKeyIsAnError(t *testing.T) {
-	// Someone else's list under our key: a Redis error (500), not "no token" (401).
-	s, c, prefix := newStore(t, 0)
+	// Someone else's list under our key: a Redis error (500), never "no value" (which
+	// would read as logged out) nor a failed compare (which would revoke). The list is
+	// left alone.
+	s, c, prefix := newStore(t)
 	ctx := context.Background()
 	if err := c.RPush(ctx, prefix+"alice", "x").Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.RetrieveRefreshToken(ctx, "alice")
-	wantRedisError(t, "RetrieveRefreshToken of a list", err)
-	err = s.SwapRefreshToken(ctx, "alice", digest(newToken(t)), digest(newToken(t)))
-	wantRedisError(t, "SwapRefreshToken of a list", err)
-	// SET replaces a key of any type; DEL deletes one.
-	d := digest(newToken(t))
-	if err := s.StoreRefreshToken(ctx, "alice", d); err != nil {
-		t.Fatal(err)
+	v, err := s.Load(ctx, "alice")
+	wantRedisError(t, "Load of a list", err)
+	if v != nil {
+		t.Errorf("Load of a list returned %q with its error", v)
 	}
-	wantStored(t, s, "alice", d)
+	d := newDigest(t)
+	for name, old := range map[string][]byte{"insert": nil, "swap": d} {
+		for _, next := range [][]byte{newDigest(t), nil} {
+			ok, err := s.CompareAndSwap(ctx, "alice", old, next, time.Hour)
+			wantRedisError(t, "CompareAndSwap ("+name+") of a list", err)
+			if ok {
+				t.Errorf("CompareAndSwap (%s) of a list reported a swap", name)
+			}
+		}
+	}
+	if typ, n := c.Type(ctx, prefix+"alice").Val(), c.LLen(ctx, prefix+"alice").Val(); typ != "list" || n != 1 {
+		t.Fatalf("the key is now a %q of length %d, want the list untouched", typ, n)
+	}
 }
 
 func TestCanceledContext(t *testing.T) {
-	s, _, _ := newStore(t, 0)
+	s, _, _ := newStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	d := digest(newToken(t))
-	for name, err := range map[string]error{
-		"StoreRefreshToken": s.StoreRefreshToken(ctx, "alice", d),
-		"RetrieveRefreshToken": func() error {
-			_, err := s.RetrieveRefreshToken(ctx, "alice")
-			return err
-		}(),
-		"RevokeRefreshToken": s.RevokeRefreshToken(ctx, "alice"),
-		"SwapRefreshToken":   s.SwapRefreshToken(ctx, "alice", d, d),
-	} {
+	d := newDigest(t)
+	_, loadErr := s.Load(ctx, "alice")
+	_, casErr := s.CompareAndSwap(ctx, "alice", nil, d, 0)
+	for name, err := range map[string]error{"Load": loadErr, "CompareAndSwap": casErr} {
 		wantRedisError(t, name+" with a canceled context", err)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%s: %v, want it to wrap context.Canceled", name, err)
 		}
 	}
+	wantStored(t, s, "alice", nil)
+}
+
+func TestScriptCacheFlushed(t *testing.T) {
+	// After SCRIPT FLUSH (or a restart) EVALSHA answers NOSCRIPT; the store falls back
+	// to EVAL and the swap still happens exactly once. A server of its own, since the
+	// flush is server-wide.
+	srv := startRedisServer(t)
+	c := newClient(t, srv.Addr(), lenientTimeout)
+	s := redisstore.New(c, redisstore.Options{})
+	ctx := context.Background()
+	d0, d1 := newDigest(t), newDigest(t)
+	wantCAS(t, s, "alice", nil, d0, 0, true)
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	wantCAS(t, s, "alice", d0, d1, 0, true)
+	wantCAS(t, s, "alice", d0, d1, 0, false)
+	wantStored(t, s, "alice", d1)
 }
 
 func TestNewNilClientPanics(t *testing.T) {

@@ -1,18 +1,49 @@
 #!/usr/bin/env bash
 # The test suite: the root package under the race detector, then the nested modules
 # (the Redis store against a real redis-server, and the cross-library checks).
+#
+# Each step is announced with its number, then go test prints one line per package as
+# that package finishes, then the step's time; the total comes last. Nothing is printed
+# while go test compiles: on a machine's first run (an empty build cache) that is a
+# minute or more before the first package line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== jwtauth (root package, -race)"
-go test -race -count=1 ./...
+# duration SECONDS: 42s, or 3m12s from a minute on.
+duration() {
+  if (($1 >= 60)); then
+    printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
+  else
+    printf '%ds' "$1"
+  fi
+}
 
+# The steps: a title, and a function that runs it (in a subshell, so it may cd).
+root() { go test -race -count=1 ./...; }
+redis() { scripts/with-redis.sh sh -c 'cd redisstore && go test -race -count=1 ./...'; }
+benchmarks() { cd benchmarks && go test -count=1 ./...; }
+titles=("jwtauth (root package, -race)")
+steps=(root)
 if [ -d redisstore ]; then
-  echo "== redisstore (-race, against redis-server)"
-  scripts/with-redis.sh sh -c 'cd redisstore && go test -race -count=1 ./...'
+  titles+=("redisstore (-race, against redis-server)")
+  steps+=(redis)
+fi
+if [ -d benchmarks ]; then
+  titles+=("benchmarks module: interop and attack matrix")
+  steps+=(benchmarks)
 fi
 
-if [ -d benchmarks ]; then
-  echo "== benchmarks module: interop and attack matrix"
-  (cd benchmarks && go test -count=1 ./...)
-fi
+suite_start=$SECONDS
+echo "go test prints a line per package as it finishes; a first run compiles for a minute or more before the first one"
+for i in "${!titles[@]}"; do
+  echo "== [$((i + 1))/${#titles[@]}] ${titles[i]} ..."
+  step_start=$SECONDS
+  status=0
+  ("${steps[i]}") || status=$?
+  if ((status != 0)); then
+    echo "== FAILED: ${titles[i]} (exit $status) after $(duration $((SECONDS - step_start))); $(duration $((SECONDS - suite_start))) in all"
+    exit "$status"
+  fi
+  echo "   ok in $(duration $((SECONDS - step_start)))"
+done
+echo "== all steps passed in $(duration $((SECONDS - suite_start)))"

@@ -10,6 +10,10 @@
 //
 // Every request is logged to stdout, one line each, unless -quiet is given.
 //
+// The "listening on" line (on stderr) gives the process ID. Ctrl-C, or SIGTERM to
+// that PID, stops the demo gracefully. go run does not pass SIGTERM on, so when started
+// by go run the demo also stops within a second or so of the go run process going away.
+//
 // GET /api/ping and GET /api/ping/protected are the load-test pair: the same tiny
 // handler, answering {"pong":true}, served open and behind auth.Protected, so that
 // the difference between them is the cost of checking the access token.
@@ -18,11 +22,9 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -41,6 +43,7 @@ import (
 	"time"
 
 	"github.com/jwtauth/jwtauth"
+	"golang.org/x/crypto/pbkdf2"
 )
 
 func main() {
@@ -75,36 +78,49 @@ func run(addr, secretFlag string, quiet bool) error {
 	if quiet {
 		cfg.accessLog = nil
 	}
-	srv, err := newServer(cfg)
+	handler, err := newServer(cfg)
 	if err != nil {
 		return err
 	}
-	defer srv.close()
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{
-		Handler:           srv.handler,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       time.Minute,
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The listening line gives the PID: `go run` does not pass SIGTERM on to the program
+	// it runs, so `kill <pid of go run>` alone would leave this process holding the port.
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	done := make(chan struct{})
+	defer close(done)
+	var goRunGone <-chan struct{} // nil, never ready, unless started by go run
+	ppid := os.Getppid()
+	if startedByGoRun() {
+		goRunGone = parentGone(ppid, time.Second, done)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Printf("jwtauth-demo listening on http://%s", ln.Addr())
+	pid := os.Getpid()
+	log.Printf("jwtauth-demo listening on http://%s (pid %d; Ctrl-C or kill %d stops it)", ln.Addr(), pid, pid)
 
 	select {
 	case err := <-errc:
 		return err
-	case <-ctx.Done():
+	case sig := <-sigc:
+		log.Printf("jwtauth-demo: %v, shutting down", sig)
+	case <-goRunGone:
+		log.Printf("jwtauth-demo: go run (pid %d) has exited, shutting down", ppid)
 	}
-	log.Print("jwtauth-demo shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	signal.Stop(sigc) // a second Ctrl-C stops it at once
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return hs.Shutdown(shutdownCtx)
 }
@@ -135,12 +151,6 @@ type config struct {
 	errorLog   *slog.Logger
 }
 
-// server is the demo's handler and what must be closed when it stops.
-type server struct {
-	handler http.Handler
-	close   func()
-}
-
 // account is a demo user: a PBKDF2 hash of the password, never the password.
 type account struct {
 	salt, hash []byte
@@ -151,7 +161,7 @@ type account struct {
 // pbkdf2Iterations is OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256.
 const pbkdf2Iterations = 600_000
 
-func newServer(cfg config) (*server, error) {
+func newServer(cfg config) (http.Handler, error) {
 	accounts := map[string]*account{}
 	for _, u := range []struct{ id, password, name string }{
 		{"alice", "wonderland", "Alice"},
@@ -241,10 +251,7 @@ func newServer(cfg config) (*server, error) {
 	if cfg.accessLog != nil {
 		handler = accessLog(cfg.accessLog, mux)
 	}
-	return &server{
-		handler: handler,
-		close:   func() {},
-	}, nil
+	return handler, nil
 }
 
 var pong = []byte(`{"pong":true}` + "\n")
@@ -256,28 +263,10 @@ func ping(w http.ResponseWriter, _ *http.Request) {
 	w.Write(pong)
 }
 
-// pbkdf2SHA256 is PBKDF2 (RFC 8018 §5.2) with HMAC-SHA256 as the PRF. crypto/pbkdf2
-// needs Go 1.24; this module supports Go 1.22.
+// pbkdf2SHA256 is PBKDF2 (RFC 8018 §5.2) with HMAC-SHA256 as the PRF, from
+// golang.org/x/crypto/pbkdf2 (crypto/pbkdf2 needs Go 1.24; this module supports Go 1.22).
 func pbkdf2SHA256(password, salt []byte, iterations, keyLen int) []byte {
-	prf := hmac.New(sha256.New, password)
-	var dk, u []byte
-	for block := uint32(1); len(dk) < keyLen; block++ {
-		prf.Reset()
-		prf.Write(salt)
-		prf.Write(binary.BigEndian.AppendUint32(nil, block))
-		u = prf.Sum(u[:0])
-		t := append([]byte(nil), u...) // T_i = U_1 ^ U_2 ^ ... ^ U_c
-		for n := 1; n < iterations; n++ {
-			prf.Reset()
-			prf.Write(u)
-			u = prf.Sum(u[:0])
-			for i := range t {
-				t[i] ^= u[i]
-			}
-		}
-		dk = append(dk, t...)
-	}
-	return dk[:keyLen]
+	return pbkdf2.Key(password, salt, iterations, keyLen, sha256.New)
 }
 
 type order struct {

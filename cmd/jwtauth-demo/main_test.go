@@ -1,20 +1,31 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func newTestServer(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	t.Helper()
 	var logBuf bytes.Buffer
-	srv, err := newServer(config{
+	handler, err := newServer(config{
 		secret:     []byte("demo-test-secret-0123456789abcdef"),
 		iterations: 1000, // the real 600 000 would make the test slow
 		accessLog:  &logBuf,
@@ -22,8 +33,8 @@ func newTestServer(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.handler)
-	t.Cleanup(func() { ts.Close(); srv.close() })
+	ts := httptest.NewServer(handler)
+	t.Cleanup(ts.Close)
 	return ts, &logBuf
 }
 
@@ -114,14 +125,17 @@ func TestWalkthrough(t *testing.T) {
 
 func TestLoginFailures(t *testing.T) {
 	ts, _ := newTestServer(t)
-	for _, body := range []string{
-		`{"username": "alice", "password": "builder"}`,
-		`{"username": "mallory", "password": "wonderland"}`,
-		`{"username": "alice"}`,
-		`username=alice&password=wonderland`,
+	for _, tc := range []struct {
+		body   string
+		status int
+	}{
+		{`{"username": "alice", "password": "builder"}`, 401},
+		{`{"username": "mallory", "password": "wonderland"}`, 401},
+		{`{"username": "alice"}`, 401},
+		{`username=alice&password=wonderland`, 400}, // not JSON: the client's mistake
 	} {
-		if code, m := call(t, ts, "POST", "/auth", "", body); code != 401 || m["exception"] != "AuthenticationFailed" {
-			t.Errorf("%s: %d %v", body, code, m)
+		if code, m := call(t, ts, "POST", "/auth", "", tc.body); code != tc.status || m["exception"] != "AuthenticationFailed" {
+			t.Errorf("%s: %d %v, want %d", tc.body, code, m, tc.status)
 		}
 	}
 }
@@ -195,16 +209,211 @@ func TestPing(t *testing.T) {
 
 // TestQuiet checks that a server without an access log (-quiet) still serves.
 func TestQuiet(t *testing.T) {
-	srv, err := newServer(config{secret: []byte("demo-test-secret-0123456789abcdef"), iterations: 1000})
+	handler, err := newServer(config{secret: []byte("demo-test-secret-0123456789abcdef"), iterations: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.handler)
-	t.Cleanup(func() { ts.Close(); srv.close() })
+	ts := httptest.NewServer(handler)
+	t.Cleanup(ts.Close)
 	if code, m := call(t, ts, "GET", "/api/ping", "", ""); code != 200 || m["pong"] != true {
 		t.Errorf("/api/ping: %d %v", code, m)
 	}
 	if code, _ := call(t, ts, "GET", "/api/ping/protected", "", ""); code != 401 {
 		t.Errorf("/api/ping/protected without a token: %d", code)
 	}
+}
+
+// demoProcess is a demo started by a test, with its stderr read line by line.
+type demoProcess struct {
+	cmd   *exec.Cmd
+	lines chan string // stderr, closed at EOF: when every process holding it has exited
+	addr  string      // from the listening line
+	pid   int         // from the listening line
+}
+
+var listeningLine = regexp.MustCompile(`listening on http://(\S+) \(pid (\d+); Ctrl-C or kill (\d+) stops it\)`)
+
+// startDemo starts cmd (the demo, or go run of it) and waits for its listening line.
+func startDemo(t *testing.T, cmd *exec.Cmd) *demoProcess {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("sends SIGTERM")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = w // an *os.File: handed to the process (and to go run's child) as is
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	d := &demoProcess{cmd: cmd, lines: make(chan string, 100)}
+	go func() {
+		defer close(d.lines)
+		defer r.Close()
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			d.lines <- sc.Text()
+		}
+	}()
+	timeout := time.After(2 * time.Minute) // go run compiles first, on a busy machine maybe slowly
+	for {
+		select {
+		case line, ok := <-d.lines:
+			if !ok {
+				t.Fatal("the demo exited before it listened")
+			}
+			t.Log(line)
+			if m := listeningLine.FindStringSubmatch(line); m != nil {
+				if m[2] != m[3] {
+					t.Fatalf("two PIDs in %q", line)
+				}
+				d.addr = m[1]
+				d.pid, _ = strconv.Atoi(m[2])
+				t.Cleanup(func() { // the demo, if a test leaves it running (go run's child)
+					if p, err := os.FindProcess(d.pid); err == nil {
+						p.Kill()
+					}
+				})
+				return d
+			}
+		case <-timeout:
+			t.Fatal("no listening line")
+		}
+	}
+}
+
+// waitExit waits up to limit for stderr to reach EOF, which happens when the demo has
+// exited, and returns what it logged meanwhile.
+func (d *demoProcess) waitExit(t *testing.T, limit time.Duration) string {
+	t.Helper()
+	var logged strings.Builder
+	timeout := time.After(limit)
+	for {
+		select {
+		case line, ok := <-d.lines:
+			if !ok {
+				return logged.String()
+			}
+			t.Log(line)
+			logged.WriteString(line + "\n")
+		case <-timeout:
+			t.Fatalf("the demo still runs %v later; it logged:\n%s", limit, logged.String())
+		}
+	}
+}
+
+// assertServes checks that the demo answers, and assertPortFree that nothing does.
+func assertServes(t *testing.T, addr string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/api/ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /api/ping: %s", resp.Status)
+	}
+}
+
+func assertPortFree(t *testing.T, addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the demo's port is still taken: %v", err)
+	}
+	ln.Close()
+}
+
+var testSecret = strings.Repeat("5e", 32)
+
+// TestSIGTERM builds the demo, starts it and sends it SIGTERM: it must exit with status
+// 0 within a few seconds and free its port.
+func TestSIGTERM(t *testing.T) {
+	goTool := lookGo(t)
+	bin := filepath.Join(t.TempDir(), "jwtauth-demo")
+	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	d := startDemo(t, exec.Command(bin, "-addr", "127.0.0.1:0", "-quiet", "-secret", testSecret))
+	if d.pid != d.cmd.Process.Pid {
+		t.Fatalf("the demo says pid %d, it is %d", d.pid, d.cmd.Process.Pid)
+	}
+	assertServes(t, d.addr)
+
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	logged := d.waitExit(t, 5*time.Second)
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
+	}
+	if !strings.Contains(logged, "shutting down") {
+		t.Errorf("no shutdown line in:\n%s", logged)
+	}
+	assertPortFree(t, d.addr)
+}
+
+// TestGoRunKilled starts the demo with go run and sends SIGTERM to go run, which does
+// not pass it on: the demo must notice that its parent is gone and exit, freeing its
+// port. It runs twice, as from Go 1.24 on the second go run starts the executable from
+// the build cache rather than from a go-build temporary directory.
+func TestGoRunKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the demo with go run")
+	}
+	goTool := lookGo(t)
+	for _, name := range []string{"first", "again"} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(goTool, "run", ".", "-addr", "127.0.0.1:0", "-quiet", "-secret", testSecret)
+			// go run killed leaves its go-build directory behind: put it where the test cleans up.
+			cmd.Env = append(os.Environ(), "GOTMPDIR="+t.TempDir())
+			d := startDemo(t, cmd)
+			if d.pid == d.cmd.Process.Pid {
+				t.Fatal("the demo's pid is go run's")
+			}
+			assertServes(t, d.addr)
+
+			if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			d.cmd.Wait() // go run dies of the signal; the demo is now an orphan
+			logged := d.waitExit(t, 5*time.Second)
+			if want := fmt.Sprintf("go run (pid %d) has exited, shutting down", d.cmd.Process.Pid); !strings.Contains(logged, want) {
+				t.Errorf("no %q in:\n%s", want, logged)
+			}
+			assertPortFree(t, d.addr)
+		})
+	}
+}
+
+// TestBuiltByGoRun pins where go run puts the executable, and that an installed or
+// hand-built demo is not taken for one.
+func TestBuiltByGoRun(t *testing.T) {
+	hash := strings.Repeat("0123456789abcdef", 4)
+	for exe, want := range map[string]bool{
+		"/tmp/go-build2137534433/b001/exe/jwtauth-demo":             true,
+		"/tmp/gotmp/go-build99/b001/exe/jwtauth-demo":               true,
+		"/root/.cache/go-build/10/" + hash + "-d/jwtauth-demo":      true,
+		"/home/me/go/bin/jwtauth-demo":                              false,
+		"/home/me/src/jwtauth/jwtauth-demo":                         false,
+		"/home/me/exe/jwtauth-demo":                                 false,
+		"/root/.cache/go-build/10/" + hash[:63] + "-d/jwtauth-demo": false,
+	} {
+		if got := builtByGoRun(filepath.FromSlash(exe)); got != want {
+			t.Errorf("builtByGoRun(%q) = %v, want %v", exe, got, want)
+		}
+	}
+}
+
+// lookGo finds the go command; go test puts its own first in $PATH.
+func lookGo(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command:", err)
+	}
+	return goTool
 }

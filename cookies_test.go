@@ -1,0 +1,170 @@
+package jwtauth
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Tests of cookie mode's defaults: Secure, HttpOnly, SameSite=Lax, host-only, and no
+// token in a response body, each weakened only by its own Insecure switch.
+
+// cookieAttrs returns the Set-Cookie headers of rec as written on the wire: the name
+// mapped to the sorted attributes, the name=value pair left out.
+func cookieAttrs(rec *httptest.ResponseRecorder) map[string][]string {
+	m := map[string][]string{}
+	for _, line := range rec.Result().Header.Values("Set-Cookie") {
+		parts := strings.Split(line, "; ")
+		name, _, _ := strings.Cut(parts[0], "=")
+		attrs := slices.Clone(parts[1:])
+		slices.Sort(attrs)
+		m[name] = attrs
+	}
+	return m
+}
+
+func without(attrs []string, drop string) []string {
+	return slices.DeleteFunc(slices.Clone(attrs), func(a string) bool { return a == drop })
+}
+
+var defaultCookieAttrs = []string{"HttpOnly", "Path=/", "SameSite=Lax", "Secure"}
+
+func TestCookiesAreSecureHttpOnlyLaxByDefault(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{} })
+	login := f.do(t, "POST", "/auth", loginBody("alice"))
+	refresh := f.do(t, "POST", "/auth/refresh", "", "Cookie", cookieHeader(login))
+	for name, rec := range map[string]*httptest.ResponseRecorder{"login": login, "refresh": refresh} {
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d %s", name, rec.Code, rec.Body)
+		}
+		got := cookieAttrs(rec)
+		if len(got) != 2 {
+			t.Errorf("%s set cookies %v, want access_token and refresh_token", name, got)
+		}
+		for _, cookie := range []string{"access_token", "refresh_token"} {
+			if !slices.Equal(got[cookie], defaultCookieAttrs) {
+				t.Errorf("%s: %s attributes %q, want %q", name, cookie, got[cookie], defaultCookieAttrs)
+			}
+		}
+	}
+	// Logout clears them with the same attributes, so that the browser matches them.
+	logout := f.do(t, "POST", "/auth/logout", "", "Cookie", cookieHeader(refresh))
+	if logout.Code != 204 {
+		t.Fatalf("logout: %d %s", logout.Code, logout.Body)
+	}
+	if n := len(cookieAttrs(logout)); n != 2 {
+		t.Errorf("logout cleared %d cookies, want 2", n)
+	}
+	for cookie, attrs := range cookieAttrs(logout) {
+		want := append([]string{"Max-Age=0"}, defaultCookieAttrs...)
+		if slices.Sort(want); !slices.Equal(attrs, want) {
+			t.Errorf("logout: %s attributes %q, want %q", cookie, attrs, want)
+		}
+	}
+}
+
+// TestEachInsecureCookieSwitchRemovesExactlyItsAttribute: InsecureAllowHTTP takes away
+// Secure and nothing else, InsecureScriptAccess HttpOnly and nothing else, and
+// InsecureBodyTokens no attribute at all.
+func TestEachInsecureCookieSwitchRemovesExactlyItsAttribute(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cookies Cookies
+		want    []string
+	}{
+		{"InsecureAllowHTTP", Cookies{InsecureAllowHTTP: true}, without(defaultCookieAttrs, "Secure")},
+		{"InsecureScriptAccess", Cookies{InsecureScriptAccess: true}, without(defaultCookieAttrs, "HttpOnly")},
+		{"InsecureBodyTokens", Cookies{InsecureBodyTokens: true}, defaultCookieAttrs},
+		{"all three", Cookies{InsecureAllowHTTP: true, InsecureScriptAccess: true, InsecureBodyTokens: true},
+			[]string{"Path=/", "SameSite=Lax"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) { c.Cookies = &tc.cookies })
+			rec := f.do(t, "POST", "/auth", loginBody("alice"))
+			if rec.Code != 200 {
+				t.Fatalf("login: %d %s", rec.Code, rec.Body)
+			}
+			for cookie, attrs := range cookieAttrs(rec) {
+				if !slices.Equal(attrs, tc.want) {
+					t.Errorf("%s attributes %q, want %q", cookie, attrs, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestSplitSignatureCookieIsHttpOnlyEvenWithScriptAccess: with Split, the header.payload
+// cookie is for scripts and the signature cookie never is.
+func TestSplitSignatureCookieIsHttpOnlyEvenWithScriptAccess(t *testing.T) {
+	for _, scripts := range []bool{false, true} {
+		f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{Split: true, InsecureScriptAccess: scripts} })
+		got := cookieAttrs(f.do(t, "POST", "/auth", loginBody("alice")))
+		noHTTPOnly := without(defaultCookieAttrs, "HttpOnly")
+		if !slices.Equal(got["access_token"], noHTTPOnly) || !slices.Equal(got["access_token_signature"], defaultCookieAttrs) {
+			t.Errorf("InsecureScriptAccess=%v: %q", scripts, got)
+		}
+		want := defaultCookieAttrs
+		if scripts {
+			want = noHTTPOnly
+		}
+		if !slices.Equal(got["refresh_token"], want) {
+			t.Errorf("InsecureScriptAccess=%v: refresh_token %q, want %q", scripts, got["refresh_token"], want)
+		}
+	}
+}
+
+func TestSameSiteDefaultModeIsLaxOnTheWire(t *testing.T) {
+	for _, mode := range []http.SameSite{0, http.SameSiteDefaultMode, http.SameSiteLaxMode} {
+		f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{SameSite: mode} })
+		rec := f.do(t, "POST", "/auth", loginBody("alice"))
+		for _, line := range rec.Result().Header.Values("Set-Cookie") {
+			if !strings.Contains(line, "; SameSite=Lax") || strings.Count(line, "SameSite") != 1 {
+				t.Errorf("SameSite %d: Set-Cookie %q, want SameSite=Lax", mode, line)
+			}
+		}
+	}
+	for mode, want := range map[http.SameSite]string{http.SameSiteStrictMode: "SameSite=Strict", http.SameSiteNoneMode: "SameSite=None"} {
+		f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{SameSite: mode} })
+		rec := f.do(t, "POST", "/auth", loginBody("alice"))
+		for _, line := range rec.Result().Header.Values("Set-Cookie") {
+			if !strings.Contains(line, "; "+want) || !strings.Contains(line, "; Secure") {
+				t.Errorf("Set-Cookie %q, want %s and Secure", line, want)
+			}
+		}
+	}
+}
+
+func TestCookieModeLeavesTokensOutOfTheBody(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{} })
+	login := f.do(t, "POST", "/auth", loginBody("alice"))
+	refresh := f.do(t, "POST", "/auth/refresh", "", "Cookie", cookieHeader(login))
+	for name, rec := range map[string]*httptest.ResponseRecorder{"login": login, "refresh": refresh} {
+		if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != "{}" {
+			t.Errorf("%s: %d %s; want 200 {}", name, rec.Code, rec.Body)
+		}
+		for _, c := range rec.Result().Cookies() {
+			if strings.Contains(rec.Body.String(), c.Value) {
+				t.Errorf("%s: the body holds the %s cookie's value", name, c.Name)
+			}
+		}
+	}
+}
+
+func TestInsecureBodyTokensPutsTokensInTheBody(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{InsecureBodyTokens: true} })
+	login := f.do(t, "POST", "/auth", loginBody("alice"))
+	refresh := f.do(t, "POST", "/auth/refresh", "", "Cookie", cookieHeader(login))
+	for name, rec := range map[string]*httptest.ResponseRecorder{"login": login, "refresh": refresh} {
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d %s", name, rec.Code, rec.Body)
+		}
+		m := decodeMap(t, rec)
+		cs := cookiesByName(rec)
+		if len(m) != 2 || cs["access_token"] == nil || cs["refresh_token"] == nil ||
+			m["access_token"] != cs["access_token"].Value || m["refresh_token"] != cs["refresh_token"].Value {
+			t.Errorf("%s: body %v, want the two cookies' tokens", name, m)
+		}
+	}
+}
