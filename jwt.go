@@ -417,21 +417,23 @@ func (a *Auth) check() error {
 	if a.refreshCfg.MaxSessions > 255 {
 		bad("Refresh.MaxSessions", "must be at most 255, got %d", a.refreshCfg.MaxSessions)
 	}
-	// Durations stay within a century, so that no time arithmetic overflows.
-	for _, d := range []struct {
-		field string
-		v     time.Duration
-	}{
-		{"ExpirationDelta", c.ExpirationDelta}, {"Leeway", max(c.Leeway, 0)}, {"NotBeforeDelta", c.NotBeforeDelta},
-		{"Refresh.IdleTimeout", a.refreshCfg.IdleTimeout}, {"Refresh.MaxLifetime", a.refreshCfg.MaxLifetime},
-		{"Refresh.ReuseInterval", a.refreshCfg.ReuseInterval}, {"Refresh.Window", a.refreshCfg.Window},
-	} {
-		if d.v < 0 || d.v > maxDuration {
-			bad(d.field, "must be from 0 to 100 years, got %v", d.v)
-		}
+	// Durations stay within a century, so that no time arithmetic overflows; a session
+	// lasts at least a second (without Refresh, both are 0).
+	second := time.Duration(0)
+	if c.Refresh != nil {
+		second = time.Second
 	}
-	if c.Refresh != nil && min(a.refreshCfg.IdleTimeout, a.refreshCfg.MaxLifetime) < time.Second {
-		bad("Refresh.IdleTimeout, Refresh.MaxLifetime", "must be at least a second")
+	for _, d := range []struct {
+		field  string
+		v, min time.Duration
+	}{
+		{"ExpirationDelta", c.ExpirationDelta, 0}, {"Leeway", max(c.Leeway, 0), 0}, {"NotBeforeDelta", c.NotBeforeDelta, 0},
+		{"Refresh.IdleTimeout", a.refreshCfg.IdleTimeout, second}, {"Refresh.MaxLifetime", a.refreshCfg.MaxLifetime, second},
+		{"Refresh.ReuseInterval", a.refreshCfg.ReuseInterval, 0}, {"Refresh.Window", a.refreshCfg.Window, 0},
+	} {
+		if d.v < d.min || d.v > maxDuration {
+			bad(d.field, "must be from %v to 100 years, got %v", d.min, d.v)
+		}
 	}
 	if c.Leeway < 0 && c.Leeway != NoLeeway {
 		bad("Leeway", "must not be negative (NoLeeway turns it off)")
