@@ -30,6 +30,9 @@ type Claims struct {
 	IssuedAt  time.Time
 	// Issuer is iss (RFC 7519 §4.1.1).
 	Issuer string
+	// SessionID is sid: the login session the token was issued for, with refresh tokens
+	// on (Config.Refresh). It names the session; it is not a secret.
+	SessionID string
 	// Audience is aud (RFC 7519 §4.1.3): a string or an array of strings on the wire.
 	// Sign writes one audience as a string.
 	Audience []string
@@ -83,6 +86,7 @@ var (
 	errAud     = fmt.Errorf("%w: aud must be a string or an array of strings", ErrTokenInvalid)
 	errUserID  = fmt.Errorf("%w: user id claim must be a string", ErrTokenInvalid)
 	errScopes  = fmt.Errorf("%w: scopes claim must be an array of strings", ErrTokenInvalid)
+	errSid     = fmt.Errorf("%w: sid must be a string", ErrTokenInvalid)
 	errNoExp   = fmt.Errorf("%w: exp is required", ErrTokenInvalid)
 	errExpired = fmt.Errorf("%w: exp is past", ErrTokenExpired)
 	errNotYet  = fmt.Errorf("%w: nbf is in the future", ErrTokenNotYetValid)
@@ -104,11 +108,12 @@ const (
 	claimExp           // RFC 7519 §4.1.4; exp, nbf and iat follow each other
 	claimNbf           // RFC 7519 §4.1.5
 	claimIat           // RFC 7519 §4.1.6
+	claimSid           // the session (OpenID Connect Front-Channel Logout 1.0 §3 names it sid)
 	numClaims
 )
 
 // registeredClaims is the table without the names that the Config gives.
-var registeredClaims = claimTable{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat"}
+var registeredClaims = claimTable{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat", claimSid: "sid"}
 
 // claims returns the table of a: registeredClaims with the Config's names.
 func (a *Auth) claims() claimTable {
@@ -189,6 +194,8 @@ func (l *lexer) claim(c *Claims, i int) {
 		c.UserID = l.str(errUserID)
 	case claimScopes:
 		c.Scopes = l.strs(c.scopeBuf[:0], errScopes)
+	case claimSid:
+		c.SessionID = l.str(errSid)
 	}
 }
 
@@ -299,6 +306,10 @@ func (a *Auth) appendPayload(b []byte, c *Claims) ([]byte, error) {
 			w.key(names[claimExp+i])
 			w.b = strconv.AppendInt(w.b, sec, 10)
 		}
+	}
+	if c.SessionID != "" {
+		w.key(names[claimSid])
+		w.str(c.SessionID)
 	}
 	appendExtra(&w, &names, c.Extra)
 	return append(w.b, '}'), w.err

@@ -128,12 +128,15 @@ var errorClasses = []errorClass{
 	// An authentic token naming a user who no longer exists: RFC 6750 §3.1
 	// invalid_token covers a token that is "revoked ... or invalid for other reasons".
 	{ErrUserNotFound, 401, "Unauthorized", "User not found.", challengeInvalidToken, false},
+	{errRefreshRefused, 401, "AuthenticationFailed", "Authentication failed.", challengeBare, true},
 	{ErrAuthenticationFailed, 401, "AuthenticationFailed", "Authentication failed.", challengeBare, false},
 	{errNoRefreshBody, 400, "MissingRefreshToken", "Refresh token %q not present in the JSON body.", "", false},
 	{errNoRefreshCook, 400, "MissingRefreshToken", "Refresh token %q not present as a cookie.", "", false},
 	{errNoRefreshQuery, 400, "MissingRefreshToken", "Refresh token %q not present as a query argument.", "", false},
 	{errTwoRefresh, 400, "InvalidRefreshToken", "Refresh token %q sent more than once.", "", false},
 	{errBadBody, 400, "InvalidRequestBody", "Request body must be a JSON object whose %q is a string.", "", false},
+	{errLogoutScope, 400, "InvalidRequest", "The logout scope must be others or all.", "", false},
+	{errUnknownSession, 404, "NotFound", "Session not found.", "", false},
 }
 
 // httpError maps err to its response, with errorClasses. A hook's failure is a 500
@@ -381,13 +384,22 @@ func UserFromContext(ctx context.Context) (*User, bool) {
 
 // Check reads the access token from r as Protected does and verifies it, without
 // answering: it returns the claims, or an error wrapping ErrTokenMissing,
-// ErrInvalidAuthorizationHeader or one of Verify's errors. It is safe for concurrent use.
+// ErrInvalidAuthorizationHeader or one of Verify's errors. With Refresh.VerifySessions it
+// also refuses, with ErrTokenInvalid, a token whose session has ended (Verify, which
+// reads no store, does not). It is safe for concurrent use.
 func (a *Auth) Check(r *http.Request) (*Claims, error) {
 	tok, err := a.readToken(r, false)
 	if err != nil {
 		return nil, err
 	}
-	return a.verify(tok, false)
+	c, err := a.verify(tok, false)
+	if err == nil && a.refreshCfg.VerifySessions {
+		err = a.sessionLive(r.Context(), c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Protected lets a request through to next only with a valid access token, and puts
@@ -517,34 +529,40 @@ type Tokens struct {
 }
 
 // IssueTokens is what POST /auth does after Authenticate: it signs an access token for
-// u and, with Config.Refresh, generates a refresh token and stores its digest in the
-// Store (replacing the user's previous one). The claims are
-// the user's ID, Scopes and Claims plus, from the Config, exp (now + ExpirationDelta),
-// iat when SetIssuedAt, nbf when SetNotBefore, iss and aud when set. A nil user, an
-// empty ID or an extra claim overriding a registered one is an error wrapping
-// ErrInvalidClaims, and so is a token Sign refuses (see Sign); a failing hook's error is
-// returned wrapped. It takes no request: no hook needs one. It is safe for concurrent use.
+// u and, with Config.Refresh, opens a session (ending the least recently used one beyond
+// Refresh.MaxSessions) and returns its first refresh token. The claims are the user's
+// ID, Scopes and Claims plus, from the Config, exp (now + ExpirationDelta), iat when
+// SetIssuedAt, nbf when NotBeforeDelta is set, iss and aud when set, and sid with
+// Config.Refresh. A nil user, an empty ID or an extra claim overriding a registered one
+// is an error wrapping ErrInvalidClaims, and so is a token Sign refuses (see Sign); a
+// failing store's error is returned wrapped. It takes no request: no hook needs one. It
+// is safe for concurrent use.
 func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
-	access, err := a.issueAccessToken(u)
-	if err != nil {
-		return nil, err
-	}
-	t := &Tokens{AccessToken: access}
-	if a.cfg.Refresh != nil {
-		tok, digest, err := newRefreshToken()
+	if a.cfg.Refresh == nil {
+		access, err := a.issueAccessToken(u, "")
 		if err != nil {
 			return nil, err
 		}
-		if err := a.update(ctx, u.ID, func([]byte) []byte { return digest }); err != nil {
-			return nil, err
-		}
-		t.RefreshToken = tok
+		return &Tokens{AccessToken: access}, nil
 	}
-	return t, nil
+	s, err := newSession()
+	if err != nil {
+		return nil, err
+	}
+	// Sign before touching the store: claims that cannot be signed open no session.
+	access, err := a.issueAccessToken(u, s.sid())
+	if err != nil {
+		return nil, err
+	}
+	if err := a.openSession(ctx, u.ID, &s); err != nil {
+		return nil, err
+	}
+	return &Tokens{AccessToken: access, RefreshToken: s.tokenString(a.keys[0])}, nil
 }
 
-// issueAccessToken builds the claims for u from the Config and signs them.
-func (a *Auth) issueAccessToken(u *User) (string, error) {
+// issueAccessToken builds the claims for u and the session sid from the Config and signs
+// them.
+func (a *Auth) issueAccessToken(u *User, sid string) (string, error) {
 	if u == nil || u.ID == "" {
 		return "", fmt.Errorf("%w: nil user or empty user ID", ErrInvalidClaims)
 	}
@@ -553,6 +571,7 @@ func (a *Auth) issueAccessToken(u *User) (string, error) {
 		UserID:    u.ID,
 		Scopes:    u.Scopes,
 		Issuer:    a.cfg.Issuer,
+		SessionID: sid,
 		ExpiresAt: now.Add(a.cfg.ExpirationDelta),
 		Extra:     u.Claims,
 	}
@@ -574,12 +593,13 @@ func (a *Auth) issueAccessToken(u *User) (string, error) {
 type endpoint struct {
 	methods string // the Allow header, OPTIONS included
 	allowed func(method string) bool
-	serve   func(a *Auth, w http.ResponseWriter, r *http.Request)
+	serve   func(a *Auth, w http.ResponseWriter, r *http.Request, id string) // id: of /sessions/{id}
 	enabled func(a *Auth) bool
 }
 
 func isPost(m string) bool     { return m == http.MethodPost }
 func isGet(m string) bool      { return m == http.MethodGet || m == http.MethodHead }
+func isDelete(m string) bool   { return m == http.MethodDelete }
 func always(*Auth) bool        { return true }
 func withRefresh(a *Auth) bool { return a.cfg.Refresh != nil }
 
@@ -591,6 +611,9 @@ var endpoints = map[string]*endpoint{
 	"/me":      {"GET, HEAD, OPTIONS", isGet, (*Auth).serveMe, always},
 	"/refresh": {"POST, OPTIONS", isPost, (*Auth).serveRefresh, withRefresh},
 	"/logout":  {"POST, OPTIONS", isPost, (*Auth).serveLogout, withRefresh},
+	// The sessions of the access token's user, and one of them by id.
+	"/sessions":  {"GET, HEAD, OPTIONS", isGet, (*Auth).serveSessions, withRefresh},
+	"/sessions/": {"DELETE, OPTIONS", isDelete, (*Auth).serveEndSession, withRefresh},
 }
 
 // Handler serves the endpoints under Endpoints.URLPrefix (default /auth):
@@ -599,15 +622,18 @@ var endpoints = map[string]*endpoint{
 //	GET  /auth/verify   {"valid": true} for a valid access token
 //	GET  /auth/me       {"me": Profile} for the token's user, from RetrieveUser
 //	POST /auth/refresh  a new access token (and refresh token) for a refresh token
-//	POST /auth/logout   revoke the user's refresh token and clear the cookies
+//	POST /auth/logout   end the token's session (?scope=others: the user's other
+//	                    sessions; ?scope=all: all of them) and clear the cookies
+//	GET  /auth/sessions         the user's sessions
+//	DELETE /auth/sessions/{id}  end one of them
 //
 // The endpoint is chosen by the end of the request path: the prefix and the endpoint's
 // name ("/auth/verify"), or the endpoint's name alone when a router has already
 // stripped the prefix ("/verify", and "" or "/" for the login). So it works mounted on
 // a ServeMux (mux.Handle("/auth", h) and mux.Handle("/auth/", h)), under a router that
 // keeps the full path (chi's Mount), and behind http.StripPrefix. Any other path is a
-// 404, and so is everything without Config.Endpoints, and /refresh and /logout without
-// Config.Refresh.
+// 404, and so is everything without Config.Endpoints, and /refresh, /logout and
+// /sessions without Config.Refresh.
 //
 // Every endpoint answers OPTIONS with 204 and a wrong method with 405 and Allow.
 // Request bodies are capped at MaxBodyBytes (413 beyond), Authenticate's reads included.
@@ -617,7 +643,7 @@ func (a *Auth) Handler() http.Handler {
 }
 
 func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	ep := a.route(r.URL.Path)
+	ep, id := a.route(r.URL.Path)
 	if ep == nil || a.cfg.Endpoints == nil || !ep.enabled(a) {
 		a.fail(w, r, errNoEndpoint)
 		return
@@ -636,17 +662,34 @@ func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, a.endpoints.MaxBodyBytes)
 	}
-	ep.serve(a, w, r)
+	ep.serve(a, w, r, id)
 }
 
 // endpointNames lists the keys of endpoints, longest first, for route's suffix search.
-var endpointNames = []string{"/refresh", "/logout", "/verify", "/me", "/", ""}
+var endpointNames = []string{"/sessions/", "/sessions", "/refresh", "/logout", "/verify", "/me", "/", ""}
 
-// route finds the endpoint for path: a name alone when a router stripped the prefix,
-// or URLPrefix and a name at the end of the path. In the second case whatever comes
-// before the prefix (where a router mounted the handler) must not itself hold the
-// prefix as a path segment, so "/auth/verify/auth" is not a login.
-func (a *Auth) route(path string) *endpoint {
+// route finds the endpoint for path, and the id of /sessions/{id}: a name alone when a
+// router stripped the prefix, or URLPrefix and a name at the end of the path. In the
+// second case whatever comes before the prefix (where a router mounted the handler) must
+// not itself hold the prefix as a path segment, so "/auth/verify/auth" is not a login.
+// Only a path that names no endpoint is read as /sessions/{id}.
+func (a *Auth) route(path string) (*endpoint, string) {
+	if ep := a.routeName(path); ep != nil {
+		return ep, ""
+	}
+	i := strings.LastIndex(path, "/sessions/")
+	if i < 0 || strings.IndexByte(path[i+len("/sessions/"):], '/') >= 0 {
+		return nil, ""
+	}
+	id := path[i+len("/sessions/"):]
+	if ep := a.routeName(path[:i+len("/sessions/")]); ep == endpoints["/sessions/"] && id != "" {
+		return ep, id
+	}
+	return nil, ""
+}
+
+// routeName finds the endpoint whose name ends path.
+func (a *Auth) routeName(path string) *endpoint {
 	if ep, ok := endpoints[path]; ok {
 		return ep
 	}
@@ -664,7 +707,7 @@ func (a *Auth) route(path string) *endpoint {
 }
 
 // serveLogin is POST /auth.
-func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
+func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) {
 	u, err := a.endpoints.Authenticate(r)
 	var e *Error
 	switch {
@@ -757,7 +800,7 @@ func (a *Auth) cookie(name, value string, httpOnly bool, maxAge int) *http.Cooki
 }
 
 // serveVerify is GET /auth/verify: {"valid": true}, or the error with "valid": false.
-func (a *Auth) serveVerify(w http.ResponseWriter, r *http.Request) {
+func (a *Auth) serveVerify(w http.ResponseWriter, r *http.Request, _ string) {
 	if _, err := a.Check(r); err != nil {
 		e := *a.httpError(err) // a copy, so as not to mark an *Error the cause may hold
 		e.verify = true
@@ -769,7 +812,7 @@ func (a *Auth) serveVerify(w http.ResponseWriter, r *http.Request) {
 
 // serveMe is GET /auth/me: {"me": Profile}, or {"me": {"<UserIDClaim>": ID}} when the
 // user has no Profile.
-func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request) {
+func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request, _ string) {
 	c, err := a.Check(r)
 	if err != nil {
 		a.fail(w, r, err)

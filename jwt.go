@@ -32,10 +32,11 @@
 //
 // # Refresh tokens
 //
-// Refresh tokens are random strings whose SHA-256 digests the server keeps in a Store:
-// the store never holds a token a client could present. Every refresh rotates the token
-// (RFC 9700 §4.14.2), and a replayed, rotated-out token revokes the user's current one.
-// Every change to the store is one compare-and-swap, so no race can undo a logout or a
+// Every login opens a session: a family of refresh tokens of its own, so that devices do
+// not log each other out. Every refresh rotates the session's token (RFC 9700 §4.14.2),
+// and a replayed, rotated-out token ends that session. A user's sessions live in one
+// record under the user id in a Store, which never holds a token a client could present,
+// and every change to it is one compare-and-swap, so that no race can undo a logout or a
 // revocation. MemStore is a ready-made in-memory Store.
 //
 // # Security notes
@@ -188,8 +189,9 @@ type Config struct {
 	// Returning nil, nil or ErrUserNotFound is a 401. Required with Refresh; nil
 	// otherwise means the user the token describes (its user id and scopes).
 	RetrieveUser func(ctx context.Context, claims *Claims) (*User, error)
-	// Refresh, when set, turns on refresh tokens: login issues one, POST /auth/refresh
-	// trades it for new tokens and POST /auth/logout revokes it. Nil: those two
+	// Refresh, when set, turns on refresh tokens and sessions: every login opens a
+	// session with a refresh token of its own, POST /auth/refresh trades it for new
+	// tokens, POST /auth/logout ends sessions and /auth/sessions lists them. Nil: those
 	// endpoints answer 404.
 	Refresh *Refresh
 
@@ -257,19 +259,41 @@ type Endpoints struct {
 	MaxBodyBytes int64
 }
 
-// Refresh configures refresh tokens.
+// Refresh configures refresh tokens and the sessions they belong to. Every login opens
+// a session, with a refresh token of its own that rotates at every refresh; a user has
+// up to MaxSessions of them, one per device or browser, and logging in on one leaves the
+// others alone.
 type Refresh struct {
-	// Store keeps the refresh tokens' digests; required. MemStore keeps them in memory.
+	// Store keeps every user's sessions in one record under the user id; required.
+	// MemStore keeps them in memory.
 	Store Store
-	// IdleTimeout is how long a refresh token lives unused: each login and refresh
-	// stores a token for this long. Default 30 days.
+	// MaxSessions is how many sessions a user may have; a login beyond ends the least
+	// recently used one. Default 10, at most 255.
+	MaxSessions int
+	// IdleTimeout ends a session that has not been refreshed for this long. Default
+	// 30 days.
 	IdleTimeout time.Duration
+	// MaxLifetime ends a session this long after its login, however often it is
+	// refreshed: rotation never extends it. Default 90 days.
+	MaxLifetime time.Duration
+	// ReuseInterval is how long after a rotation the token just rotated out still
+	// works, answered with the same new refresh token the first request got, so that
+	// two tabs refreshing at the same moment both stay logged in. Default 0: presenting
+	// a rotated-out token ends its session at once (RFC 9700 §4.14.2 reuse detection).
+	// A few seconds is enough for racing tabs; an older token ends its session even
+	// inside the interval.
+	ReuseInterval time.Duration
 	// Window, when non-zero, is how long after its exp an access token may still be
 	// used at POST /auth/refresh.
 	Window time.Duration
-	// InsecureNoRotation keeps the refresh token the same at every refresh, so that a
-	// stolen one works until it expires. With rotation (the default, RFC 9700
-	// §4.14.2), a replayed, rotated-out token revokes the user's current one.
+	// VerifySessions makes Protected, Scoped and InjectUser also load the user's
+	// sessions at every request, and refuse (401) an access token whose session has
+	// ended, so that a logout or a revocation reaches access tokens at once. Off, access
+	// tokens stay valid until their exp, and verifying them touches no store.
+	VerifySessions bool
+	// InsecureNoRotation keeps a session's refresh token the same at every refresh, so
+	// that a stolen one works until its session ends. With rotation (the default, RFC
+	// 9700 §4.14.2), presenting a rotated-out token ends its session.
 	InsecureNoRotation bool
 }
 
@@ -292,7 +316,10 @@ const (
 	defaultExpirationDelta = 30 * time.Minute
 	defaultLeeway          = 180 * time.Second
 	defaultIdleTimeout     = 30 * 24 * time.Hour
+	defaultMaxLifetime     = 90 * 24 * time.Hour
+	defaultMaxSessions     = 10
 	minSecretSize          = 32 // RFC 7518 §3.2: at least the hash output, 256 bits
+	maxDuration            = 100 * 365 * 24 * time.Hour
 )
 
 // New validates cfg, applies the defaults, and returns a ready Auth. Its error wraps
@@ -331,6 +358,8 @@ func New(cfg Config) (*Auth, error) {
 	if c.Refresh != nil {
 		a.refreshCfg = *c.Refresh
 		setDefault(&a.refreshCfg.IdleTimeout, defaultIdleTimeout)
+		setDefault(&a.refreshCfg.MaxLifetime, defaultMaxLifetime)
+		setDefault(&a.refreshCfg.MaxSessions, defaultMaxSessions)
 	}
 	if c.RetrieveUser == nil && c.Refresh == nil {
 		c.RetrieveUser = userFromClaims
@@ -378,13 +407,32 @@ func (a *Auth) check() error {
 		field string
 		v     int64
 	}{
-		{"MaxTokenSize", int64(c.MaxTokenSize)}, {"ExpirationDelta", int64(c.ExpirationDelta)},
-		{"NotBeforeDelta", int64(c.NotBeforeDelta)}, {"Endpoints.MaxBodyBytes", a.endpoints.MaxBodyBytes},
-		{"Cookies.MaxAge", int64(a.cookies.MaxAge)}, {"Refresh.IdleTimeout", int64(a.refreshCfg.IdleTimeout)},
-		{"Refresh.Window", int64(a.refreshCfg.Window)},
+		{"MaxTokenSize", int64(c.MaxTokenSize)}, {"Endpoints.MaxBodyBytes", a.endpoints.MaxBodyBytes},
+		{"Cookies.MaxAge", int64(a.cookies.MaxAge)}, {"Refresh.MaxSessions", int64(a.refreshCfg.MaxSessions)},
 	} {
 		if n.v < 0 {
 			bad(n.field, "must not be negative")
+		}
+	}
+	if a.refreshCfg.MaxSessions > 255 {
+		bad("Refresh.MaxSessions", "must be at most 255, got %d", a.refreshCfg.MaxSessions)
+	}
+	// Durations stay within a century, so that no time arithmetic overflows; a session
+	// lasts at least a second (without Refresh, both are 0).
+	second := time.Duration(0)
+	if c.Refresh != nil {
+		second = time.Second
+	}
+	for _, d := range []struct {
+		field  string
+		v, min time.Duration
+	}{
+		{"ExpirationDelta", c.ExpirationDelta, 0}, {"Leeway", max(c.Leeway, 0), 0}, {"NotBeforeDelta", c.NotBeforeDelta, 0},
+		{"Refresh.IdleTimeout", a.refreshCfg.IdleTimeout, second}, {"Refresh.MaxLifetime", a.refreshCfg.MaxLifetime, second},
+		{"Refresh.ReuseInterval", a.refreshCfg.ReuseInterval, 0}, {"Refresh.Window", a.refreshCfg.Window, 0},
+	} {
+		if d.v < d.min || d.v > maxDuration {
+			bad(d.field, "must be from %v to 100 years, got %v", d.min, d.v)
 		}
 	}
 	if c.Leeway < 0 && c.Leeway != NoLeeway {
@@ -432,7 +480,7 @@ func (a *Auth) checkNames(bad func(field, format string, args ...any)) {
 		}
 	}
 	if isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim) {
-		bad("UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud)")
+		bad("UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid)")
 	}
 	if c.UserIDClaim == c.ScopesClaim {
 		bad("ScopesClaim", "must differ from UserIDClaim")

@@ -2,15 +2,11 @@ package jwtauth
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -59,78 +55,24 @@ type Store interface {
 	CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error)
 }
 
-// refreshTokenBytes is the entropy of a refresh token: 18 bytes from crypto/rand, 144
-// bits, which base64url writes as exactly 24 characters. Sanic JWT's tokens are 24
-// characters too; 144 bits is more than crypto/rand.Text's 128 and puts guessing any
-// live token out of reach however many users a store holds.
+// refreshTokenBytes is the entropy of a refresh token: 144 bits, which base64url writes
+// as exactly 24 characters. Sanic JWT's tokens are 24 characters too; 144 bits is more
+// than crypto/rand.Text's 128 and puts guessing any live token out of reach however
+// many sessions a store holds.
 const refreshTokenBytes = 18
 
-// newRefreshToken returns a new refresh token and the digest the store keeps of it.
-func newRefreshToken() (token string, digest []byte, err error) {
-	var b [refreshTokenBytes]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", nil, &hookError{"crypto/rand", err}
-	}
-	token = base64.RawURLEncoding.EncodeToString(b[:])
-	return token, refreshTokenDigest(token), nil
-}
-
-// refreshTokenDigest returns what the store keeps of a refresh token: its SHA-256
-// digest, base64url without padding (43 bytes). The store never holds a token a client
-// could present, so a leaked store does not leak sessions. A plain hash is enough, no
-// salt or stretching: the token is 144 random bits, not a password.
-func refreshTokenDigest(token string) []byte {
-	sum := sha256.Sum256([]byte(token))
-	d := make([]byte, base64.RawURLEncoding.EncodedLen(len(sum)))
-	base64.RawURLEncoding.Encode(d, sum[:])
-	return d
-}
-
 // maxSwaps bounds the compare-and-swap retries of one store update. Each retry means
-// another request changed the user's value in between, so running out takes that many
-// concurrent logins or logouts of one user: a 500, never a lost write.
+// another request changed the user's record in between, so running out takes that many
+// concurrent logins, refreshes or logouts of one user: a 500, never a lost write.
 const maxSwaps = 16
 
-var errContended = errors.New("the value kept changing under concurrent updates")
-
-// update replaces the user's stored value old with next(old), as one compare-and-swap,
-// retried while another request changes it in between. A nil result deletes the value.
-func (a *Auth) update(ctx context.Context, userID string, next func(old []byte) []byte) error {
-	st := a.refreshCfg.Store
-	for i := 0; i < maxSwaps; i++ {
-		old, err := st.Load(ctx, userID)
-		if err != nil {
-			return &hookError{"Store.Load", err}
-		}
-		val := next(old)
-		if old == nil && val == nil {
-			return nil // nothing to delete
-		}
-		ok, err := st.CompareAndSwap(ctx, userID, old, val, a.refreshCfg.IdleTimeout)
-		if err != nil {
-			return &hookError{"Store.CompareAndSwap", err}
-		}
-		if ok {
-			return nil
-		}
-	}
-	return &hookError{"Store.CompareAndSwap", errContended}
-}
-
-// revoke deletes the user's refresh token. It runs even when the client has gone: a
-// replayer must not escape the revocation by hanging up (context.WithoutCancel).
-func (a *Auth) revoke(ctx context.Context, userID string) error {
-	return a.update(context.WithoutCancel(ctx), userID, func([]byte) []byte { return nil })
-}
-
-// Refusals of a refresh token, behind a validly signed access token.
 var (
-	errRefreshMismatch = fmt.Errorf("%w: refresh token does not match", ErrAuthenticationFailed)
-	errRefreshNone     = fmt.Errorf("%w: no refresh token stored for the user", ErrAuthenticationFailed)
+	errContended = errors.New("the record kept changing under concurrent updates")
+	errOtherUser = errors.New("RetrieveUser returned a user with another ID than the token's")
 )
 
 // serveRefresh is POST /auth/refresh.
-func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request) {
+func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request, _ string) {
 	t, err := a.refresh(r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -139,86 +81,101 @@ func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	a.writeTokens(w, t)
 }
 
-// refresh checks the presented tokens and returns new ones: an access token, and a
-// refresh token unless rotation is off.
+// refresh checks the presented tokens and returns new ones: an access token, and the
+// session's next refresh token unless rotation is off.
 func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
-	ctx := r.Context()
-	// The access token says who is refreshing. It may be expired (that is why the
-	// client is here) but it must be authentic and otherwise valid.
+	// Not cancelled with the request: a client that presents a rotated-out token and
+	// hangs up must not escape the end of its session (through a RetrieveUser or a
+	// store that honours cancellation).
+	ctx := context.WithoutCancel(r.Context())
+	// The access token says who is refreshing and in which session. It may be expired
+	// (that is why the client is here) but it must be authentic and otherwise valid. A
+	// token from before sessions has no sid: its user logs in again.
 	c, err := a.refreshableClaims(r)
 	if err != nil {
 		return nil, err
+	}
+	id, ok := parseSID(c.SessionID)
+	if !ok {
+		return nil, errNoSession
 	}
 	presented, err := a.readToken(r, true)
 	if err != nil {
 		return nil, err
 	}
 	// The current user, so that the new access token carries today's scopes and claims,
-	// not those of the login. Its ID keys the store.
+	// not those of the login.
 	u, err := a.retrieveUser(ctx, c)
 	if err != nil {
 		return nil, err
 	}
+	if u.ID != c.UserID {
+		return nil, &hookError{"RetrieveUser", errOtherUser}
+	}
 	// Sign before touching the store: a user whose claims cannot be signed is a 500
-	// that must not cost the client its refresh token.
-	access, err := a.issueAccessToken(u)
+	// that must not cost the client its session.
+	access, err := a.issueAccessToken(u, c.SessionID)
 	if err != nil {
 		return nil, &hookError{"RetrieveUser (claims)", err}
 	}
 	t := &Tokens{AccessToken: access}
-
-	st := a.refreshCfg.Store
-	stored, err := st.Load(ctx, u.ID)
-	switch {
-	case err != nil:
-		return nil, &hookError{"Store.Load", err}
-	case stored == nil:
-		// Nothing stored (logged out, or never logged in here): nothing to revoke.
-		return nil, errRefreshNone
-	case !hmac.Equal(stored, refreshTokenDigest(presented)):
-		return nil, a.replayed(ctx, u.ID)
-	}
-	// RFC 9700 §4.14.2: "the authorization server issues a new refresh token with every
-	// access token refresh response. The previous refresh token is invalidated but
-	// retained by the authorization server." One compare-and-swap from the token the
-	// client presented, so that of N concurrent refreshes with one token exactly one
-	// wins. Without rotation the same value is written back, which restarts its
-	// IdleTimeout.
-	next := stored
-	if !a.refreshCfg.InsecureNoRotation {
-		if t.RefreshToken, next, err = newRefreshToken(); err != nil {
-			return nil, err
+	var verdict error
+	// The decision and the write are one compare-and-swap of the record; another
+	// session's change in between makes update decide again on a fresh load.
+	err = a.update(ctx, u.ID, func(ss []session, now int64) ([]session, error) {
+		verdict, t.RefreshToken = nil, ""
+		i := find(ss, id)
+		if i < 0 {
+			return nil, errNoSession
 		}
+		s := &ss[i]
+		if err := a.sessionEnded(s, now); err != nil {
+			return nil, err // S5: even inside the reuse interval
+		}
+		rotate := !a.refreshCfg.InsecureNoRotation
+		switch a.match(s, presented) {
+		case current:
+			// RFC 9700 §4.14.2: "the authorization server issues a new refresh token
+			// with every access token refresh response. The previous refresh token is
+			// invalidated but retained by the authorization server."
+			if rotate {
+				s.gen, s.rotated = s.gen+1, now
+				t.RefreshToken = s.tokenString(a.keys[0])
+			}
+			s.used = now
+			return ss, nil
+		case previous:
+			// Within ReuseInterval of the rotation, the token just rotated out gets
+			// the same successor the first request got: two tabs refreshing at once
+			// both stay logged in, and the session still has one current token. The
+			// unchanged record is still written back, so that the answer is decided
+			// on the record as it is at the swap: never after a logout.
+			if rotate && now-s.rotated < a.refreshCfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
+				t.RefreshToken = s.tokenString(a.keys[0])
+				return ss, nil
+			}
+			fallthrough
+		case ancestor:
+			// RFC 9700 §4.14.2: if a refresh token "is compromised and subsequently
+			// used by both the attacker and the legitimate client, one of them will
+			// present an invalidated refresh token, which will inform the authorization
+			// server of the breach. The authorization server cannot determine which
+			// party submitted the invalid refresh token, but it will revoke the active
+			// refresh token." The family is this session: the user's other devices
+			// stay logged in.
+			verdict = errRefreshReused
+			return append(ss[:i], ss[i+1:]...), nil
+		}
+		// Not a token of this session at all: no evidence of a breach, nothing revoked.
+		return nil, errRefreshMismatch
+	})
+	if err != nil {
+		return nil, err
 	}
-	ok, err := st.CompareAndSwap(ctx, u.ID, stored, next, a.refreshCfg.IdleTimeout)
-	switch {
-	case err != nil:
-		return nil, &hookError{"Store.CompareAndSwap", err}
-	case !ok:
-		// Another request moved the token on between the load and the swap: the
-		// presented token is now a rotated-out one.
-		return nil, a.replayed(ctx, u.ID)
+	if verdict != nil {
+		return nil, verdict
 	}
 	return t, nil
-}
-
-// replayed handles a refresh token that is not the user's current one, behind a validly
-// signed access token. RFC 9700 §4.14.2: with rotation, if a refresh token "is
-// compromised and subsequently used by both the attacker and the legitimate client, one
-// of them will present an invalidated refresh token, which will inform the
-// authorization server of the breach. The authorization server cannot determine which
-// party submitted the invalid refresh token, but it will revoke the active refresh
-// token." A mismatch also means a stolen access token presented with a guessed refresh
-// token; revoking is right in both cases. The price: two tabs of one browser refreshing
-// at the same moment log the user out. Without rotation a mismatch revokes nothing, as
-// an old token is then not evidence of anything.
-func (a *Auth) replayed(ctx context.Context, userID string) error {
-	if !a.refreshCfg.InsecureNoRotation {
-		if err := a.revoke(ctx, userID); err != nil {
-			return err
-		}
-	}
-	return errRefreshMismatch
 }
 
 // refreshableClaims reads and verifies the access token as Protected does, except that
@@ -303,19 +260,44 @@ func bodyErr(err error) error {
 	return errBadBody
 }
 
-// serveLogout is POST /auth/logout: revoke the refresh token of the access token's
-// user and clear the cookies. An expired access token is accepted as at /refresh, so
-// that a client whose access token ran out can still end its session.
-func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request) {
+// errLogoutScope is a query string of POST /auth/logout other than none, scope=others
+// or scope=all.
+var errLogoutScope = errors.New("jwtauth: logout scope must be empty, others or all")
+
+// serveLogout is POST /auth/logout[?scope=others|all]: end the access token's session,
+// every other session of its user, or all of them, and clear the cookies unless the
+// session lives on. An expired access token is accepted as at /refresh, so that a
+// client whose access token ran out can still end its session; ending the others, or
+// all, needs the token's own session to be live.
+func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) {
 	c, err := a.refreshableClaims(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	id, _ := parseSID(c.SessionID) // no sid: no session of its own to end
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	scope := ""
 	if err == nil {
-		err = a.revoke(r.Context(), c.UserID)
+		scope, err = one(q["scope"], nil, errLogoutScope)
+	}
+	switch {
+	case err != nil:
+		err = errLogoutScope
+	case scope == "":
+		_, err = a.endSessions(r.Context(), c.UserID, nil, func(s *session) bool { return s.id == id })
+	case scope == "others":
+		_, err = a.endSessions(r.Context(), c.UserID, &id, func(s *session) bool { return s.id != id })
+	case scope == "all":
+		_, err = a.endSessions(r.Context(), c.UserID, &id, func(*session) bool { return true })
+	default:
+		err = errLogoutScope
 	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if a.cfg.Cookies != nil {
+	if a.cfg.Cookies != nil && scope != "others" {
 		a.clearCookies(w)
 	}
 	w.Header().Set("Cache-Control", "no-store")

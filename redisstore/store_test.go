@@ -84,6 +84,15 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func() jwtauth.Store { return redisstore.New(c, redisstore.Options{Prefix: prefix}) })
 }
 
+// TestSessions: jwtauth's sessions, S1 to S10, end to end on a real Redis, with 200
+// rounds of each race (concurrent refreshes with reuse interval 0 and 10 s, logout
+// against refresh, login against refresh).
+func TestSessions(t *testing.T) {
+	c := sharedClient(t)
+	prefix := testPrefix(t, c)
+	storetest.RunSessions(t, func() jwtauth.Store { return redisstore.New(c, redisstore.Options{Prefix: prefix}) }, 200)
+}
+
 func TestKeyIsPrefixPlusUserID(t *testing.T) {
 	// The value is a plain Redis string under Prefix+userID, exactly the bytes given.
 	s, c, prefix := newStore(t)

@@ -14,6 +14,11 @@ func TestMemStore(t *testing.T) {
 	storetest.Run(t, func() jwtauth.Store { return new(jwtauth.MemStore) })
 }
 
+// TestMemStoreSessions: jwtauth's sessions, S1 to S10, on a MemStore.
+func TestMemStoreSessions(t *testing.T) {
+	storetest.RunSessions(t, func() jwtauth.Store { return new(jwtauth.MemStore) }, 200)
+}
+
 // MemStore goes beyond the contract's minimum on a done context: it always fails with
 // ctx.Err(), and changes nothing.
 func TestMemStoreDoneContextIsCtxErr(t *testing.T) {

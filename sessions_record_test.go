@@ -1,0 +1,313 @@
+package jwtauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testSessions is a record of two sessions as the package writes them.
+func testSessions() []session {
+	a := session{created: 1_700_000_000_000, used: 1_700_000_100_000, rotated: 1_700_000_050_000, gen: 7}
+	b := session{created: 1_700_000_200_000, used: 1_700_000_200_000, rotated: 1_700_000_200_000}
+	for i := range a.id {
+		a.id[i], b.id[i] = byte(i), byte(255-i)
+	}
+	for i := range a.key {
+		a.key[i], b.key[i] = byte(3*i), byte(5*i)
+	}
+	return []session{a, b}
+}
+
+// sessionAuth is an Auth with refresh tokens on a MemStore and a settable clock.
+func sessionAuth(t testing.TB, mod func(*Config)) (*Auth, *MemStore, *clock) {
+	t.Helper()
+	clk := &clock{t: time.UnixMilli(1_700_000_000_000)}
+	st := &MemStore{now: clk.now}
+	cfg := Config{Secret: testSecret, Now: clk.now, RetrieveUser: userFromClaims, Refresh: &Refresh{Store: st}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, st, clk
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	a, _, _ := sessionAuth(t, nil)
+	ss := testSessions()
+	b := a.sealRecord("alice", ss)
+	if len(b) != 2+2*sessionSize+recordMACSize || b[0] != recordVersion || b[1] != 2 {
+		t.Fatalf("record of %d bytes, header % x", len(b), b[:2])
+	}
+	got, err := a.openRecord("alice", b)
+	if err != nil || len(got) != 2 || got[0] != ss[0] || got[1] != ss[1] {
+		t.Fatalf("openRecord = %+v, %v; want %+v", got, err, ss)
+	}
+	if a.sealRecord("alice", nil) != nil {
+		t.Error("no sessions must seal as nil: the record is deleted")
+	}
+	if got, err := a.openRecord("alice", nil); got != nil || err != nil {
+		t.Errorf("openRecord(nil) = %v, %v; want no sessions", got, err)
+	}
+}
+
+// TestRecordMAC: a record is bound to its user and to the Secret; every flipped bit,
+// another user's key, or another secret is errCorruptRecord. A previous secret still
+// opens it, so that rotating the Secret ends no session.
+func TestRecordMAC(t *testing.T) {
+	a, _, _ := sessionAuth(t, nil)
+	b := a.sealRecord("alice", testSessions())
+	if _, err := a.openRecord("mallory", b); !errors.Is(err, errCorruptRecord) {
+		t.Errorf("alice's record under mallory's key: %v, want errCorruptRecord", err)
+	}
+	if _, err := a.openRecord("alic", b); !errors.Is(err, errCorruptRecord) {
+		t.Errorf("alice's record under the key alic: %v", err)
+	}
+	for i := range b {
+		c := bytes.Clone(b)
+		c[i] ^= 1
+		if _, err := a.openRecord("alice", c); !errors.Is(err, errCorruptRecord) {
+			t.Fatalf("bit 0 of byte %d flipped: %v, want errCorruptRecord", i, err)
+		}
+	}
+	other, _, _ := sessionAuth(t, func(c *Config) { c.Secret = []byte(strings.Repeat("o", 32)) })
+	if _, err := other.openRecord("alice", b); !errors.Is(err, errCorruptRecord) {
+		t.Errorf("a record sealed under another secret: %v", err)
+	}
+	rotated, _, _ := sessionAuth(t, func(c *Config) {
+		c.Secret, c.PreviousSecrets = []byte(strings.Repeat("n", 32)), [][]byte{testSecret}
+	})
+	if ss, err := rotated.openRecord("alice", b); err != nil || len(ss) != 2 {
+		t.Errorf("a record sealed under a previous secret: %v, %v", ss, err)
+	}
+}
+
+// TestRecordDecodeIsStrict: every structural corruption of an authentic body is
+// errCorruptRecord, never a panic or a session read from garbage.
+func TestRecordDecodeIsStrict(t *testing.T) {
+	a, _, _ := sessionAuth(t, nil)
+	sealed := a.sealRecord("alice", testSessions())
+	good := sealed[:len(sealed)-recordMACSize]
+	mod := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	dup := testSessions()
+	dup[1].id = dup[0].id
+	dupBody := a.sealRecord("alice", dup)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"empty", []byte{}},
+		{"one byte", []byte{recordVersion}},
+		{"version 0", mod(func(b []byte) []byte { b[0] = 0; return b })},
+		{"version 2", mod(func(b []byte) []byte { b[0] = 2; return b })},
+		{"count 0", []byte{recordVersion, 0}},
+		{"count larger than the data", mod(func(b []byte) []byte { b[1] = 3; return b })},
+		{"count smaller than the data", mod(func(b []byte) []byte { b[1] = 1; return b })},
+		{"one byte short", good[:len(good)-1]},
+		{"one byte more", append(bytes.Clone(good), 0)},
+		{"duplicate session id", dupBody[:len(dupBody)-recordMACSize]},
+		{"created 0", mod(func(b []byte) []byte { copy(b[2+48:], make([]byte, 8)); return b })},
+		{"created negative", mod(func(b []byte) []byte { b[2+48] = 0x80; return b })},
+		{"used before created", mod(func(b []byte) []byte { copy(b[2+56:], make([]byte, 8)); return b })},
+		{"rotated before created", mod(func(b []byte) []byte { copy(b[2+64:], make([]byte, 8)); return b })},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ss, err := decodeRecord(tc.b)
+			if !errors.Is(err, errCorruptRecord) || ss != nil {
+				t.Fatalf("decodeRecord = %v, %v; want errCorruptRecord", ss, err)
+			}
+		})
+	}
+}
+
+// FuzzRecordDecode: decoding any bytes never panics; what decodes is a valid record
+// that seals back to the same body (one encoding per record), and what fails is
+// errCorruptRecord with no sessions. openRecord on the same bytes (no valid MAC) fails.
+func FuzzRecordDecode(f *testing.F) {
+	a, _, _ := sessionAuth(f, nil)
+	for _, ss := range [][]session{testSessions(), testSessions()[:1]} {
+		b := a.sealRecord("alice", ss)
+		f.Add(b[:len(b)-recordMACSize])
+	}
+	f.Add([]byte{recordVersion, 1})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if ss, err := a.openRecord("alice", b); err == nil && b != nil {
+			t.Fatalf("openRecord accepted bytes without a MAC: %v", ss)
+		}
+		ss, err := decodeRecord(b)
+		if err != nil {
+			if !errors.Is(err, errCorruptRecord) || ss != nil {
+				t.Fatalf("decodeRecord = %v, %v", ss, err)
+			}
+			return
+		}
+		if len(ss) == 0 || len(ss) > 255 {
+			t.Fatalf("%d sessions decoded", len(ss))
+		}
+		if again := a.sealRecord("alice", ss); !bytes.Equal(again[:len(again)-recordMACSize], b) {
+			t.Fatalf("re-encoded record differs:\n% x\n% x", again, b)
+		}
+	})
+}
+
+// TestParseSID: only the 22 base64url characters of 16 bytes are a session id; a sid
+// claim of any other length or alphabet is refused, never a panic.
+func TestParseSID(t *testing.T) {
+	s := testSessions()[0]
+	if id, ok := parseSID(s.sid()); !ok || id != s.id {
+		t.Fatalf("parseSID(%q) = %x, %v", s.sid(), id, ok)
+	}
+	for _, bad := range []string{"", "A", s.sid()[:21], s.sid() + "A", strings.Repeat("A", 40),
+		"123e4567-e89b-12d3-a456-426614174000", s.sid()[:21] + "=", s.sid()[:21] + "\n", s.sid()[:21] + "B"} {
+		if _, ok := parseSID(bad); ok {
+			t.Errorf("parseSID(%q) accepted", bad)
+		}
+	}
+}
+
+// TestLongSIDClaimIsRefusedNotAPanic: a validly signed token whose sid is not one of
+// ours (an application's own UUID, say) is refused at refresh, logout and with
+// VerifySessions.
+func TestLongSIDClaimIsRefusedNotAPanic(t *testing.T) {
+	a, _, clk := sessionAuth(t, func(c *Config) { c.Refresh.VerifySessions = true })
+	tok, err := a.Sign(&Claims{UserID: "alice", SessionID: strings.Repeat("A", 40), ExpiresAt: clk.now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := requestWithBearer(tok)
+	if _, err := a.Check(r); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("Check: %v, want ErrTokenInvalid", err)
+	}
+	if _, err := a.refresh(requestWithBearer(tok)); !errors.Is(err, ErrAuthenticationFailed) {
+		t.Errorf("refresh: %v, want ErrAuthenticationFailed", err)
+	}
+}
+
+// TestClockGoingBackwardsKeepsTheRecordValid: a refresh on a server whose clock is
+// behind the one that logged in never writes a session used before it was created
+// (which every later read would refuse), and reopens no reuse interval.
+func TestClockGoingBackwardsKeepsTheRecordValid(t *testing.T) {
+	a, _, clk := sessionAuth(t, nil)
+	ctx := context.Background()
+	tok, err := a.IssueTokens(ctx, &User{ID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.add(-time.Minute)
+	next, err := a.refresh(requestWithTokens(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, err := a.Sessions(ctx, "alice"); err != nil || len(list) != 1 {
+		t.Fatalf("Sessions after a refresh on a clock a minute behind = %v, %v", list, err)
+	}
+	// ReuseInterval is 0: the token just rotated out is reuse even though the clock
+	// now reads a minute before the rotation.
+	if _, err := a.refresh(requestWithTokens(&Tokens{AccessToken: next.AccessToken, RefreshToken: tok.RefreshToken})); !errors.Is(err, errRefreshReused) {
+		t.Fatalf("the previous token on a clock behind the rotation: %v, want errRefreshReused", err)
+	}
+}
+
+// TestEvictionCountsLiveSessionsOnly: sessions that have ended do not count towards
+// MaxSessions, so a login never ends a live session to make room beside dead ones, even
+// one that ended by MaxLifetime after a recent refresh.
+func TestEvictionCountsLiveSessionsOnly(t *testing.T) {
+	a, _, clk := sessionAuth(t, func(c *Config) {
+		c.Refresh.MaxSessions, c.Refresh.IdleTimeout, c.Refresh.MaxLifetime = 2, 90*time.Minute, 2*time.Hour
+	})
+	ctx := context.Background()
+	login := func() *Tokens {
+		tok, err := a.IssueTokens(ctx, &User{ID: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	refresh := func(tok *Tokens) *Tokens {
+		next, err := a.refresh(requestWithTokens(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next
+	}
+	old := login()            // t0
+	clk.add(50 * time.Minute) //
+	live := login()           // t0+50m
+	clk.add(30 * time.Minute) //
+	old = refresh(old)        // t0+80m
+	clk.add(20 * time.Minute) //
+	live = refresh(live)      // t0+100m: live used at 100m
+	clk.add(10 * time.Minute) //
+	old = refresh(old)        // t0+110m: old used at 110m, ends at 120m (MaxLifetime)
+	clk.add(15 * time.Minute) // t0+125m: old has ended, live has not
+	login()                   // the third login: only one live session besides it
+	if _, err := a.refresh(requestWithTokens(live)); err != nil {
+		t.Fatalf("a live session was evicted to make room beside an ended one: %v", err)
+	}
+	if _, err := a.refresh(requestWithTokens(old)); err == nil {
+		t.Fatal("the session past its MaxLifetime refreshed")
+	}
+}
+
+// TestCorruptRecordIs500AndEndsNothing: a record the package cannot read answers 500
+// at every operation and is left as it is; only RevokeSessions, the admin's way out,
+// deletes it.
+func TestCorruptRecordIs500AndEndsNothing(t *testing.T) {
+	a, st, _ := sessionAuth(t, nil)
+	ctx := context.Background()
+	tok, err := a.IssueTokens(ctx, &User{ID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := st.Load(ctx, "alice")
+	corrupt := bytes.Clone(raw)
+	corrupt[5] ^= 0xff
+	if ok, _ := st.CompareAndSwap(ctx, "alice", raw, corrupt, 0); !ok {
+		t.Fatal("could not plant the corrupt record")
+	}
+	for name, err := range map[string]error{
+		"refresh": func() error { _, err := a.refresh(requestWithTokens(tok)); return err }(),
+		"login":   func() error { _, err := a.IssueTokens(ctx, &User{ID: "alice"}); return err }(),
+		"list":    func() error { _, err := a.Sessions(ctx, "alice"); return err }(),
+	} {
+		if e := a.httpError(err); e.Status != 500 || !errors.Is(err, errCorruptRecord) {
+			t.Errorf("%s on a corrupt record: %v (%d), want a 500", name, err, e.Status)
+		}
+	}
+	if v, _ := st.Load(ctx, "alice"); !bytes.Equal(v, corrupt) {
+		t.Fatal("a failed operation changed the corrupt record")
+	}
+	if err := a.RevokeSessions(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := st.Load(ctx, "alice"); v != nil {
+		t.Fatalf("RevokeSessions left the corrupt record: %x", v)
+	}
+	if _, err := a.IssueTokens(ctx, &User{ID: "alice"}); err != nil {
+		t.Fatalf("login after RevokeSessions: %v", err)
+	}
+}
+
+// requestWithBearer is a refresh request carrying tok as its access token and no
+// refresh token.
+func requestWithBearer(tok string) *http.Request {
+	r := httptest.NewRequest("POST", "/auth/refresh", strings.NewReader(`{}`))
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return r
+}
+
+// requestWithTokens is a refresh request presenting both of t's tokens.
+func requestWithTokens(t *Tokens) *http.Request {
+	r := httptest.NewRequest("POST", "/auth/refresh", strings.NewReader(`{"refresh_token":"`+t.RefreshToken+`"}`))
+	r.Header.Set("Authorization", "Bearer "+t.AccessToken)
+	return r
+}

@@ -1,0 +1,614 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jwtauth/jwtauth"
+)
+
+// RunSessions checks jwtauth's sessions end to end, through the endpoints, with the
+// store that newStore returns: the properties S1 to S10 of refresh tokens per login, each
+// in a subtest named after it. Run it next to Run for a store of your own; a store that
+// passes Run passes RunSessions, so a failure here with a store that passes Run is a bug
+// in jwtauth.
+//
+// Every subtest logs in users whose ids begin with "storetest:" and 16 random hexadecimal
+// digits, so a shared store meets no other data. The concurrency properties run rounds
+// rounds each (at least 200 is a good number for a store behind a network).
+func RunSessions(t *testing.T, newStore func() jwtauth.Store, rounds int) {
+	for _, tc := range []struct {
+		name string
+		f    func(*testing.T, *site)
+	}{
+		{"S1 devices are independent", testDevicesIndependent},
+		{"S2 rotation kills the presented token", testRotation},
+		{"S3 reuse ends only its own session", testReuseEndsSession},
+		{"S3 a token that matches nothing ends nothing", testNoMatchEndsNothing},
+		{"S4 reuse interval 0: one of N concurrent refreshes wins", testReuseIntervalZero},
+		{"S4 reuse interval 10s: N concurrent refreshes share one successor", testReuseInterval},
+		{"S4 only the previous token, only inside the interval", testReuseIntervalLimits},
+		{"S5 idle timeout", testIdleTimeout},
+		{"S5 max lifetime is not extended by rotation", testMaxLifetime},
+		{"S5 an ended session fails inside the reuse interval", testEndedInsideInterval},
+		{"S6 logout scopes", testLogoutScopes},
+		{"S7 session list and revocation", testSessionList},
+		{"S7 Go methods for admin tools", testAdminMethods},
+		{"S8 logout racing a refresh is never undone", testLogoutVersusRefresh},
+		{"S8 a login racing a refresh is never lost", testLoginVersusRefresh},
+		{"S8 max sessions evicts the least recently used", testMaxSessions},
+		{"S9 the store holds no refresh token", testNoTokenAtRest},
+		{"S9 rotating the secret ends no session", testSecretRotation},
+		{"S10 VerifySessions reaches access tokens at once", testVerifySessions},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.f(t, newSite(t, newStore(), rounds))
+		})
+	}
+}
+
+// site is an application: an Auth on a fake clock with the store under test, serving
+// the endpoints and one protected route.
+type site struct {
+	t      *testing.T
+	store  *recorder
+	rounds int
+	prefix string // of every user id
+
+	mu  sync.Mutex
+	now time.Time
+
+	auth *jwtauth.Auth
+	h    http.Handler
+}
+
+var testSecret = []byte("storetest-secret-0123456789abcdef-0123")
+
+func newSite(t *testing.T, st jwtauth.Store, rounds int) *site {
+	var b [8]byte
+	rand.Read(b[:])
+	s := &site{t: t, store: &recorder{Store: st}, rounds: rounds,
+		prefix: "storetest:" + hex.EncodeToString(b[:]) + ":", now: time.Now().Truncate(time.Second)}
+	s.configure(func(*jwtauth.Config) {})
+	return s
+}
+
+// configure builds the site's Auth from the base Config changed by mod.
+func (s *site) configure(mod func(*jwtauth.Config)) {
+	s.t.Helper()
+	cfg := jwtauth.Config{
+		Secret: testSecret,
+		Now:    s.clock,
+		Endpoints: &jwtauth.Endpoints{Authenticate: func(r *http.Request) (*jwtauth.User, error) {
+			var creds struct{ User string }
+			if err := json.NewDecoder(r.Body).Decode(&creds); err != nil || creds.User == "" {
+				return nil, &jwtauth.Error{Status: 400, Reason: "send {\"user\": ...}"}
+			}
+			return &jwtauth.User{ID: creds.User}, nil
+		}},
+		RetrieveUser: func(_ context.Context, c *jwtauth.Claims) (*jwtauth.User, error) {
+			return &jwtauth.User{ID: c.UserID}, nil
+		},
+		Refresh: &jwtauth.Refresh{Store: s.store},
+	}
+	mod(&cfg)
+	a, err := jwtauth.New(cfg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", a.Handler())
+	mux.Handle("/orders", a.Protected(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	s.auth, s.h = a, mux
+}
+
+func (s *site) clock() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.now
+}
+
+func (s *site) advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = s.now.Add(d)
+}
+
+// user returns a fresh user id.
+func (s *site) user(name string) string { return s.prefix + name }
+
+// device is one client: a browser or an app, with the tokens of its session.
+type device struct {
+	user, access, refresh string
+}
+
+// do sends one request and returns the status and the decoded JSON body (nil if none).
+func (s *site) do(method, path, access, body string) (int, map[string]any) {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	if access != "" {
+		r.Header.Set("Authorization", "Bearer "+access)
+	}
+	w := httptest.NewRecorder()
+	s.h.ServeHTTP(w, r)
+	var m map[string]any
+	json.Unmarshal(w.Body.Bytes(), &m)
+	return w.Code, m
+}
+
+// login opens a session for user and returns the device that holds it.
+func (s *site) login(user string) *device {
+	s.t.Helper()
+	code, m := s.do("POST", "/auth/", "", fmt.Sprintf(`{"user":%q}`, user))
+	if code != 200 {
+		s.t.Fatalf("login %s: %d %v", user, code, m)
+	}
+	d := &device{user: user}
+	d.access, _ = m["access_token"].(string)
+	d.refresh, _ = m["refresh_token"].(string)
+	if d.access == "" || len(d.refresh) != 24 {
+		s.t.Fatalf("login %s: tokens %v", user, m)
+	}
+	return d
+}
+
+// refreshWith presents refresh with d's access token; on 200 it returns the new tokens.
+func (s *site) refreshWith(d *device, refresh string) (code int, access, next string) {
+	code, m := s.do("POST", "/auth/refresh", d.access, fmt.Sprintf(`{"refresh_token":%q}`, refresh))
+	access, _ = m["access_token"].(string)
+	next, _ = m["refresh_token"].(string)
+	return code, access, next
+}
+
+// refresh refreshes d and keeps its new tokens; it fails the test unless the answer is
+// want.
+func (s *site) refresh(d *device, want int) {
+	s.t.Helper()
+	code, access, next := s.refreshWith(d, d.refresh)
+	if code != want {
+		s.t.Fatalf("refresh of %s: %d, want %d", d.user, code, want)
+	}
+	if code == 200 {
+		d.access, d.refresh = access, next
+	}
+}
+
+// wantRefresh checks the answer to presenting refresh on d's session, without keeping
+// anything.
+func (s *site) wantRefresh(d *device, refresh string, want int, why string) {
+	s.t.Helper()
+	if code, _, _ := s.refreshWith(d, refresh); code != want {
+		s.t.Fatalf("%s: refresh answered %d, want %d", why, code, want)
+	}
+}
+
+func (s *site) sessions(d *device) []map[string]any {
+	s.t.Helper()
+	code, m := s.do("GET", "/auth/sessions", d.access, "")
+	if code != 200 {
+		s.t.Fatalf("GET /auth/sessions: %d %v", code, m)
+	}
+	var out []map[string]any
+	list, _ := m["sessions"].([]any)
+	for _, x := range list {
+		out = append(out, x.(map[string]any))
+	}
+	return out
+}
+
+func testDevicesIndependent(t *testing.T, s *site) {
+	u := s.user("alice")
+	laptop := s.login(u)
+	phone := s.login(u)
+	s.refresh(laptop, 200)
+	s.refresh(phone, 200)
+	s.refresh(laptop, 200)
+	tablet := s.login(u)
+	s.refresh(phone, 200)
+	s.refresh(laptop, 200)
+	s.refresh(tablet, 200)
+	if n := len(s.sessions(laptop)); n != 3 {
+		t.Fatalf("%d sessions, want 3", n)
+	}
+}
+
+func testRotation(t *testing.T, s *site) {
+	d := s.login(s.user("alice"))
+	old := d.refresh
+	s.refresh(d, 200)
+	if d.refresh == old {
+		t.Fatal("a refresh returned the presented refresh token")
+	}
+	s.wantRefresh(d, old, 401, "the rotated-out token")
+}
+
+func testReuseEndsSession(t *testing.T, s *site) {
+	u := s.user("alice")
+	victim, other := s.login(u), s.login(u)
+	stolen := victim.refresh
+	s.refresh(victim, 200)
+	s.wantRefresh(victim, stolen, 401, "the thief presents the rotated-out token")
+	s.wantRefresh(victim, victim.refresh, 401, "the session ended: its current token is dead too")
+	s.refresh(other, 200) // the user's other device lives on
+	if n := len(s.sessions(other)); n != 1 {
+		t.Fatalf("%d sessions after the reuse, want 1", n)
+	}
+	// An ancestor older than the previous token ends its session too.
+	d := s.login(u)
+	first := d.refresh
+	s.refresh(d, 200)
+	s.refresh(d, 200)
+	s.refresh(d, 200)
+	s.wantRefresh(d, first, 401, "a token three rotations old")
+	s.wantRefresh(d, d.refresh, 401, "after an ancestor's reuse, the current token")
+}
+
+func testNoMatchEndsNothing(t *testing.T, s *site) {
+	u := s.user("alice")
+	d := s.login(u)
+	other := s.login(u)
+	for _, garbage := range []string{"AAAAAAAAAAAAAAAAAAAAAAAA", other.refresh, d.refresh[:23] + "A", ""} {
+		if garbage == d.refresh {
+			continue
+		}
+		code, _, _ := s.refreshWith(d, garbage)
+		if code != 401 && code != 400 {
+			t.Fatalf("refresh token %q: %d, want 401", garbage, code)
+		}
+	}
+	// An expired access token with garbage: still nothing ended.
+	s.advance(24 * time.Hour)
+	s.wantRefresh(d, "garbage-garbage-garbage!", 401, "garbage behind a day-old access token")
+	s.refresh(d, 200)
+	s.refresh(other, 200)
+}
+
+func testReuseIntervalZero(t *testing.T, s *site) {
+	const n = 8
+	for round := 0; round < s.rounds; round++ {
+		d := s.login(s.user(fmt.Sprint("tabs-", round)))
+		codes := make([]int, n)
+		race(n, func(i int) error { codes[i], _, _ = s.refreshWith(d, d.refresh); return nil })
+		ok := 0
+		for _, c := range codes {
+			if c == 200 {
+				ok++
+			} else if c != 401 {
+				t.Fatalf("round %d: a refresh answered %d", round, c)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: %d of %d concurrent refreshes with one token won, want exactly 1", round, ok, n)
+		}
+	}
+}
+
+func testReuseInterval(t *testing.T, s *site) {
+	s.configure(func(c *jwtauth.Config) { c.Refresh.ReuseInterval = 10 * time.Second })
+	const n = 8
+	for round := 0; round < s.rounds; round++ {
+		d := s.login(s.user(fmt.Sprint("tabs-", round)))
+		codes, next := make([]int, n), make([]string, n)
+		race(n, func(i int) error { codes[i], _, next[i] = s.refreshWith(d, d.refresh); return nil })
+		for i := range codes {
+			if codes[i] != 200 || next[i] != next[0] || next[i] == d.refresh {
+				t.Fatalf("round %d: tab %d got %d %q, tab 0 %q: want 200 and one successor for all", round, i, codes[i], next[i], next[0])
+			}
+		}
+		// The session still has exactly one current token: the shared successor.
+		d.refresh = next[0]
+		s.refresh(d, 200)
+	}
+}
+
+func testReuseIntervalLimits(t *testing.T, s *site) {
+	s.configure(func(c *jwtauth.Config) { c.Refresh.ReuseInterval = 10 * time.Second })
+	d := s.login(s.user("alice"))
+	first := d.refresh
+	s.refresh(d, 200)
+	second := d.refresh
+	s.refresh(d, 200)
+	s.wantRefresh(d, first, 401, "an ancestor two rotations old, inside the interval")
+	s.wantRefresh(d, d.refresh, 401, "the ancestor's reuse ended the session")
+
+	d = s.login(s.user("bob"))
+	first = d.refresh
+	s.refresh(d, 200)
+	second = d.refresh
+	s.advance(11 * time.Second)
+	s.wantRefresh(d, first, 401, "the previous token after the interval")
+	s.wantRefresh(d, second, 401, "its reuse ended the session")
+}
+
+func testIdleTimeout(t *testing.T, s *site) {
+	s.configure(func(c *jwtauth.Config) { c.Refresh.IdleTimeout = time.Hour })
+	d := s.login(s.user("alice"))
+	s.advance(59 * time.Minute)
+	s.refresh(d, 200)
+	s.advance(59 * time.Minute)
+	s.refresh(d, 200)
+	s.advance(time.Hour)
+	s.refresh(d, 401)
+}
+
+func testMaxLifetime(t *testing.T, s *site) {
+	s.configure(func(c *jwtauth.Config) {
+		c.Refresh.IdleTimeout, c.Refresh.MaxLifetime = 2*time.Hour, 10*time.Hour
+	})
+	d := s.login(s.user("alice"))
+	for i := 0; i < 9; i++ {
+		s.advance(time.Hour)
+		s.refresh(d, 200)
+	}
+	s.advance(time.Hour)
+	s.refresh(d, 401) // refreshed an hour ago, but ten hours after the login
+}
+
+func testEndedInsideInterval(t *testing.T, s *site) {
+	s.configure(func(c *jwtauth.Config) {
+		c.Refresh.IdleTimeout, c.Refresh.MaxLifetime = time.Minute, time.Hour
+		c.Refresh.ReuseInterval = time.Hour
+	})
+	d := s.login(s.user("alice"))
+	old := d.refresh
+	s.refresh(d, 200)
+	s.advance(2 * time.Minute) // idle past the timeout, inside the reuse interval
+	s.wantRefresh(d, old, 401, "the previous token of an idle session")
+	s.wantRefresh(d, d.refresh, 401, "the current token of an idle session")
+}
+
+func testLogoutScopes(t *testing.T, s *site) {
+	u := s.user("alice")
+	a, b, c := s.login(u), s.login(u), s.login(u)
+	if code, m := s.do("POST", "/auth/logout", a.access, ""); code != 204 {
+		t.Fatalf("logout: %d %v", code, m)
+	}
+	s.wantRefresh(a, a.refresh, 401, "the logged-out session")
+	s.refresh(b, 200)
+	d := s.login(u)
+	if code, m := s.do("POST", "/auth/logout?scope=others", b.access, ""); code != 204 {
+		t.Fatalf("logout others: %d %v", code, m)
+	}
+	s.wantRefresh(c, c.refresh, 401, "another session after scope=others")
+	s.wantRefresh(d, d.refresh, 401, "another session after scope=others")
+	s.refresh(b, 200)
+	e := s.login(u)
+	if code, m := s.do("POST", "/auth/logout?scope=all", e.access, ""); code != 204 {
+		t.Fatalf("logout all: %d %v", code, m)
+	}
+	s.wantRefresh(b, b.refresh, 401, "a session after scope=all")
+	s.wantRefresh(e, e.refresh, 401, "the caller's session after scope=all")
+	if code, _ := s.do("POST", "/auth/logout?scope=everything", s.login(u).access, ""); code != 400 {
+		t.Fatalf("logout with an unknown scope: %d, want 400", code)
+	}
+}
+
+func testSessionList(t *testing.T, s *site) {
+	u := s.user("alice")
+	a := s.login(u)
+	s.advance(time.Minute)
+	b := s.login(u)
+	list := s.sessions(b)
+	if len(list) != 2 || list[0]["current"] != false || list[1]["current"] != true {
+		t.Fatalf("sessions of b: %v", list)
+	}
+	for _, k := range []string{"id", "created_at", "last_used_at", "expires_at"} {
+		if v, _ := list[1][k].(string); v == "" {
+			t.Fatalf("session without %s: %v", k, list[1])
+		}
+	}
+	if _, err := time.Parse(time.RFC3339, list[1]["expires_at"].(string)); err != nil {
+		t.Fatalf("expires_at is not RFC 3339: %v", err)
+	}
+	aID := list[0]["id"].(string)
+	mallory := s.login(s.user("mallory"))
+	if code, _ := s.do("DELETE", "/auth/sessions/"+aID, mallory.access, ""); code != 404 {
+		t.Fatalf("DELETE of another user's session: %d, want 404", code)
+	}
+	s.refresh(a, 200)
+	if code, _ := s.do("DELETE", "/auth/sessions/"+aID, b.access, ""); code != 204 {
+		t.Fatalf("DELETE of an own session: %d, want 204", code)
+	}
+	s.wantRefresh(a, a.refresh, 401, "the deleted session")
+	if code, _ := s.do("DELETE", "/auth/sessions/"+aID, b.access, ""); code != 404 {
+		t.Fatalf("DELETE of an ended session: %d, want 404", code)
+	}
+	if code, _ := s.do("DELETE", "/auth/sessions/AAAAAAAAAAAAAAAAAAAAAA", b.access, ""); code != 404 {
+		t.Fatalf("DELETE of an unknown id: %d, want 404", code)
+	}
+	// A token of an ended session lists and ends nothing.
+	if code, _ := s.do("GET", "/auth/sessions", a.access, ""); code != 401 {
+		t.Fatalf("GET /auth/sessions with a token of an ended session: %d, want 401", code)
+	}
+	bID := list[1]["id"].(string)
+	if code, _ := s.do("DELETE", "/auth/sessions/"+bID, a.access, ""); code != 401 {
+		t.Fatalf("DELETE with a token of an ended session: %d, want 401", code)
+	}
+	for _, scope := range []string{"others", "all"} {
+		if code, _ := s.do("POST", "/auth/logout?scope="+scope, a.access, ""); code != 401 {
+			t.Fatalf("logout ?scope=%s with a token of an ended session: %d, want 401", scope, code)
+		}
+	}
+	s.refresh(b, 200)
+}
+
+func testAdminMethods(t *testing.T, s *site) {
+	ctx := context.Background()
+	u := s.user("alice")
+	a, b := s.login(u), s.login(u)
+	list, err := s.auth.Sessions(ctx, u)
+	if err != nil || len(list) != 2 || list[0].Current || list[1].Current {
+		t.Fatalf("Sessions = %+v, %v", list, err)
+	}
+	if ok, err := s.auth.RevokeSession(ctx, u, list[0].ID); !ok || err != nil {
+		t.Fatalf("RevokeSession = %v, %v", ok, err)
+	}
+	if ok, err := s.auth.RevokeSession(ctx, u, list[0].ID); ok || err != nil {
+		t.Fatalf("RevokeSession of an ended session = %v, %v; want false", ok, err)
+	}
+	s.wantRefresh(a, a.refresh, 401, "the revoked session")
+	s.refresh(b, 200)
+	if err := s.auth.RevokeSessions(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	s.wantRefresh(b, b.refresh, 401, "after RevokeSessions")
+	if list, err := s.auth.Sessions(ctx, u); err != nil || len(list) != 0 {
+		t.Fatalf("Sessions after RevokeSessions = %+v, %v", list, err)
+	}
+}
+
+func testLogoutVersusRefresh(t *testing.T, s *site) {
+	for round := 0; round < s.rounds; round++ {
+		u := s.user(fmt.Sprint("race-", round))
+		d, other := s.login(u), s.login(u)
+		var next string
+		race(2, func(i int) error {
+			if i == 0 {
+				s.do("POST", "/auth/logout", d.access, "")
+			} else {
+				_, _, next = s.refreshWith(d, d.refresh)
+			}
+			return nil
+		})
+		s.wantRefresh(d, d.refresh, 401, fmt.Sprintf("round %d: the logged-out session's old token", round))
+		if next != "" {
+			s.wantRefresh(d, next, 401, fmt.Sprintf("round %d: the token a racing refresh got", round))
+		}
+		s.refresh(other, 200)
+	}
+}
+
+func testLoginVersusRefresh(t *testing.T, s *site) {
+	for round := 0; round < s.rounds; round++ {
+		u := s.user(fmt.Sprint("race-", round))
+		d := s.login(u)
+		var loginCode, code int
+		var login map[string]any
+		var access, next string
+		race(2, func(i int) error {
+			if i == 0 {
+				loginCode, login = s.do("POST", "/auth/", "", fmt.Sprintf(`{"user":%q}`, u))
+			} else {
+				code, access, next = s.refreshWith(d, d.refresh)
+			}
+			return nil
+		})
+		if code != 200 || loginCode != 200 {
+			t.Fatalf("round %d: the refresh racing a login answered %d, the login %d", round, code, loginCode)
+		}
+		d.access, d.refresh = access, next
+		phone := &device{user: u}
+		phone.access, _ = login["access_token"].(string)
+		phone.refresh, _ = login["refresh_token"].(string)
+		s.refresh(d, 200)
+		s.refresh(phone, 200)
+	}
+}
+
+func testMaxSessions(t *testing.T, s *site) {
+	s.configure(func(c *jwtauth.Config) { c.Refresh.MaxSessions = 3 })
+	u := s.user("alice")
+	a := s.login(u)
+	s.advance(time.Second)
+	b := s.login(u)
+	s.advance(time.Second)
+	c := s.login(u)
+	s.advance(time.Second)
+	s.refresh(a, 200) // a is now more recently used than b
+	s.advance(time.Second)
+	d := s.login(u) // the fourth login ends b, the least recently used
+	s.wantRefresh(b, b.refresh, 401, "the least recently used session")
+	s.refresh(a, 200)
+	s.refresh(c, 200)
+	s.refresh(d, 200)
+}
+
+// recorder is a Store that remembers every key and value it was given.
+type recorder struct {
+	jwtauth.Store
+	mu   sync.Mutex
+	seen [][]byte
+}
+
+func (r *recorder) CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error) {
+	r.mu.Lock()
+	r.seen = append(r.seen, []byte(key), bytes.Clone(old), bytes.Clone(new))
+	r.mu.Unlock()
+	return r.Store.CompareAndSwap(ctx, key, old, new, ttl)
+}
+
+func testNoTokenAtRest(t *testing.T, s *site) {
+	u := s.user("alice")
+	var issued []string
+	for i := 0; i < 3; i++ {
+		d := s.login(u)
+		issued = append(issued, d.refresh)
+		for j := 0; j < 3; j++ {
+			s.refresh(d, 200)
+			issued = append(issued, d.refresh)
+		}
+	}
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	for _, tok := range issued {
+		raw, _ := base64.RawURLEncoding.DecodeString(tok)
+		sum := sha256.Sum256([]byte(tok))
+		for _, v := range s.store.seen {
+			for _, secret := range [][]byte{[]byte(tok), raw, sum[:], []byte(hex.EncodeToString(sum[:])),
+				[]byte(base64.RawURLEncoding.EncodeToString(sum[:]))} {
+				if bytes.Contains(v, secret) {
+					t.Fatalf("the store was given a value holding refresh token %q (or its digest)", tok)
+				}
+			}
+		}
+	}
+}
+
+func testSecretRotation(t *testing.T, s *site) {
+	u := s.user("alice")
+	d := s.login(u)
+	s.refresh(d, 200)
+	s.configure(func(c *jwtauth.Config) {
+		c.Secret, c.PreviousSecrets = []byte("storetest-new-secret-0123456789abcdef"), [][]byte{testSecret}
+	})
+	s.refresh(d, 200) // the old secret's access token and refresh token
+	s.refresh(d, 200) // and the new secret's
+	s.configure(func(c *jwtauth.Config) { c.Secret = []byte("storetest-new-secret-0123456789abcdef") })
+	s.refresh(d, 200) // no longer needs the old secret at all
+}
+
+func testVerifySessions(t *testing.T, s *site) {
+	u := s.user("alice")
+	d := s.login(u)
+	if code, _ := s.do("POST", "/auth/logout", d.access, ""); code != 204 {
+		t.Fatalf("logout: %d", code)
+	}
+	if code, _ := s.do("GET", "/orders", d.access, ""); code != 200 {
+		t.Fatalf("without VerifySessions, an access token lives until exp: %d", code)
+	}
+	s.configure(func(c *jwtauth.Config) { c.Refresh.VerifySessions = true })
+	e := s.login(u)
+	if code, _ := s.do("GET", "/orders", e.access, ""); code != 200 {
+		t.Fatalf("VerifySessions, a live session: %d", code)
+	}
+	if code, _ := s.do("GET", "/orders", d.access, ""); code != 401 {
+		t.Fatalf("VerifySessions, an ended session: %d, want 401", code)
+	}
+	if ok, err := s.auth.RevokeSession(context.Background(), u, s.sessions(e)[0]["id"].(string)); !ok || err != nil {
+		t.Fatalf("RevokeSession = %v, %v", ok, err)
+	}
+	if code, _ := s.do("GET", "/orders", e.access, ""); code != 401 {
+		t.Fatalf("VerifySessions, a revoked session: %d, want 401", code)
+	}
+}
