@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -20,6 +21,7 @@ import (
 var (
 	errNoHeader       = fmt.Errorf("%w: no authorization header", ErrTokenMissing)
 	errNoCookie       = fmt.Errorf("%w: no access token cookie", ErrTokenMissing)
+	errHeaderIgnored  = fmt.Errorf("%w: an Authorization header was sent, but cookie mode reads the cookie", errNoCookie)
 	errNoQueryArg     = fmt.Errorf("%w: no access token query argument", ErrTokenMissing)
 	errTwoHeaders     = fmt.Errorf("%w: more than one authorization header", ErrInvalidAuthorizationHeader)
 	errHeaderScheme   = fmt.Errorf("%w: not the configured prefix, one space and a token", ErrInvalidAuthorizationHeader)
@@ -112,7 +114,9 @@ var errorClasses = []errorClass{
 	{errBodyTooLarge, 413, "RequestEntityTooLarge", "Request body too large.", "", false},
 	{errNoEndpoint, 404, "NotFound", "Not found.", "", false},
 	{errMethod, 405, "MethodNotAllowed", "Method not allowed.", "", false},
+	{errHeaderIgnored, 401, "MissingAuthorizationCookie", "Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback).", challengeBare, true},
 	{errNoCookie, 401, "MissingAuthorizationCookie", "Authorization cookie not present.", challengeBare, true},
+	{errCrossOrigin, 403, "CrossOriginRequest", "Cross-origin request refused.", "", false},
 	{errNoQueryArg, 401, "MissingAuthorizationQueryArg", "Authorization query argument not present.", challengeBare, true},
 	{ErrTokenMissing, 401, "MissingAuthorizationHeader", "Authorization header not present.", challengeBare, true},
 	// RFC 6750 §3.1 names this invalid_request (a 400); we keep Sanic JWT's 401.
@@ -250,8 +254,20 @@ func (a *Auth) readToken(r *http.Request, refresh bool) (string, error) {
 	}
 	if a.cfg.Cookies != nil {
 		tok, err := a.cookieToken(r, p, refresh)
-		if err != p.noCookie || !a.cfg.HeaderFallback {
-			return tok, err
+		switch {
+		case err == nil:
+			// A browser attaches cookies to cross-site requests too: an unsafe one
+			// must come from this origin (RFC 6265bis §8.2).
+			if err = a.sameOrigin(r); err != nil {
+				return "", err
+			}
+			return tok, nil
+		case err == p.noCookie && a.cfg.HeaderFallback:
+			// on to the next place
+		case err == errNoCookie && r.Header.Get(a.cfg.AuthorizationHeader) != "":
+			return "", errHeaderIgnored
+		default:
+			return "", err
 		}
 	}
 	if a.cfg.InsecureQueryString {
@@ -277,6 +293,43 @@ func one(vals []string, missing, twice error) (string, error) {
 		return "", twice
 	}
 	return vals[0], nil
+}
+
+// errCrossOrigin is an unsafe request, authenticated by a cookie, from another origin.
+var errCrossOrigin = errors.New("jwtauth: cross-origin request refused")
+
+// sameOrigin refuses an unsafe request from another origin: the check of Go 1.25's
+// net/http.CrossOriginProtection, written here for older Go versions. GET, HEAD and
+// OPTIONS are safe and always allowed. A browser's Fetch Metadata decides first
+// (Sec-Fetch-Site: same-origin or none is allowed; same-site, a sibling subdomain, is
+// not); without it, an Origin header must name the request's host; a request with
+// neither header comes from no browser (or a very old one) and is allowed, since a
+// cross-site request forgery needs a browser. Cookies.TrustedOrigins are allowed
+// whatever the headers say.
+func (a *Auth) sameOrigin(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	origin := r.Header.Get("Origin")
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return nil
+	case "":
+		if origin == "" {
+			return nil
+		}
+		// The Host header carries no scheme: an HTTP page posting to the HTTPS site
+		// passes here, as with net/http. Browsers without Fetch Metadata are from
+		// before 2023, and HSTS closes the gap.
+		if u, err := url.Parse(origin); err == nil && u.Host == r.Host {
+			return nil
+		}
+	}
+	if origin != "" && slices.Contains(a.cookies.TrustedOrigins, origin) {
+		return nil
+	}
+	return errCrossOrigin
 }
 
 // cookieToken reads the token's cookie. Browsers send two cookies of one name when they
@@ -708,6 +761,14 @@ func (a *Auth) routeName(path string) *endpoint {
 
 // serveLogin is POST /auth.
 func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) {
+	// In cookie mode a cross-site login would plant the attacker's session in the
+	// victim's browser (login CSRF).
+	if a.cfg.Cookies != nil {
+		if err := a.sameOrigin(r); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	u, err := a.endpoints.Authenticate(r)
 	var e *Error
 	switch {
@@ -738,15 +799,16 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) {
 		a.fail(w, r, err)
 		return
 	}
-	a.writeTokens(w, t)
+	a.writeTokens(w, r, "", t)
 }
 
 // writeTokens answers a login or refresh: the JSON body, and cookies in cookie mode,
-// where the body stays empty unless Cookies.InsecureBodyTokens.
-func (a *Auth) writeTokens(w http.ResponseWriter, t *Tokens) {
+// where the body stays empty unless Cookies.InsecureBodyTokens. name is the endpoint's,
+// to find the refresh endpoint's path from the request's.
+func (a *Auth) writeTokens(w http.ResponseWriter, r *http.Request, name string, t *Tokens) {
 	body := map[string]string{}
 	if a.cfg.Cookies != nil {
-		a.setCookies(w, t)
+		a.setCookies(w, r, name, t)
 	}
 	if a.cfg.Cookies == nil || a.cookies.InsecureBodyTokens {
 		body[a.cfg.AccessTokenName] = t.AccessToken
@@ -757,45 +819,39 @@ func (a *Auth) writeTokens(w http.ResponseWriter, t *Tokens) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// setCookies sets the token cookies of t. With Split the access token's header.payload
-// is readable by scripts (that is the point of splitting) and its signature is always
-// HttpOnly, so a script can read the claims but not replay the token.
-func (a *Auth) setCookies(w http.ResponseWriter, t *Tokens) {
-	access, httpOnly, maxAge := t.AccessToken, !a.cookies.InsecureScriptAccess, a.cookies.MaxAge
-	if a.cookies.Split {
-		i := strings.LastIndexByte(access, '.')
-		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName+"_signature", access[i+1:], true, maxAge))
-		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, access[:i], false, maxAge))
-	} else {
-		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, access, httpOnly, maxAge))
+// setCookies sets the token cookies of t, or expires every one of them (Max-Age=0 on
+// the wire) when t is nil. With Split the access token's header.payload is readable by
+// scripts (that is the point of splitting) and its signature is always HttpOnly, so a
+// script can read the claims but not replay the token. The refresh cookie's Path is the
+// refresh endpoint's, as the browser addressed it, so that no other request carries it;
+// name is the endpoint answering r.
+func (a *Auth) setCookies(w http.ResponseWriter, r *http.Request, name string, t *Tokens) {
+	access, refresh, maxAge := "", "", -1
+	if t != nil {
+		access, refresh, maxAge = t.AccessToken, t.RefreshToken, a.cookies.MaxAge
 	}
-	if t.RefreshToken != "" {
-		http.SetCookie(w, a.cookie(a.cfg.RefreshTokenName, t.RefreshToken, httpOnly, maxAge))
+	set := func(name, value, path string, httpOnly bool) {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: path, Domain: a.cookies.Domain, MaxAge: maxAge,
+			Secure: !a.cookies.InsecureAllowHTTP, HttpOnly: httpOnly, SameSite: a.cookies.SameSite})
 	}
-}
-
-// clearCookies expires every token cookie (Max-Age=0 on the wire).
-func (a *Auth) clearCookies(w http.ResponseWriter) {
 	httpOnly := !a.cookies.InsecureScriptAccess
-	http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, "", httpOnly && !a.cookies.Split, -1))
 	if a.cookies.Split {
-		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName+"_signature", "", true, -1))
+		sig := ""
+		if i := strings.LastIndexByte(access, '.'); i >= 0 {
+			access, sig = access[:i], access[i+1:]
+		}
+		set(a.cfg.AccessTokenName+"_signature", sig, a.cookies.Path, true)
+		httpOnly = false
 	}
-	if a.cfg.Refresh != nil {
-		http.SetCookie(w, a.cookie(a.cfg.RefreshTokenName, "", httpOnly, -1))
-	}
-}
-
-func (a *Auth) cookie(name, value string, httpOnly bool, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name:     name,
-		Value:    value,
-		Path:     a.cookies.Path,
-		Domain:   a.cookies.Domain,
-		MaxAge:   maxAge,
-		Secure:   !a.cookies.InsecureAllowHTTP,
-		HttpOnly: httpOnly,
-		SameSite: a.cookies.SameSite,
+	set(a.cfg.AccessTokenName, access, a.cookies.Path, httpOnly && !a.cookies.Split)
+	if refresh != "" || t == nil && a.cfg.Refresh != nil {
+		// The path the browser used, from the request line: a router may have
+		// stripped a prefix from r.URL.Path.
+		path := r.URL.Path
+		if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
+			path = u.Path
+		}
+		set(a.cfg.RefreshTokenName, refresh, strings.TrimSuffix(strings.TrimSuffix(path, name), "/")+"/refresh", !a.cookies.InsecureScriptAccess)
 	}
 }
 

@@ -542,7 +542,8 @@ func TestErrorContract(t *testing.T) {
 			reason: "Authorization header not present.", challenge: "Bearer", debug: "token missing: no authorization header"},
 		{name: "no cookie in strict cookie mode", mod: func(c *Config) { c.Cookies = &Cookies{} }, claims: valid,
 			status: 401, exception: "MissingAuthorizationCookie",
-			reason: "Authorization cookie not present.", challenge: "Bearer", debug: "token missing: no access token cookie"},
+			reason:    "Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback).",
+			challenge: "Bearer", debug: "token missing: no access token cookie: an Authorization header was sent, but cookie mode reads the cookie"},
 		{name: "no query argument in strict query mode", mod: func(c *Config) { c.InsecureQueryString = true }, claims: valid,
 			status: 401, exception: "MissingAuthorizationQueryArg",
 			reason: "Authorization query argument not present.", challenge: "Bearer", debug: "token missing: no access token query argument"},
@@ -731,6 +732,9 @@ func TestCookieMode(t *testing.T) {
 					t.Fatalf("no %s cookie", name)
 				}
 				w := tc.want
+				if name == "refresh_token" {
+					w.Path = "/auth/refresh" // sent only where it is used, whatever Cookies.Path says
+				}
 				if c.Value == "" || c.Path != w.Path || c.Domain != w.Domain || c.MaxAge != w.MaxAge ||
 					c.Secure != w.Secure || c.HttpOnly != w.HttpOnly || c.SameSite != w.SameSite {
 					t.Errorf("%s cookie %+v, want %+v", name, c, w)
@@ -755,8 +759,10 @@ func TestCookieMode(t *testing.T) {
 func TestCookieStrictness(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{} })
 	tok := f.login(t, "alice").AccessToken
-	// Strict (default): the header is not looked at.
-	checkError(t, f.do(t, "GET", "/orders", "", bearer(tok)...), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
+	// Strict (default): the header is not looked at, and the reason says so.
+	checkError(t, f.do(t, "GET", "/orders", "", bearer(tok)...), 401, "MissingAuthorizationCookie",
+		"Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback).")
+	checkError(t, f.do(t, "GET", "/orders", ""), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
 	// Two cookies of the token's name are ambiguous.
 	rec := f.do(t, "GET", "/orders", "", "Cookie", "access_token="+tok+"; access_token="+tok)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")

@@ -204,7 +204,7 @@ func Example_cookies() {
 	// 200 {}
 	// access_token: Path=/ Max-Age=3600 HttpOnly=true Secure=true SameSite=Lax:true
 	// 200 ok
-	// 401 {"exception":"MissingAuthorizationCookie","reasons":["Authorization cookie not present."]}
+	// 401 {"exception":"MissingAuthorizationCookie","reasons":["Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback)."]}
 }
 
 // An Authenticate hook that checks bcrypt password hashes. An unknown user is compared

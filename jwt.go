@@ -53,6 +53,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -232,6 +234,14 @@ type Cookies struct {
 	// scripts, under AccessTokenName, and the signature, always HttpOnly, under
 	// AccessTokenName + "_signature". A script can read the claims but not replay them.
 	Split bool
+	// TrustedOrigins are origins ("https://admin.example.com": scheme, host and port,
+	// nothing else) whose pages may send unsafe requests (POST, PUT, PATCH, DELETE)
+	// authenticated by the cookies. Every other cross-origin one is refused with 403
+	// CrossOriginRequest, a sibling subdomain's included: cookies ride along on
+	// cross-site requests, so a page elsewhere could otherwise act as the user (CSRF).
+	// Requests authenticated by the Authorization header are not checked: a browser
+	// never attaches that header by itself.
+	TrustedOrigins []string
 	// InsecureAllowHTTP leaves out the Secure attribute, so that the cookies also
 	// travel over plain HTTP. Browsers already accept Secure cookies from
 	// http://localhost: this is only for plain HTTP to other hosts.
@@ -350,6 +360,7 @@ func New(cfg Config) (*Auth, error) {
 	}
 	if c.Cookies != nil {
 		a.cookies = *c.Cookies
+		a.cookies.TrustedOrigins = slices.Clone(a.cookies.TrustedOrigins) // the caller's may change
 		setDefault(&a.cookies.Path, "/")
 		if a.cookies.SameSite == 0 || a.cookies.SameSite == http.SameSiteDefaultMode {
 			a.cookies.SameSite = http.SameSiteLaxMode
@@ -500,6 +511,11 @@ func (a *Auth) checkCookies(bad func(field, format string, args ...any)) {
 	if k.SameSite == http.SameSiteNoneMode && k.InsecureAllowHTTP {
 		// Browsers drop SameSite=None cookies without Secure: cookie mode would silently fail.
 		bad("Cookies.SameSite", "None requires Secure, so not with InsecureAllowHTTP")
+	}
+	for _, o := range k.TrustedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || o != u.Scheme+"://"+u.Host {
+			bad("Cookies.TrustedOrigins", "must hold origins of the form scheme://host[:port], got %q", o)
+		}
 	}
 	for _, name := range []string{a.cfg.AccessTokenName, a.cfg.RefreshTokenName} {
 		host, secure := strings.HasPrefix(name, "__Host-"), strings.HasPrefix(name, "__Secure-")

@@ -78,7 +78,7 @@ func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request, _ string) {
 		a.fail(w, r, err)
 		return
 	}
-	a.writeTokens(w, t)
+	a.writeTokens(w, r, "/refresh", t)
 }
 
 // refresh checks the presented tokens and returns new ones: an access token, and the
@@ -298,7 +298,7 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	if a.cfg.Cookies != nil && scope != "others" {
-		a.clearCookies(w)
+		a.setCookies(w, r, "/logout", nil)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)

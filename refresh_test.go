@@ -1016,7 +1016,11 @@ func TestLogoutClearsCookies(t *testing.T) {
 		}
 		for _, name := range []string{"access_token", "access_token_signature", "refresh_token"} {
 			c := cs[name]
-			if c == nil || c.MaxAge >= 0 || c.Value != "" || c.Path != "/" || c.Domain != "example.com" || !c.Secure {
+			path := "/"
+			if name == "refresh_token" {
+				path = "/auth/refresh"
+			}
+			if c == nil || c.MaxAge >= 0 || c.Value != "" || c.Path != path || c.Domain != "example.com" || !c.Secure {
 				t.Errorf("logout%s: cookie %s not cleared: %+v", tc.query, name, c)
 			}
 		}
