@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -38,6 +39,8 @@ var (
 	errBadBody        = errors.New("jwtauth: request body is not a JSON object with a string refresh token")
 	errBodyTooLarge   = errors.New("jwtauth: request body too large")
 	errNoEndpoint     = errors.New("jwtauth: no such endpoint")
+	errRefreshOff     = fmt.Errorf("%w: it needs Config.Refresh", errNoEndpoint)
+	errNotUnderPrefix = fmt.Errorf("%w: the path ends in an endpoint's name, but not under Endpoints.URLPrefix", errNoEndpoint)
 	errMethod         = errors.New("jwtauth: method not allowed")
 	errNilUser        = errors.New("jwtauth: hook returned a nil user or an empty user ID")
 )
@@ -59,9 +62,11 @@ type Error struct {
 	// the Reason of an *Error that Authenticate returned.
 	Reason string
 
-	challenge string // the WWW-Authenticate value to send, empty for none
-	err       error  // the cause
-	verify    bool   // the /verify endpoint adds "valid": false to the body
+	challenge string    // the WWW-Authenticate value to send, empty for none
+	err       error     // the cause
+	verify    bool      // the /verify endpoint adds "valid": false to the body
+	event     EventKind // emitted when the error is answered, with class as Reason
+	class     string
 }
 
 // Error returns the cause's text, prefixed with the status.
@@ -101,46 +106,62 @@ type errorClass struct {
 	cause     error // matched with errors.Is
 	status    int
 	exception string
-	reason    string // with %q: the refresh token's name
+	reason    string               // with %q: what arg gives
+	arg       func(a *Auth) string // nil for a reason without %q
 	challenge string
-	debug     bool // InsecureDebug answers 400 with the cause
+	debug     bool      // InsecureDebug answers 400 with the cause
+	event     EventKind // emitted with the answer, with class as its Reason
+	class     string
 }
 
-// errorClasses decides the HTTP answer of every error the package produces: the first
-// row whose cause the error wraps wins, and an error that matches none is a 500. These
-// are Sanic JWT's statuses, exception names and reasons, listed in the README. It is a
-// read-only table.
+// errorClasses decides the HTTP answer of every error the package produces, and the
+// event it emits: the first row whose cause the error wraps wins, and an error that
+// matches none is a 500. These are Sanic JWT's statuses, exception names and reasons,
+// listed in the README. It is a read-only table.
 var errorClasses = []errorClass{
-	{errBodyTooLarge, 413, "RequestEntityTooLarge", "Request body too large.", "", false},
-	{errNoEndpoint, 404, "NotFound", "Not found.", "", false},
-	{errMethod, 405, "MethodNotAllowed", "Method not allowed.", "", false},
-	{errHeaderIgnored, 401, "MissingAuthorizationCookie", "Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback).", challengeBare, true},
-	{errNoCookie, 401, "MissingAuthorizationCookie", "Authorization cookie not present.", challengeBare, true},
-	{errCrossOrigin, 403, "CrossOriginRequest", "Cross-origin request refused.", "", false},
-	{errNoQueryArg, 401, "MissingAuthorizationQueryArg", "Authorization query argument not present.", challengeBare, true},
-	{ErrTokenMissing, 401, "MissingAuthorizationHeader", "Authorization header not present.", challengeBare, true},
+	{errBodyTooLarge, 413, "RequestEntityTooLarge", "Request body too large.", nil, "", false, "", ""},
+	{errRefreshOff, 404, "NotFound", "Not found: refresh tokens and sessions are off on this server.", nil, "", false, "", ""},
+	{errNotUnderPrefix, 404, "NotFound", "Not found: the endpoints are under %q; mount the handler with Auth.Mount, or set Endpoints.URLPrefix.", urlPrefix, "", false, "", ""},
+	{errNoEndpoint, 404, "NotFound", "Not found.", nil, "", false, "", ""},
+	{errMethod, 405, "MethodNotAllowed", "Method not allowed.", nil, "", false, "", ""},
+	{errHeaderIgnored, 401, "MissingAuthorizationCookie", "Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback).", nil, challengeBare, true, EventTokenRejected, "missing"},
+	{errNoCookie, 401, "MissingAuthorizationCookie", "Authorization cookie not present.", nil, challengeBare, true, EventTokenRejected, "missing"},
+	{errCrossOrigin, 403, "CrossOriginRequest", "Cross-origin request refused.", nil, "", false, EventCrossOriginRefused, ""},
+	{errNoQueryArg, 401, "MissingAuthorizationQueryArg", "Authorization query argument not present.", nil, challengeBare, true, EventTokenRejected, "missing"},
+	{ErrTokenMissing, 401, "MissingAuthorizationHeader", "Authorization header not present.", nil, challengeBare, true, EventTokenRejected, "missing"},
 	// RFC 6750 §3.1 names this invalid_request (a 400); we keep Sanic JWT's 401.
-	{ErrInvalidAuthorizationHeader, 401, "InvalidAuthorizationHeader", "Authorization header is invalid.", challengeInvalidReq, true},
-	{ErrTokenExpired, 401, "Unauthorized", "Signature has expired.", challengeInvalidToken, false},
-	{ErrTokenNotYetValid, 401, "Unauthorized", "The token is not yet valid (nbf).", challengeInvalidToken, false},
-	{ErrInvalidIssuer, 401, "Unauthorized", "Invalid issuer.", challengeInvalidToken, false},
-	{ErrInvalidAudience, 401, "Unauthorized", "Invalid audience.", challengeInvalidToken, false},
-	{ErrVerificationFailed, 401, "Unauthorized", "Verifications were not met.", challengeInvalidToken, false},
-	{ErrTokenInvalid, 401, "Unauthorized", "Auth required.", challengeInvalidToken, true},
+	{ErrInvalidAuthorizationHeader, 401, "InvalidAuthorizationHeader", "Authorization header is invalid: expected %q.", headerForm, challengeInvalidReq, true, EventTokenRejected, "malformed_header"},
+	{ErrTokenExpired, 401, "Unauthorized", "Signature has expired.", nil, challengeInvalidToken, false, EventTokenRejected, "expired"},
+	{ErrTokenNotYetValid, 401, "Unauthorized", "The token is not yet valid (nbf).", nil, challengeInvalidToken, false, EventTokenRejected, "not_yet_valid"},
+	{ErrInvalidIssuer, 401, "Unauthorized", "Invalid issuer.", nil, challengeInvalidToken, false, EventTokenRejected, "wrong_issuer"},
+	{ErrInvalidAudience, 401, "Unauthorized", "Invalid audience.", nil, challengeInvalidToken, false, EventTokenRejected, "wrong_audience"},
+	{ErrVerificationFailed, 401, "Unauthorized", "Verifications were not met.", nil, challengeInvalidToken, false, EventTokenRejected, "verification_failed"},
+	{ErrTokenInvalid, 401, "Unauthorized", "Auth required.", nil, challengeInvalidToken, true, EventTokenRejected, "invalid"},
 	// RFC 6750 §3.1: insufficient_scope "SHOULD respond with the HTTP 403".
-	{ErrInvalidScope, 403, "Unauthorized", "Invalid scope.", challengeScope, false},
+	{ErrInvalidScope, 403, "Unauthorized", "Invalid scope.", nil, challengeScope, false, EventTokenRejected, "insufficient_scope"},
 	// An authentic token naming a user who no longer exists: RFC 6750 §3.1
 	// invalid_token covers a token that is "revoked ... or invalid for other reasons".
-	{ErrUserNotFound, 401, "Unauthorized", "User not found.", challengeInvalidToken, false},
-	{errRefreshRefused, 401, "AuthenticationFailed", "Authentication failed.", challengeBare, true},
-	{ErrAuthenticationFailed, 401, "AuthenticationFailed", "Authentication failed.", challengeBare, false},
-	{errNoRefreshBody, 400, "MissingRefreshToken", "Refresh token %q not present in the JSON body.", "", false},
-	{errNoRefreshCook, 400, "MissingRefreshToken", "Refresh token %q not present as a cookie.", "", false},
-	{errNoRefreshQuery, 400, "MissingRefreshToken", "Refresh token %q not present as a query argument.", "", false},
-	{errTwoRefresh, 400, "InvalidRefreshToken", "Refresh token %q sent more than once.", "", false},
-	{errBadBody, 400, "InvalidRequestBody", "Request body must be a JSON object whose %q is a string.", "", false},
-	{errLogoutScope, 400, "InvalidRequest", "The logout scope must be others or all.", "", false},
-	{errUnknownSession, 404, "NotFound", "Session not found.", "", false},
+	{ErrUserNotFound, 401, "Unauthorized", "User not found.", nil, challengeInvalidToken, false, EventTokenRejected, "unknown_user"},
+	{errRefreshRefused, 401, "AuthenticationFailed", "Authentication failed.", nil, challengeBare, true, "", ""},
+	{ErrAuthenticationFailed, 401, "AuthenticationFailed", "Authentication failed.", nil, challengeBare, false, "", ""},
+	{errNoRefreshBody, 400, "MissingRefreshToken", "Refresh token %q not present in the JSON body.", refreshName, "", false, "", ""},
+	{errNoRefreshCook, 400, "MissingRefreshToken", "Refresh token %q not present as a cookie.", refreshName, "", false, "", ""},
+	{errNoRefreshQuery, 400, "MissingRefreshToken", "Refresh token %q not present as a query argument.", refreshName, "", false, "", ""},
+	{errTwoRefresh, 400, "InvalidRefreshToken", "Refresh token %q sent more than once.", refreshName, "", false, "", ""},
+	{errBadBody, 400, "InvalidRequestBody", "Request body must be a JSON object whose %q is a string.", refreshName, "", false, "", ""},
+	{errLogoutScope, 400, "InvalidRequest", "The logout scope must be others or all.", nil, "", false, "", ""},
+	{errUnknownSession, 404, "NotFound", "Session not found.", nil, "", false, "", ""},
+}
+
+func refreshName(a *Auth) string { return a.cfg.RefreshTokenName }
+func urlPrefix(a *Auth) string   { return a.endpoints.URLPrefix }
+
+// headerForm is what the authorization header must hold, for the reason that refuses it.
+func headerForm(a *Auth) string {
+	if a.cfg.AuthorizationHeaderNoPrefix {
+		return "<token>"
+	}
+	return a.cfg.AuthorizationHeaderPrefix + " <token>"
 }
 
 // httpError maps err to its response, with errorClasses. A hook's failure is a 500
@@ -162,8 +183,9 @@ func (a *Auth) httpError(err error) *Error {
 			continue
 		}
 		e.Status, e.Exception, e.Reason, e.challenge = c.status, c.exception, c.reason, c.challenge
-		if strings.Contains(c.reason, "%q") {
-			e.Reason = fmt.Sprintf(c.reason, a.cfg.RefreshTokenName)
+		e.event, e.class = c.event, c.class
+		if c.arg != nil {
+			e.Reason = fmt.Sprintf(c.reason, c.arg(a))
 		}
 		if c.debug && a.cfg.InsecureDebug {
 			e.Status, e.Reason = http.StatusBadRequest, strings.TrimPrefix(err.Error(), "jwtauth: ")
@@ -181,6 +203,9 @@ func (a *Auth) fail(w http.ResponseWriter, r *http.Request, err error) {
 // writeError answers r with e. A 500 is logged with its cause first; the response never
 // carries the cause of a 500.
 func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
+	if e.event != "" {
+		a.emit(r.Context(), Event{Kind: e.event, Reason: e.class})
+	}
 	if e.Status >= 500 {
 		a.cfg.ErrorLog.ErrorContext(r.Context(), "jwtauth: request failed",
 			"method", r.Method, "path", r.URL.Path, "status", e.Status, "err", e.err)
@@ -481,6 +506,7 @@ func (a *Auth) Protected(next http.Handler) http.Handler {
 func (a *Auth) deny(w http.ResponseWriter, r *http.Request, err error) {
 	e := a.httpError(err)
 	if a.cfg.LoginRedirectURL != "" && e.Status == http.StatusUnauthorized && acceptsHTML(r) {
+		a.emit(r.Context(), Event{Kind: e.event, Reason: e.class})
 		http.Redirect(w, r, a.cfg.LoginRedirectURL, http.StatusFound)
 		return
 	}
@@ -596,6 +622,7 @@ func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
 		if err != nil {
 			return nil, err
 		}
+		a.emit(ctx, Event{Kind: EventLogin, UserID: u.ID})
 		return &Tokens{AccessToken: access}, nil
 	}
 	s, err := newSession()
@@ -669,6 +696,22 @@ var endpoints = map[string]*endpoint{
 	"/sessions/": {"DELETE, OPTIONS", isDelete, (*Auth).serveEndSession, withRefresh},
 }
 
+// Mount registers the endpoints on mux: the Handler under Endpoints.URLPrefix (default
+// /auth) itself, the login, and under everything below it. A ServeMux needs both
+// patterns: "/auth" alone leaves /auth/refresh to the mux's plain-text 404, and
+// "/auth/" alone answers POST /auth with a redirect. Like mux.Handle, it panics when one
+// of the patterns is already registered, a mistake in the program's wiring.
+func (a *Auth) Mount(mux *http.ServeMux) {
+	prefix := a.endpoints.URLPrefix
+	if prefix == "" {
+		prefix = "/auth" // without Endpoints: the handler answers 404 there
+	}
+	mux.Handle(prefix, a.Handler())
+	if prefix != "/" {
+		mux.Handle(prefix+"/", a.Handler())
+	}
+}
+
 // Handler serves the endpoints under Endpoints.URLPrefix (default /auth):
 //
 //	POST /auth          log in: Authenticate, then IssueTokens
@@ -697,8 +740,15 @@ func (a *Auth) Handler() http.Handler {
 
 func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	ep, id := a.route(r.URL.Path)
-	if ep == nil || a.cfg.Endpoints == nil || !ep.enabled(a) {
+	switch {
+	case ep == nil && a.cfg.Endpoints != nil && a.misrouted(r.URL.Path):
+		a.fail(w, r, errNotUnderPrefix)
+		return
+	case ep == nil || a.cfg.Endpoints == nil:
 		a.fail(w, r, errNoEndpoint)
+		return
+	case !ep.enabled(a):
+		a.fail(w, r, errRefreshOff)
 		return
 	}
 	if r.Method == http.MethodOptions {
@@ -716,6 +766,17 @@ func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, a.endpoints.MaxBodyBytes)
 	}
 	ep.serve(a, w, r, id)
+}
+
+// misrouted reports whether path names an endpoint but not under URLPrefix: the handler
+// was mounted where its prefix does not lead to it.
+func (a *Auth) misrouted(path string) bool {
+	for _, name := range endpointNames[:6] { // all but the login's, which are "/" and ""
+		if strings.HasSuffix(strings.TrimSuffix(path, "/"), strings.TrimSuffix(name, "/")) {
+			return true
+		}
+	}
+	return false
 }
 
 // endpointNames lists the keys of endpoints, longest first, for route's suffix search.
@@ -774,14 +835,19 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) {
 	switch {
 	case errors.As(err, &e) && e.Status >= 400 && e.Status < 500:
 		// The hook's own answer: its status and reason, nothing else of it.
-		answer := &Error{Status: e.Status, Exception: e.Exception, Reason: e.Reason, err: err}
+		answer := &Error{Status: e.Status, Exception: e.Exception, Reason: e.Reason, err: err,
+			event: EventLoginFailed, class: strconv.Itoa(e.Status)}
 		setDefault(&answer.Exception, "AuthenticationFailed")
 		if answer.Status == http.StatusUnauthorized {
 			answer.challenge = challengeBare
 		}
 		a.writeError(w, r, answer)
 		return
-	case errors.Is(err, ErrAuthenticationFailed), errors.As(err, new(*http.MaxBytesError)):
+	case errors.Is(err, ErrAuthenticationFailed):
+		a.emit(r.Context(), Event{Kind: EventLoginFailed, Reason: "401"})
+		a.fail(w, r, err)
+		return
+	case errors.As(err, new(*http.MaxBytesError)):
 		a.fail(w, r, err)
 		return
 	case err != nil:

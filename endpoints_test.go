@@ -548,19 +548,19 @@ func TestErrorContract(t *testing.T) {
 			status: 401, exception: "MissingAuthorizationQueryArg",
 			reason: "Authorization query argument not present.", challenge: "Bearer", debug: "token missing: no access token query argument"},
 		{name: "wrong prefix", hdr: []string{"Authorization", "Token abc.def.ghi"}, status: 401, exception: "InvalidAuthorizationHeader",
-			reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			reason: "Authorization header is invalid: expected \"Bearer <token>\".", challenge: `Bearer error="invalid_request"`,
 			debug: "invalid authorization header: not the configured prefix, one space and a token"},
 		{name: "two authorization headers", hdr: []string{"Authorization", "Bearer a.b.c", "Authorization", "Bearer a.b.c"},
-			status: 401, exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.",
+			status: 401, exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid: expected \"Bearer <token>\".",
 			challenge: `Bearer error="invalid_request"`, debug: "invalid authorization header: more than one authorization header"},
 		{name: "two spaces after the prefix", hdr: []string{"Authorization", "Bearer  a.b.c"}, status: 401,
-			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid: expected \"Bearer <token>\".", challenge: `Bearer error="invalid_request"`,
 			debug: "invalid authorization header: not the configured prefix, one space and a token"},
 		{name: "prefix without token", hdr: []string{"Authorization", "Bearer "}, status: 401,
-			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid: expected \"Bearer <token>\".", challenge: `Bearer error="invalid_request"`,
 			debug: "invalid authorization header: not the configured prefix, one space and a token"},
 		{name: "empty header", hdr: []string{"Authorization", ""}, status: 401,
-			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid: expected \"Bearer <token>\".", challenge: `Bearer error="invalid_request"`,
 			debug: "invalid authorization header: empty header"},
 		{name: "expired by 1s beyond leeway", claims: func(c *Claims) {
 			c.UserID, c.ExpiresAt = "alice", now.Add(-defaultLeeway-time.Second)
@@ -1419,7 +1419,8 @@ func TestWithoutRefreshRefreshAndLogoutAre404(t *testing.T) {
 	}
 	for _, path := range []string{"/auth/refresh", "/auth/logout", "/auth/sessions", "/auth/sessions/AAAAAAAAAAAAAAAAAAAAAA"} {
 		for _, m := range []string{"POST", "GET", "DELETE", "OPTIONS"} {
-			checkError(t, f.do(t, m, path, `{"refresh_token":"x"}`, bearer(alice.AccessToken)...), 404, "NotFound", "Not found.")
+			checkError(t, f.do(t, m, path, `{"refresh_token":"x"}`, bearer(alice.AccessToken)...), 404, "NotFound",
+				"Not found: refresh tokens and sessions are off on this server.")
 		}
 	}
 	if rec := f.do(t, "GET", "/auth/verify", "", bearer(alice.AccessToken)...); rec.Code != 200 {

@@ -8,16 +8,31 @@
 // # Quick start
 //
 //	auth, err := jwtauth.New(jwtauth.Config{
-//		Secret:       secret,                              // at least 32 random bytes
-//		Endpoints:    &jwtauth.Endpoints{Authenticate: login}, // func(*http.Request) (*jwtauth.User, error)
-//		RetrieveUser: lookup,                              // func(context.Context, *jwtauth.Claims) (*jwtauth.User, error)
-//		Refresh:      &jwtauth.Refresh{Store: new(jwtauth.MemStore)},
+//		Secret: secret, // []byte, at least 32 random bytes (RFC 7518 §3.2)
+//		Endpoints: &jwtauth.Endpoints{
+//			Authenticate: func(r *http.Request) (*jwtauth.User, error) {
+//				// Read the credentials from r (the body is already size-capped) and check them.
+//				// Wrong password: return nil, &jwtauth.Error{Status: 401, Reason: "Wrong password."}
+//				// Malformed body: return nil, &jwtauth.Error{Status: 400, Reason: "Send JSON."}
+//				return &jwtauth.User{ID: "alice", Scopes: []string{"orders:read"}}, nil
+//			},
+//		},
+//		RetrieveUser: func(ctx context.Context, c *jwtauth.Claims) (*jwtauth.User, error) {
+//			return lookUp(ctx, c.UserID) // fresh scopes and claims at every refresh
+//		},
+//		Refresh: &jwtauth.Refresh{Store: new(jwtauth.MemStore)},
+//		OnEvent: jwtauth.LogEvents(slog.Default()), // alert on "jwtauth: reuse_detected"
 //	})
+//	if err != nil {
+//		log.Fatal(err) // the error names every offending Config field
+//	}
 //	mux := http.NewServeMux()
-//	mux.Handle("/auth", auth.Handler())
-//	mux.Handle("/auth/", auth.Handler())
-//	mux.Handle("GET /orders", auth.Protected(http.HandlerFunc(orders)))
+//	auth.Mount(mux) // POST /auth, /auth/refresh, /auth/logout, /auth/sessions, ...
+//	mux.Handle("GET /orders", auth.Protected(http.HandlerFunc(listOrders)))
 //	mux.Handle("POST /orders", auth.Scoped([]string{"orders:write"}, http.HandlerFunc(createOrder)))
+//
+// where listOrders and createOrder are plain func(http.ResponseWriter, *http.Request)
+// handlers that read the token's claims with ClaimsFromContext(r.Context()).
 //
 // The zero value of every Config field is the safe default, and every field that
 // weakens security says Insecure in its name.
@@ -214,6 +229,11 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// ErrorLog receives unexpected hook and store errors. Default slog.Default().
 	ErrorLog *slog.Logger
+	// OnEvent receives every security event (see Event): logins, refreshes, reuse of
+	// a rotated-out token, ended sessions, refused tokens and cross-origin requests. It
+	// is called on the request's goroutine after the decision is made: keep it fast.
+	// LogEvents(logger) writes them to a *slog.Logger. Nil: events are dropped.
+	OnEvent func(ctx context.Context, e Event)
 }
 
 // Cookies configures cookie mode: the endpoints set the tokens as cookies and the

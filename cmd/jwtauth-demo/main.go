@@ -74,7 +74,10 @@ func run(addr, secretFlag string, quiet bool) error {
 		fmt.Fprintln(os.Stderr, "jwtauth-demo: warning: no -secret or JWTAUTH_SECRET; using a random secret, tokens die with the process")
 	}
 
-	cfg := config{secret: secret, iterations: pbkdf2Iterations, accessLog: os.Stdout}
+	// Security events (logins, refreshes, reuse of a rotated-out token, ended sessions)
+	// go to stderr, beside the access log on stdout.
+	events := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg := config{secret: secret, iterations: pbkdf2Iterations, accessLog: os.Stdout, events: events}
 	if quiet {
 		cfg.accessLog = nil
 	}
@@ -149,6 +152,7 @@ type config struct {
 	iterations int       // PBKDF2 iterations for the password hashes
 	accessLog  io.Writer // one line per request; nil for none
 	errorLog   *slog.Logger
+	events     *slog.Logger // security events; nil for none
 }
 
 // account is a demo user: a PBKDF2 hash of the password, never the password.
@@ -223,6 +227,10 @@ func newServer(cfg config) (http.Handler, error) {
 			Profile: map[string]any{"user_id": c.UserID, "name": acct.name, "scopes": acct.scopes}}, nil
 	}
 
+	var onEvent func(context.Context, jwtauth.Event)
+	if cfg.events != nil {
+		onEvent = jwtauth.LogEvents(cfg.events)
+	}
 	auth, err := jwtauth.New(jwtauth.Config{
 		Secret:       cfg.secret,
 		Endpoints:    &jwtauth.Endpoints{Authenticate: authenticate},
@@ -232,6 +240,7 @@ func newServer(cfg config) (http.Handler, error) {
 			Window: 24 * time.Hour, // a day idle and the user logs in again
 		},
 		ErrorLog: cfg.errorLog,
+		OnEvent:  onEvent,
 	})
 	if err != nil {
 		return nil, err
