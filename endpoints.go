@@ -771,6 +771,9 @@ func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // misrouted reports whether path names an endpoint but not under URLPrefix: the handler
 // was mounted where its prefix does not lead to it.
 func (a *Auth) misrouted(path string) bool {
+	if a.endpoints.URLPrefix == "/" {
+		return false // the names alone are the paths: nothing to mount elsewhere
+	}
 	for _, name := range endpointNames[:6] { // all but the login's, which are "/" and ""
 		if strings.HasSuffix(strings.TrimSuffix(path, "/"), strings.TrimSuffix(name, "/")) {
 			return true
