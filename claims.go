@@ -165,38 +165,33 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 		}
 		seen |= 1 << i
 		prev = i
-		l.claim(c, i)
+		switch i {
+		case claimIss:
+			c.Issuer = l.str(errIss)
+		case claimAud:
+			// One audience may be a string instead of an array (RFC 7519 §4.1.3).
+			if l.peek() == '"' {
+				c.audBuf[0] = l.str(errAud)
+				c.Audience = c.audBuf[:]
+			} else {
+				c.Audience = l.strs(c.audBuf[:0], errAud)
+			}
+		case claimExp:
+			c.ExpiresAt = l.date(errExp)
+		case claimNbf:
+			c.NotBefore = l.date(errNbf)
+		case claimIat:
+			c.IssuedAt = l.date(errIat)
+		case claimUserID:
+			c.UserID = l.str(errUserID)
+		case claimScopes:
+			c.Scopes = l.strs(c.scopeBuf[:0], errScopes)
+		case claimSid:
+			c.SessionID = l.str(errSid)
+		}
 	}
 	l.end()
 	return l.err
-}
-
-// claim reads the value of the registered claim i into c.
-func (l *lexer) claim(c *Claims, i int) {
-	switch i {
-	case claimIss:
-		c.Issuer = l.str(errIss)
-	case claimAud:
-		// One audience may be a string instead of an array (RFC 7519 §4.1.3).
-		if l.peek() == '"' {
-			c.audBuf[0] = l.str(errAud)
-			c.Audience = c.audBuf[:]
-		} else {
-			c.Audience = l.strs(c.audBuf[:0], errAud)
-		}
-	case claimExp:
-		c.ExpiresAt = l.date(errExp)
-	case claimNbf:
-		c.NotBefore = l.date(errNbf)
-	case claimIat:
-		c.IssuedAt = l.date(errIat)
-	case claimUserID:
-		c.UserID = l.str(errUserID)
-	case claimScopes:
-		c.Scopes = l.strs(c.scopeBuf[:0], errScopes)
-	case claimSid:
-		c.SessionID = l.str(errSid)
-	}
 }
 
 // maxNumericDate is 9999-12-31T23:59:59Z. Larger dates are refused: they are not real

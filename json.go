@@ -281,13 +281,15 @@ func (l *lexer) accept(c byte) bool {
 	return false
 }
 
-// digits consumes decimal digits and reports whether there was one.
-func (l *lexer) digits() bool {
-	start := l.i
-	for l.i < len(l.s) && '0' <= l.s[l.i] && l.s[l.i] <= '9' {
-		l.i++
+// digits consumes decimal digits and reports whether there was one. It counts in a
+// local variable: a loop on l.i would wait for each store to l.i before the next load.
+func (l *lexer) digits() (ok bool) {
+	i := l.i
+	for i < len(l.s) && '0' <= l.s[i] && l.s[i] <= '9' {
+		i++
 	}
-	return l.i > start
+	ok, l.i = i > l.i, i
+	return ok
 }
 
 // skip validates and skips any JSON value, depth levels deep.
