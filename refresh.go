@@ -119,12 +119,21 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 		return nil, &hookError{"RetrieveUser (claims)", err}
 	}
 	t := &Tokens{AccessToken: access}
+	if t.RefreshToken, err = a.rotate(ctx, u.ID, c.SessionID, id, presented); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// rotate decides on the refresh token presented for session id of userID and returns
+// the session's next one (empty without rotation). The decision and the write are one
+// compare-and-swap of the record; another session's change in between makes update
+// decide again on a fresh load.
+func (a *Auth) rotate(ctx context.Context, userID, sid string, id [16]byte, presented string) (next string, err error) {
 	var verdict error
-	// The decision and the write are one compare-and-swap of the record; another
-	// session's change in between makes update decide again on a fresh load.
 	var behind int
-	err = a.update(ctx, u.ID, func(ss []session, now int64) ([]session, error) {
-		verdict, t.RefreshToken = nil, ""
+	err = a.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
+		verdict, next = nil, ""
 		i := find(ss, id)
 		if i < 0 {
 			return nil, errNoSession
@@ -133,16 +142,16 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 		if err := a.sessionEnded(s, now); err != nil {
 			return nil, err // S5: even inside the reuse interval
 		}
-		rotate := !a.refreshCfg.InsecureNoRotation
+		rotating := !a.refreshCfg.InsecureNoRotation
 		kind, back := a.match(s, presented)
 		switch kind {
 		case current:
 			// RFC 9700 §4.14.2: "the authorization server issues a new refresh token
 			// with every access token refresh response. The previous refresh token is
 			// invalidated but retained by the authorization server."
-			if rotate {
+			if rotating {
 				s.gen, s.rotated = s.gen+1, now
-				t.RefreshToken = s.tokenString(a.keys[0])
+				next = s.tokenString(a.keys[0])
 			}
 			s.used = now
 			return ss, nil
@@ -152,8 +161,8 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 			// both stay logged in, and the session still has one current token. The
 			// unchanged record is still written back, so that the answer is decided
 			// on the record as it is at the swap: never after a logout.
-			if rotate && now-s.rotated < a.refreshCfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
-				t.RefreshToken = s.tokenString(a.keys[0])
+			if rotating && now-s.rotated < a.refreshCfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
+				next = s.tokenString(a.keys[0])
 				return ss, nil
 			}
 			fallthrough
@@ -173,16 +182,16 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	})
 	switch {
 	case errors.Is(err, errSessionIdle), errors.Is(err, errSessionTooOld):
-		a.emit(ctx, Event{Kind: EventSessionEnded, UserID: u.ID, SessionID: c.SessionID, Reason: "expired"})
-		return nil, err
+		a.emit(ctx, Event{Kind: EventSessionEnded, UserID: userID, SessionID: sid, Reason: "expired"})
+		return "", err
 	case err != nil:
-		return nil, err
+		return "", err
 	case verdict != nil:
-		a.emit(ctx, Event{Kind: EventReuseDetected, UserID: u.ID, SessionID: c.SessionID, GenerationsBehind: behind})
-		return nil, verdict
+		a.emit(ctx, Event{Kind: EventReuseDetected, UserID: userID, SessionID: sid, GenerationsBehind: behind})
+		return "", verdict
 	}
-	a.emit(ctx, Event{Kind: EventRefresh, UserID: u.ID, SessionID: c.SessionID})
-	return t, nil
+	a.emit(ctx, Event{Kind: EventRefresh, UserID: userID, SessionID: sid})
+	return next, nil
 }
 
 // refreshableClaims reads and verifies the access token as Protected does, except that
