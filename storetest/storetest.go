@@ -542,12 +542,12 @@ func testConcurrentIncrements(t *testing.T, h *harness) {
 				}
 				old, err := h.store.Load(ctx, k)
 				if err != nil {
-					return fmt.Errorf("Load: %v", err)
+					return fmt.Errorf("load: %v", err)
 				}
 				var c uint64
 				if old != nil {
 					if len(old) != 8 {
-						return fmt.Errorf("Load = %s, want 8 bytes", show(old))
+						return fmt.Errorf("load = %s, want 8 bytes", show(old))
 					}
 					c = binary.BigEndian.Uint64(old)
 				}
