@@ -105,16 +105,21 @@
 // would log the user out or end the session.
 //
 // jwtauth calls the store with contexts that are never cancelled, so the store bounds
-// every call by Options.Timeout (default 5 s). When that expires, pgx closes the
-// connection, but PostgreSQL finishes the statement it was running (a statement waiting
-// for a row lock notices the client has gone only when it has a result to send): the
-// swap may still be applied, which the Store contract allows (a refresh that failed
-// with a 500 may have rotated the session's token, and that client logs in again).
+// every call by Options.Timeout (default 5 s). When that expires, or the caller's
+// context ends, pgx abandons the connection, but PostgreSQL may still run the statement
+// it received (one waiting for a row lock notices that the client has gone only when
+// it has a result to send): the swap may be applied after the call returned its error,
+// which the Store contract allows (a refresh that failed with a 500 may have rotated the
+// session's token, and that client logs in again).
 // Statements stay atomic either way: a row holds the old value and expiry or the new
 // ones, never a mix. To have PostgreSQL give up first, so that a timed-out call is known
 // not to have happened, set statement_timeout (and lock_timeout) on the pool's
 // connections below Options.Timeout, for instance in the connection string:
 // postgres://…?statement_timeout=2000&lock_timeout=1000.
+//
+// The statements run in whatever query mode the pool is configured with (pgx's default
+// prepares and caches them per connection); behind PgBouncer in transaction mode,
+// configure pgx as PgBouncer requires.
 //
 // # Durability
 //
