@@ -90,7 +90,7 @@
 // concurrent inserts of the same key (which a two-step "SELECT then INSERT", or MERGE,
 // does not: they fail with a unique violation). One affected row means the key held
 // nothing live and now holds new; zero means a live row was there, and it is unchanged.
-// Both this statement and Load judge expiry by the same now().
+// This statement and Load judge expiry by the same rule, each by its own now().
 //
 // DeleteExpired deletes in batches with WHERE expires_at <= now() on the deleted row
 // itself, so a row an insert revived in the meantime is re-checked, found live, and
