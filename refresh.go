@@ -43,13 +43,18 @@ import (
 //
 //	-- old != nil, new != nil
 //	UPDATE tokens SET value = $3, expires_at = $4 WHERE user_id = $1 AND value = $2 AND live;
-//	-- old == nil: first delete an expired row, then, in the same transaction,
-//	INSERT INTO tokens (user_id, value, expires_at) VALUES ($1, $3, $4)
-//	  ON CONFLICT (user_id) DO NOTHING;
+//	-- old == nil: insert, or replace a row only if it has expired
+//	INSERT INTO tokens AS t (user_id, value, expires_at) VALUES ($1, $3, $4)
+//	  ON CONFLICT (user_id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+//	  WHERE t.expires_at <= now();
 //	-- new == nil
 //	DELETE FROM tokens WHERE user_id = $1 AND value = $2 AND live;
 //
-// MemStore implements Store in memory; the redisstore module implements it on Redis.
+// (Deleting an expired row and then inserting with ON CONFLICT DO NOTHING, in two
+// statements, fails an insert when the row expires between the two.)
+//
+// MemStore implements Store in memory; the redisstore module implements it on Redis,
+// and the pgstore module on PostgreSQL, with these statements.
 type Store interface {
 	Load(ctx context.Context, key string) ([]byte, error)
 	CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: the root package under the race detector, then the nested modules
-# (the Redis store against a real redis-server, and the cross-library checks).
+# (the Redis store against a real redis-server, the PostgreSQL store against a real
+# PostgreSQL, and the cross-library checks).
 #
 # Each step is announced with its number, then go test prints one line per package as
 # that package finishes, then the step's time; the total comes last. Nothing is printed
@@ -21,12 +22,17 @@ duration() {
 # The steps: a title, and a function that runs it (in a subshell, so it may cd).
 root() { go test -race -count=1 ./...; }
 redis() { scripts/with-redis.sh sh -c 'cd redisstore && go test -race -count=1 ./...'; }
+pg() { scripts/with-postgres.sh sh -c 'cd pgstore && go test -race -count=1 ./...'; }
 benchmarks() { cd benchmarks && go test -count=1 ./...; }
 titles=("jwtauth (root package, -race)")
 steps=(root)
 if [ -d redisstore ]; then
   titles+=("redisstore (-race, against redis-server)")
   steps+=(redis)
+fi
+if [ -d pgstore ]; then
+  titles+=("pgstore (-race, against PostgreSQL)")
+  steps+=(pg)
 fi
 if [ -d benchmarks ]; then
   titles+=("benchmarks module: interop and attack matrix")

@@ -1,8 +1,8 @@
 // Package storetest checks that a jwtauth.Store keeps the Store contract: what Load
 // and CompareAndSwap do with missing, matching and mismatching values, expiry, one
 // winner among concurrent swaps, byte-for-byte values and keys, and a done context.
-// jwtauth.MemStore and the redisstore module pass it. To check your own store, call Run
-// from one of your tests:
+// jwtauth.MemStore and the redisstore and pgstore modules pass it. To check your own
+// store, call Run from one of your tests:
 //
 //	func TestStore(t *testing.T) {
 //		db := openTestDatabase(t)
