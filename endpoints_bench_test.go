@@ -1,6 +1,7 @@
 package jwtauth
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -94,5 +95,39 @@ func BenchmarkRefresh(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkOnEvent: a request through Protected with Config.OnEvent unset and set, for a
+// valid token (no event) and a missing one (a token_rejected event), to show what the
+// hook costs when it is unset.
+func BenchmarkOnEvent(b *testing.B) {
+	for _, hook := range []string{"unset", "set"} {
+		f := newFixture(b, func(c *Config) {
+			if hook == "set" {
+				c.OnEvent = func(context.Context, Event) {}
+			}
+		})
+		tok := f.login(b, "alice").AccessToken
+		h := f.a.Protected(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		for _, bc := range []struct {
+			name, header string
+			want         int
+		}{{"valid", "Bearer " + tok, 200}, {"missing", "", 401}} {
+			b.Run(hook+"/"+bc.name, func(b *testing.B) {
+				r := httptest.NewRequest("GET", "/orders", nil)
+				if bc.header != "" {
+					r.Header.Set("Authorization", bc.header)
+				}
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, r)
+					if rec.Code != bc.want {
+						b.Fatalf("status %d", rec.Code)
+					}
+				}
+			})
+		}
 	}
 }
