@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 )
 
 // Claims is the payload of an access token: the registered claims as typed fields, and
@@ -32,8 +30,8 @@ type Claims struct {
 	IssuedAt  time.Time
 	// Issuer is iss (RFC 7519 §4.1.1).
 	Issuer string
-	// SessionID is sid: the login session the token was issued for, when refresh
-	// tokens are on. It names the session; it is not a secret.
+	// SessionID is sid: the login session the token was issued for, with refresh tokens
+	// on (Config.Refresh). It names the session; it is not a secret.
 	SessionID string
 	// Audience is aud (RFC 7519 §4.1.3): a string or an array of strings on the wire.
 	// Sign writes one audience as a string.
@@ -67,24 +65,16 @@ func (c *Claims) Get(name string, v any) error {
 		}
 		return json.Unmarshal(b, v)
 	}
-	p := scanner{s: c.raw}
-	var keys keySet
-	if !p.open('{') {
-		return fmt.Errorf("%w: %q", ErrClaimNotFound, name)
-	}
-	for n := 0; ; n++ {
-		key, done, err := p.member(&keys, n)
-		if err != nil || done {
-			return fmt.Errorf("%w: %q", ErrClaimNotFound, name)
-		}
-		start := p.i
-		if !p.skip(0) {
-			return fmt.Errorf("%w: %q", ErrClaimNotFound, name)
-		}
-		if key == name {
-			return json.Unmarshal([]byte(c.raw[start:p.i]), v)
+	// raw passed parseClaims (or is empty): strict JSON without duplicate names.
+	l := lexer{s: c.raw, syntax: errPayloadJSON}
+	for key, ok := l.member(true, nil); ok; key, ok = l.member(false, nil) {
+		start := l.i
+		l.skip(0)
+		if key == name && l.err == nil {
+			return json.Unmarshal([]byte(c.raw[start:l.i]), v)
 		}
 	}
+	return fmt.Errorf("%w: %q", ErrClaimNotFound, name)
 }
 
 // Claim-specific causes of ErrTokenInvalid (see sign.go for the rest).
@@ -93,16 +83,61 @@ var (
 	errNbf     = fmt.Errorf("%w: nbf must be a positive JSON number", ErrTokenInvalid)
 	errIat     = fmt.Errorf("%w: iat must be a positive JSON number", ErrTokenInvalid)
 	errIss     = fmt.Errorf("%w: iss must be a string", ErrTokenInvalid)
-	errSid     = fmt.Errorf("%w: sid must be a string", ErrTokenInvalid)
 	errAud     = fmt.Errorf("%w: aud must be a string or an array of strings", ErrTokenInvalid)
 	errUserID  = fmt.Errorf("%w: user id claim must be a string", ErrTokenInvalid)
 	errScopes  = fmt.Errorf("%w: scopes claim must be an array of strings", ErrTokenInvalid)
+	errSid     = fmt.Errorf("%w: sid must be a string", ErrTokenInvalid)
 	errNoExp   = fmt.Errorf("%w: exp is required", ErrTokenInvalid)
 	errExpired = fmt.Errorf("%w: exp is past", ErrTokenExpired)
 	errNotYet  = fmt.Errorf("%w: nbf is in the future", ErrTokenNotYetValid)
 	errIssuer  = fmt.Errorf("%w: iss does not match", ErrInvalidIssuer)
 	errAudSet  = fmt.Errorf("%w: aud does not contain the expected audience", ErrInvalidAudience)
 )
+
+// claimTable holds the names of the registered claims, the claims that Claims holds as
+// typed fields, by index: it is the one table that Verify reads claims by, that finds
+// their duplicates and that keeps Sign from writing them from Extra. Its order is the
+// order Sign writes them in.
+type claimTable [numClaims]string
+
+const (
+	claimUserID = iota // Config.UserIDClaim
+	claimScopes        // Config.ScopesClaim
+	claimIss           // RFC 7519 §4.1.1
+	claimAud           // RFC 7519 §4.1.3
+	claimExp           // RFC 7519 §4.1.4; exp, nbf and iat follow each other
+	claimNbf           // RFC 7519 §4.1.5
+	claimIat           // RFC 7519 §4.1.6
+	claimSid           // the session (OpenID Connect Front-Channel Logout 1.0 §3 names it sid)
+	numClaims
+)
+
+// registeredClaims is the table without the names that the Config gives.
+var registeredClaims = claimTable{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat", claimSid: "sid"}
+
+// claims returns the table of a: registeredClaims with the Config's names.
+func (a *Auth) claims() claimTable {
+	t := registeredClaims
+	t[claimUserID], t[claimScopes] = a.cfg.UserIDClaim, a.cfg.ScopesClaim
+	return t
+}
+
+// index returns the index of name, or -1 for a custom claim. The search starts after
+// prev, the index of the previous match: a payload that Sign wrote lists the registered
+// claims in table order, so that the first comparison usually matches.
+func (t *claimTable) index(name string, prev int) int {
+	for k := 1; k <= numClaims; k++ {
+		if i := (prev + k) % numClaims; t[i] == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// isRegisteredName reports whether name is a registered claim that no Config renames.
+func isRegisteredName(name string) bool {
+	return slices.Contains(registeredClaims[claimIss:], name)
+}
 
 // parseClaims reads the registered claims of an authenticated payload into c and keeps
 // the payload for Get. RFC 7519 §7.2 step 10: the claims must be a JSON object. RFC 7519
@@ -111,109 +146,91 @@ var (
 // of one (an "exp" twice, the first past and the second future).
 func (a *Auth) parseClaims(c *Claims, raw string) error {
 	c.raw = raw
-	p := scanner{s: raw}
-	// Duplicates: registered names are tracked in a bit set, custom names in a keySet.
-	var seen uint8
-	var keys keySet
-	if !p.open('{') {
-		return errPayloadJSON
-	}
-	for n := 0; ; n++ {
-		name, done, err := p.member(nil, n)
-		if err != nil {
-			return payloadErr(err)
+	names := a.claims()
+	l := lexer{s: raw, syntax: errPayloadJSON}
+	var seen uint8  // the registered claims read, a bit per index
+	var keys keySet // the custom names read
+	prev := -1      // the index of the last registered claim read
+	for name, ok := l.member(true, nil); ok; name, ok = l.member(false, nil) {
+		i := names.index(name, prev)
+		if i < 0 {
+			if !keys.add(name) {
+				l.fail(errDuplicateKey)
+			}
+			l.skip(0)
+			continue
 		}
-		if done {
-			break
+		if seen&(1<<i) != 0 {
+			l.fail(errDuplicateKey)
 		}
-		if bit := a.registeredBit(name); bit != 0 {
-			if seen&bit != 0 {
-				return errDuplicateKey
-			}
-			seen |= bit
-		} else if !keys.add(name) {
-			return errDuplicateKey
-		}
-		var ok bool
-		switch name {
-		case "exp":
-			if c.ExpiresAt, ok = p.date(); !ok {
-				return errExp
-			}
-		case "nbf":
-			if c.NotBefore, ok = p.date(); !ok {
-				return errNbf
-			}
-		case "iat":
-			if c.IssuedAt, ok = p.date(); !ok {
-				return errIat
-			}
-		case "iss":
-			if c.Issuer, ok = p.str(); !ok {
-				return p.failOr(errIss)
-			}
-		case "sid":
-			if c.SessionID, ok = p.str(); !ok {
-				return p.failOr(errSid)
-			}
-		case "aud":
-			if p.peek() == '"' {
-				c.audBuf[0], ok = p.str()
+		seen |= 1 << i
+		prev = i
+		switch i {
+		case claimIss:
+			c.Issuer = l.str(errIss)
+		case claimAud:
+			// One audience may be a string instead of an array (RFC 7519 §4.1.3).
+			if l.peek() == '"' {
+				c.audBuf[0] = l.str(errAud)
 				c.Audience = c.audBuf[:]
 			} else {
-				c.Audience, ok = p.strings(c.audBuf[:0])
+				c.Audience = l.strs(c.audBuf[:0], errAud)
 			}
-			if !ok {
-				return p.failOr(errAud)
-			}
-		case a.cfg.UserIDClaim:
-			if c.UserID, ok = p.str(); !ok {
-				return p.failOr(errUserID)
-			}
-		case a.cfg.ScopesClaim:
-			if c.Scopes, ok = p.strings(c.scopeBuf[:0]); !ok {
-				return p.failOr(errScopes)
-			}
-		default:
-			if !p.skip(0) {
-				return payloadErr(p.fail())
-			}
+		case claimExp:
+			c.ExpiresAt = l.date(errExp)
+		case claimNbf:
+			c.NotBefore = l.date(errNbf)
+		case claimIat:
+			c.IssuedAt = l.date(errIat)
+		case claimUserID:
+			c.UserID = l.str(errUserID)
+		case claimScopes:
+			c.Scopes = l.strs(c.scopeBuf[:0], errScopes)
+		case claimSid:
+			c.SessionID = l.str(errSid)
 		}
 	}
-	if !p.atEnd() {
-		return errPayloadJSON
-	}
-	return nil
+	l.end()
+	return l.err
 }
 
-// registeredBit returns the bit of a claim parseClaims reads, or 0 for a custom claim.
-func (a *Auth) registeredBit(name string) uint8 {
-	switch name {
-	case "exp":
-		return 1 << 0
-	case "nbf":
-		return 1 << 1
-	case "iat":
-		return 1 << 2
-	case "iss":
-		return 1 << 3
-	case "sid":
-		return 1 << 7
-	case "aud":
-		return 1 << 4
-	case a.cfg.UserIDClaim:
-		return 1 << 5
-	case a.cfg.ScopesClaim:
-		return 1 << 6
+// maxNumericDate is 9999-12-31T23:59:59Z. Larger dates are refused: they are not real
+// expiry times, and they would overflow time arithmetic.
+const maxNumericDate = 253402300799
+
+// date reads a NumericDate: a positive JSON number of seconds, fractions allowed
+// (RFC 7519 §2), at most maxNumericDate; anything else fails with bad. Strings, null, 0
+// and negatives are refused.
+func (l *lexer) date(bad error) time.Time {
+	text := l.number(bad)
+	// Fast path: the whole seconds Sign writes.
+	if sec, ok := smallUint(text); ok && sec > 0 && sec <= maxNumericDate {
+		return time.Unix(sec, 0).UTC()
 	}
-	return 0
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || !(f > 0) || f > maxNumericDate {
+		l.fail(bad)
+		return time.Time{}
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
 }
 
-func payloadErr(err error) error {
-	if err == errInvalidJSON {
-		return errPayloadJSON
+// smallUint parses up to twelve decimal digits, which cannot overflow an int64;
+// anything else is left to ParseFloat.
+func smallUint(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 12 {
+		return 0, false
 	}
-	return err
+	var n int64
+	for i := 0; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			return 0, false
+		}
+		n = n*10 + int64(d)
+	}
+	return n, true
 }
 
 // validate runs the checks against the clock and the Config, after RFC 7519 §7.2 has
@@ -250,590 +267,87 @@ func (a *Auth) validate(c *Claims, now time.Time, allowExpired bool) error {
 	return nil
 }
 
-// isRegisteredName reports whether name is a claim the package writes from the Config.
-func isRegisteredName(name string) bool {
-	switch name {
-	case "exp", "nbf", "iat", "iss", "aud", "sid":
-		return true
-	}
-	return false
-}
-
 // appendPayload appends the JSON object for c: registered claims in a fixed order, then
 // Extra sorted by name, so that equal claims always give the same bytes.
 func (a *Auth) appendPayload(b []byte, c *Claims) ([]byte, error) {
-	var err error
+	names := a.claims()
 	w := objWriter{b: append(b, '{')}
 	if c.UserID != "" {
-		w.key(a.cfg.UserIDClaim)
+		w.key(names[claimUserID])
 		w.str(c.UserID)
 	}
 	if c.Scopes != nil {
-		w.key(a.cfg.ScopesClaim)
+		w.key(names[claimScopes])
 		w.strs(c.Scopes)
 	}
 	if c.Issuer != "" {
-		w.key("iss")
+		w.key(names[claimIss])
 		w.str(c.Issuer)
 	}
+	if len(c.Audience) > 0 {
+		w.key(names[claimAud])
+		if len(c.Audience) == 1 {
+			w.str(c.Audience[0])
+		} else {
+			w.strs(c.Audience)
+		}
+	}
+	for i, t := range [...]time.Time{c.ExpiresAt, c.NotBefore, c.IssuedAt} {
+		switch sec := t.Unix(); {
+		case t.IsZero():
+		case sec <= 0 || sec > maxNumericDate:
+			w.fail(fmt.Errorf("%w: %s out of range", ErrInvalidClaims, names[claimExp+i]))
+		default:
+			w.key(names[claimExp+i])
+			w.b = strconv.AppendInt(w.b, sec, 10)
+		}
+	}
 	if c.SessionID != "" {
-		w.key("sid")
+		w.key(names[claimSid])
 		w.str(c.SessionID)
 	}
-	switch len(c.Audience) {
-	case 0:
-	case 1:
-		w.key("aud")
-		w.str(c.Audience[0])
-	default:
-		w.key("aud")
-		w.strs(c.Audience)
+	appendExtra(&w, &names, c.Extra)
+	return append(w.b, '}'), w.err
+}
+
+// appendExtra appends the custom claims sorted by name. A string is written directly,
+// any other value through encoding/json, whose JSON must be strict and say what the
+// value says.
+func appendExtra(w *objWriter, names *claimTable, extra map[string]any) {
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		if slices.Contains(names[:], k) {
+			w.fail(fmt.Errorf("%w: custom claim %q overrides a registered claim", ErrInvalidClaims, k))
+		}
+		keys = append(keys, k)
 	}
-	for _, d := range []struct {
-		name string
-		t    time.Time
-	}{{"exp", c.ExpiresAt}, {"nbf", c.NotBefore}, {"iat", c.IssuedAt}} {
-		if d.t.IsZero() {
+	slices.Sort(keys)
+	for _, k := range keys {
+		w.key(k)
+		if s, ok := extra[k].(string); ok {
+			w.str(s)
 			continue
 		}
-		sec := d.t.Unix()
-		if sec <= 0 || sec > maxNumericDate {
-			return nil, fmt.Errorf("%w: %s out of range", ErrInvalidClaims, d.name)
-		}
-		w.key(d.name)
-		w.b = strconv.AppendInt(w.b, sec, 10)
-	}
-	if len(c.Extra) > 0 {
-		names := make([]string, 0, len(c.Extra))
-		for k := range c.Extra {
-			if isRegisteredName(k) || k == a.cfg.UserIDClaim || k == a.cfg.ScopesClaim {
-				return nil, fmt.Errorf("%w: custom claim %q overrides a registered claim", ErrInvalidClaims, k)
-			}
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		for _, k := range names {
-			w.key(k)
-			if s, ok := c.Extra[k].(string); ok {
-				w.str(s)
-				continue
-			}
-			v, jerr := json.Marshal(c.Extra[k])
-			if jerr != nil {
-				return nil, fmt.Errorf("%w: custom claim %q: %v", ErrInvalidClaims, k, jerr)
-			}
-			// encoding/json writes what a json.Marshaler or json.RawMessage gives it:
-			// duplicate names, lone surrogates, deep nesting. Verify would refuse the
-			// token forever, so refuse to sign it.
-			if p := (scanner{s: string(v)}); !p.skip(0) || !p.atEnd() {
-				return nil, fmt.Errorf("%w: custom claim %q is not strict JSON", ErrInvalidClaims, k)
-			}
-			w.b = append(w.b, v...)
-		}
-	}
-	if w.bad {
-		err = fmt.Errorf("%w: strings must be valid UTF-8", ErrInvalidClaims)
-	}
-	return append(w.b, '}'), err
-}
-
-// objWriter appends JSON object members; bad records a string that is not valid UTF-8.
-type objWriter struct {
-	b     []byte
-	first bool // a member has been written
-	bad   bool
-}
-
-func (w *objWriter) key(k string) {
-	if w.first {
-		w.b = append(w.b, ',')
-	}
-	w.first = true
-	w.str(k)
-	w.b = append(w.b, ':')
-}
-
-func (w *objWriter) strs(ss []string) {
-	w.b = append(w.b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			w.b = append(w.b, ',')
-		}
-		w.str(s)
-	}
-	w.b = append(w.b, ']')
-}
-
-// str appends s as a JSON string (RFC 8259 §7): '"', '\' and control characters are
-// escaped, everything else, non-ASCII included, is written as is. Invalid UTF-8 is
-// refused rather than silently replaced, so that a signed string always reads back the same.
-func (w *objWriter) str(s string) {
-	const hex = "0123456789abcdef"
-	if !utf8.ValidString(s) {
-		w.bad = true
-	}
-	w.b = append(w.b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		v, err := json.Marshal(extra[k])
+		if err != nil {
+			w.fail(fmt.Errorf("%w: custom claim %q: %v", ErrInvalidClaims, k, err))
 			continue
 		}
-		w.b = append(w.b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			w.b = append(w.b, '\\', c)
-		case '\n':
-			w.b = append(w.b, '\\', 'n')
-		case '\r':
-			w.b = append(w.b, '\\', 'r')
-		case '\t':
-			w.b = append(w.b, '\\', 't')
-		default:
-			w.b = append(w.b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		// encoding/json writes what a json.Marshaler or json.RawMessage gives it:
+		// duplicate names, lone surrogates, deep nesting. Verify would refuse the
+		// token forever, so refuse to sign it.
+		l := lexer{s: string(v), syntax: errPayloadJSON}
+		l.skip(0)
+		if l.end(); l.err != nil {
+			w.fail(fmt.Errorf("%w: custom claim %q is not strict JSON", ErrInvalidClaims, k))
 		}
-		start = i + 1
-	}
-	w.b = append(w.b, s[start:]...)
-	w.b = append(w.b, '"')
-}
-
-// maxNumericDate is 9999-12-31T23:59:59Z. Larger dates are refused: they are not real
-// expiry times, and they would overflow time arithmetic.
-const maxNumericDate = 253402300799
-
-// The strict JSON scanner. It reads exactly RFC 8259 JSON, and is stricter than
-// encoding/json in three ways that remove ambiguity: duplicate member names, invalid
-// UTF-8 and unpaired UTF-16 surrogate escapes are errors (encoding/json keeps the last
-// duplicate and substitutes U+FFFD). Nesting is limited to maxDepth.
-var (
-	errInvalidJSON = errors.New("invalid JSON")
-	errStrictText  = fmt.Errorf("%w: invalid UTF-8 or unpaired surrogate in a JSON string", ErrTokenInvalid)
-	errDepth       = fmt.Errorf("%w: JSON nested too deeply", ErrTokenInvalid)
-)
-
-const maxDepth = 32
-
-type scanner struct {
-	s   string
-	i   int
-	err error // set by str for errStrictText
-}
-
-// ws skips JSON whitespace: space, tab, LF, CR (RFC 8259 §2).
-func (p *scanner) ws() {
-	for p.i < len(p.s) {
-		switch p.s[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
+		// It also writes U+FFFD for invalid UTF-8 nested in the value: the token would
+		// say something else than c.
+		if replacesInvalidUTF8(v) {
+			w.fail(errSignUTF8)
 		}
+		w.b = append(w.b, v...)
 	}
-}
-
-func (p *scanner) peek() byte {
-	if p.i < len(p.s) {
-		return p.s[p.i]
-	}
-	return 0
-}
-
-// open skips whitespace and consumes c.
-func (p *scanner) open(c byte) bool {
-	p.ws()
-	if p.peek() != c {
-		return false
-	}
-	p.i++
-	return true
-}
-
-// atEnd reports whether only whitespace is left.
-func (p *scanner) atEnd() bool {
-	p.ws()
-	return p.i == len(p.s)
-}
-
-// member advances to the n-th member of an object whose '{' was consumed: it returns
-// the member's name with the scanner at its value, or done at the closing '}'.
-func (p *scanner) member(keys *keySet, n int) (name string, done bool, err error) {
-	p.ws()
-	switch c := p.peek(); {
-	case c == '}':
-		p.i++
-		return "", true, nil
-	case n > 0 && c != ',':
-		return "", false, errInvalidJSON
-	case n > 0:
-		p.i++
-		p.ws()
-	}
-	name, ok := p.str()
-	if !ok {
-		return "", false, p.fail()
-	}
-	if keys != nil && !keys.add(name) {
-		return "", false, errDuplicateKey
-	}
-	if !p.open(':') {
-		return "", false, errInvalidJSON
-	}
-	p.ws()
-	return name, false, nil
-}
-
-// failOr returns the strict-text or depth error of the last failed step if there is
-// one, else err: invalid UTF-8 in a registered claim is reported as such.
-func (p *scanner) failOr(err error) error {
-	if p.err != nil {
-		return p.err
-	}
-	return err
-}
-
-// fail returns the error of the last failed step.
-func (p *scanner) fail() error { return p.failOr(errInvalidJSON) }
-
-// str reads a JSON string. Without escapes the result is a substring of the input and
-// costs no allocation.
-func (p *scanner) str() (string, bool) {
-	if p.peek() != '"' {
-		return "", false
-	}
-	start := p.i + 1
-	// The common case in one pass: printable ASCII up to the closing quote.
-	j := start
-	for j < len(p.s) && plainASCII(p.s[j]) {
-		j++
-	}
-	if j < len(p.s) && p.s[j] == '"' {
-		p.i = j + 1
-		return p.s[start:j], true
-	}
-	// Anything else (an escape, a control character, non-ASCII text, no closing quote).
-	end := strings.IndexByte(p.s[j:], '"')
-	if end < 0 {
-		return "", false
-	}
-	v := p.s[start : j+end]
-	if strings.IndexByte(v, '\\') >= 0 {
-		return p.unescape(start)
-	}
-	// RFC 8259 §7: control characters must be escaped; the text must be UTF-8.
-	if !utf8.ValidString(v) {
-		p.err = errStrictText
-		return "", false
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] < 0x20 {
-			return "", false
-		}
-	}
-	p.i = j + end + 1
-	return v, true
-}
-
-// plainASCII reports whether c may stand unescaped in a JSON string and needs no
-// further check: printable ASCII other than '"' and '\\'.
-func plainASCII(c byte) bool { return jsonPlain[c] }
-
-// jsonPlain is plainASCII as a read-only lookup table, filled once at initialisation:
-// one load per byte on the hot path instead of three comparisons.
-var jsonPlain = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// unescape is str's slow path for a string holding escapes.
-func (p *scanner) unescape(start int) (string, bool) {
-	b := make([]byte, 0, 32)
-	for j := start; j < len(p.s); {
-		c := p.s[j]
-		switch {
-		case c == '"':
-			if !utf8.Valid(b) {
-				p.err = errStrictText
-				return "", false
-			}
-			p.i = j + 1
-			return string(b), true
-		case c < 0x20:
-			return "", false
-		case c != '\\':
-			b = append(b, c)
-			j++
-			continue
-		}
-		if j+1 >= len(p.s) {
-			return "", false
-		}
-		esc := p.s[j+1]
-		j += 2
-		switch esc {
-		case '"', '\\', '/':
-			b = append(b, esc)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			r, ok := hex4(p.s, j)
-			if !ok {
-				return "", false
-			}
-			j += 4
-			if utf16.IsSurrogate(r) {
-				// A high surrogate must be followed by an escaped low one (RFC 8259 §7).
-				r2, ok := rune(0), false
-				if j+6 <= len(p.s) && p.s[j] == '\\' && p.s[j+1] == 'u' {
-					r2, ok = hex4(p.s, j+2)
-				}
-				if r = utf16.DecodeRune(r, r2); !ok || r == utf8.RuneError {
-					p.err = errStrictText
-					return "", false
-				}
-				j += 6
-			}
-			b = utf8.AppendRune(b, r)
-		default:
-			return "", false
-		}
-	}
-	return "", false
-}
-
-func hex4(s string, i int) (rune, bool) {
-	if i+4 > len(s) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range []byte(s[i : i+4]) {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
-}
-
-// strings reads a JSON array of strings, appending to dst.
-func (p *scanner) strings(dst []string) ([]string, bool) {
-	if p.peek() != '[' {
-		return nil, false
-	}
-	p.i++
-	for n := 0; ; n++ {
-		p.ws()
-		if p.peek() == ']' {
-			p.i++
-			return dst, true
-		}
-		if n > 0 {
-			if p.peek() != ',' {
-				return nil, false
-			}
-			p.i++
-			p.ws()
-		}
-		s, ok := p.str()
-		if !ok {
-			return nil, false
-		}
-		dst = append(dst, s)
-	}
-}
-
-// number reads a JSON number (RFC 8259 §6) and returns its text:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (p *scanner) number() (string, bool) {
-	s, start := p.s, p.i
-	i := start
-	digits := func() bool {
-		j := i
-		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-			i++
-		}
-		return i > j
-	}
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case !digits():
-		return "", false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if !digits() {
-			return "", false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if !digits() {
-			return "", false
-		}
-	}
-	p.i = i
-	return s[start:i], true
-}
-
-// date reads a NumericDate: a positive JSON number of seconds, fractions allowed
-// (RFC 7519 §2), at most maxNumericDate. Strings, null, 0 and negatives are refused.
-func (p *scanner) date() (time.Time, bool) {
-	text, ok := p.number()
-	if !ok {
-		return time.Time{}, false
-	}
-	// Fast path: the whole seconds Sign writes. Twelve digits cannot overflow an int64.
-	if sec, ok := smallUint(text); ok {
-		if sec <= 0 || sec > maxNumericDate {
-			return time.Time{}, false
-		}
-		return time.Unix(sec, 0).UTC(), true
-	}
-	f, err := strconv.ParseFloat(text, 64)
-	if err != nil || !(f > 0) || f > maxNumericDate {
-		return time.Time{}, false
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), true
-}
-
-// smallUint parses up to twelve decimal digits; anything else is left to ParseFloat.
-func smallUint(s string) (int64, bool) {
-	if len(s) == 0 || len(s) > 12 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		d := s[i] - '0'
-		if d > 9 {
-			return 0, false
-		}
-		n = n*10 + int64(d)
-	}
-	return n, true
-}
-
-// skip validates and skips any JSON value at depth.
-func (p *scanner) skip(depth int) bool {
-	switch c := p.peek(); {
-	case c == '"':
-		_, ok := p.str()
-		return ok
-	case c == '{' || c == '[':
-		if depth >= maxDepth {
-			p.err = errDepth
-			return false
-		}
-		p.i++
-		if c == '[' {
-			for n := 0; ; n++ {
-				p.ws()
-				if p.peek() == ']' {
-					p.i++
-					return true
-				}
-				if n > 0 {
-					if p.peek() != ',' {
-						return false
-					}
-					p.i++
-					p.ws()
-				}
-				if !p.skip(depth + 1) {
-					return false
-				}
-			}
-		}
-		var keys keySet
-		for n := 0; ; n++ {
-			_, done, err := p.member(&keys, n)
-			if err != nil {
-				p.err = err
-				return false
-			}
-			if done {
-				return true
-			}
-			if !p.skip(depth + 1) {
-				return false
-			}
-		}
-	case c == 't':
-		return p.literal("true")
-	case c == 'f':
-		return p.literal("false")
-	case c == 'n':
-		return p.literal("null")
-	default:
-		_, ok := p.number()
-		return ok
-	}
-}
-
-func (p *scanner) literal(lit string) bool {
-	if len(p.s)-p.i < len(lit) || p.s[p.i:p.i+len(lit)] != lit {
-		return false
-	}
-	p.i += len(lit)
-	return true
-}
-
-// keySet detects duplicate member names: a linear scan over a few names, a map beyond,
-// so that a hostile object of thousands of members costs linear time.
-type keySet struct {
-	small [8]string
-	n     int
-	big   map[string]struct{}
-}
-
-func (k *keySet) add(name string) bool {
-	if k.big != nil {
-		if _, dup := k.big[name]; dup {
-			return false
-		}
-		k.big[name] = struct{}{}
-		return true
-	}
-	for _, s := range k.small[:k.n] {
-		if s == name {
-			return false
-		}
-	}
-	if k.n < len(k.small) {
-		k.small[k.n] = name
-		k.n++
-		return true
-	}
-	k.big = make(map[string]struct{}, 2*len(k.small))
-	for _, s := range k.small {
-		k.big[s] = struct{}{}
-	}
-	k.big[name] = struct{}{}
-	return true
 }
 
 // ScopesMatch is the default Config.ScopeValidator: Sanic JWT's scope rules. A scope is

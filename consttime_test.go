@@ -5,11 +5,12 @@ import (
 	"go/parser"
 	"go/token"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// secretOperands are the names the package gives to MACs, refresh-token digests and the
+// secretOperands are the names the package gives to MACs, refresh tokens and the
 // values a Store compares: values an attacker could learn byte by byte from an
 // early-exit comparison.
 var secretOperands = map[string]bool{
@@ -18,16 +19,34 @@ var secretOperands = map[string]bool{
 	"old": true, "new": true, "val": true,
 }
 
-// TestSecretComparisonsAreConstantTime reads the package source: every MAC and
-// refresh-token digest comparison uses hmac.Equal or subtle.ConstantTimeCompare
+// secretProducers are the functions and methods whose results are MACs or refresh
+// tokens: session.token and session.tokenString derive a session's refresh tokens,
+// recordMAC is a record's MAC, and macState.sum is any HMAC. A variable assigned from
+// one of them, or from another secret (p := []byte(presented)), is a secret too.
+var secretProducers = map[string]bool{
+	"token": true, "tokenString": true, "recordMAC": true, "sum": true,
+}
+
+// variableTimeCompares are the comparisons that stop at the first differing byte.
+var variableTimeCompares = map[string]bool{
+	"bytes.Equal": true, "bytes.Compare": true, "strings.EqualFold": true, "strings.Compare": true,
+	"slices.Equal": true, "slices.Compare": true, "reflect.DeepEqual": true,
+}
+
+// TestSecretComparisonsAreConstantTime reads the package source: the functions that
+// compare a MAC or a refresh token do so with hmac.Equal or subtle.ConstantTimeCompare
 // (RFC 7515 §10.7 for the MAC; the same rule for every token), and no ==, != or
-// bytes.Equal has a MAC or digest as an operand (a comparison with nil, which reads no
-// byte of the value, excepted). A timing test would be flaky; this one fails on the
+// bytes.Equal (or the like) anywhere in the package has a MAC or token as an operand (a
+// comparison with nil, which reads no byte of the value, excepted). Those functions are
+// macMatches (a token's signature), match (a presented refresh token against a
+// session's generations), openRecord (a store record's MAC) and MemStore's
+// CompareAndSwap (the stored value). A timing test would be flaky; this one fails on the
 // first comparison someone rewrites.
 func TestSecretComparisonsAreConstantTime(t *testing.T) {
 	want := map[string]string{
 		"(*Auth).macMatches":         "hmac.Equal",
-		"(*Auth).refresh":            "hmac.Equal",
+		"(*Auth).match":              "hmac.Equal",
+		"(*Auth).openRecord":         "hmac.Equal",
 		"(*MemStore).CompareAndSwap": "subtle.ConstantTimeCompare",
 	}
 	files, err := filepath.Glob("*.go")
@@ -50,6 +69,7 @@ func TestSecretComparisonsAreConstantTime(t *testing.T) {
 				continue
 			}
 			name := funcName(fn)
+			sec := secretsOf(fn)
 			ast.Inspect(fn.Body, func(n ast.Node) bool {
 				switch n := n.(type) {
 				case *ast.CallExpr:
@@ -57,16 +77,16 @@ func TestSecretComparisonsAreConstantTime(t *testing.T) {
 					if callee == want[name] {
 						found[name] = true
 					}
-					if callee == "bytes.Equal" || callee == "strings.EqualFold" || callee == "strings.Compare" || callee == "bytes.Compare" {
-						for _, arg := range n.Args {
-							if mentionsSecret(arg) {
-								t.Errorf("%s: %s compares a secret with %s", fset.Position(n.Pos()), fn.Name.Name, callee)
-							}
-						}
+					if variableTimeCompares[callee] && slices.ContainsFunc(n.Args, sec.mentions) {
+						t.Errorf("%s: %s compares a secret with %s", fset.Position(n.Pos()), fn.Name.Name, callee)
 					}
 				case *ast.BinaryExpr:
-					if (n.Op == token.EQL || n.Op == token.NEQ) && (isSecretValue(n.X) || isSecretValue(n.Y)) && !isNil(n.X) && !isNil(n.Y) {
+					if (n.Op == token.EQL || n.Op == token.NEQ) && (sec.is(n.X) || sec.is(n.Y)) && !isNil(n.X) && !isNil(n.Y) {
 						t.Errorf("%s: %s compares a secret with %s", fset.Position(n.Pos()), fn.Name.Name, n.Op)
+					}
+				case *ast.SwitchStmt: // switch secret { case x: } is a == per case
+					if n.Tag != nil && sec.is(n.Tag) {
+						t.Errorf("%s: %s compares a secret in a switch", fset.Position(n.Pos()), fn.Name.Name)
 					}
 				}
 				return true
@@ -78,6 +98,94 @@ func TestSecretComparisonsAreConstantTime(t *testing.T) {
 			t.Errorf("%s no longer calls %s", fn, call)
 		}
 	}
+}
+
+// secrets are the names that hold a secret in one function: secretOperands and the
+// variables the function assigns from a secret.
+type secrets map[string]bool
+
+// secretsOf collects the secret names of fn, following assignments (x := s.token(...),
+// p := []byte(presented), a, b := sig, mac) until nothing changes.
+func secretsOf(fn *ast.FuncDecl) secrets {
+	sec := secrets{}
+	for k := range secretOperands {
+		sec[k] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		taint := func(lhs ast.Expr) {
+			if id, ok := lhs.(*ast.Ident); ok && id.Name != "_" && !sec[id.Name] {
+				sec[id.Name], changed = true, true
+			}
+		}
+		ast.Inspect(fn.Body, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.AssignStmt:
+				for i, lhs := range n.Lhs {
+					switch {
+					case len(n.Rhs) == len(n.Lhs) && sec.is(n.Rhs[i]):
+						taint(lhs)
+					case len(n.Rhs) == 1 && len(n.Lhs) > 1 && sec.is(n.Rhs[0]):
+						taint(lhs) // x, err := recordMAC(...)
+					}
+				}
+			case *ast.ValueSpec:
+				for i, id := range n.Names {
+					if i < len(n.Values) && sec.is(n.Values[i]) {
+						taint(id)
+					}
+				}
+			}
+			return true
+		})
+	}
+	return sec
+}
+
+// is reports whether e is a secret itself (sig, t[:], string(p), s.token(k, g)), as
+// opposed to its length or an error beside it.
+func (sec secrets) is(e ast.Expr) bool {
+	switch e := e.(type) {
+	case *ast.Ident:
+		return sec[e.Name]
+	case *ast.ParenExpr:
+		return sec.is(e.X)
+	case *ast.SliceExpr:
+		return sec.is(e.X)
+	case *ast.IndexExpr: // one byte of a secret is compared byte by byte all the same
+		return sec.is(e.X)
+	case *ast.StarExpr:
+		return sec.is(e.X)
+	case *ast.SelectorExpr:
+		return secretOperands[e.Sel.Name]
+	case *ast.CallExpr:
+		// A conversion, string(sig), []byte(stored) or [24]byte(p), not len(sig); or a
+		// call of a secret producer.
+		switch f := e.Fun.(type) {
+		case *ast.ArrayType:
+			return len(e.Args) == 1 && sec.is(e.Args[0])
+		case *ast.Ident:
+			if f.Name == "string" {
+				return len(e.Args) == 1 && sec.is(e.Args[0])
+			}
+			return secretProducers[f.Name]
+		case *ast.SelectorExpr:
+			return secretProducers[f.Sel.Name]
+		}
+	}
+	return false
+}
+
+// mentions reports whether any part of e is a secret.
+func (sec secrets) mentions(e ast.Expr) bool {
+	hit := false
+	ast.Inspect(e, func(n ast.Node) bool {
+		if x, ok := n.(ast.Expr); ok && sec.is(x) {
+			hit = true
+		}
+		return !hit
+	})
+	return hit
 }
 
 // funcName renders a function as "name" or a method as "(*T).name" or "T.name".
@@ -96,34 +204,6 @@ func funcName(fn *ast.FuncDecl) string {
 func isNil(e ast.Expr) bool {
 	id, ok := e.(*ast.Ident)
 	return ok && id.Name == "nil"
-}
-
-// isSecretValue reports whether e is a MAC or digest itself (sig, stored, sig[:]), as
-// opposed to its length or an error beside it.
-func isSecretValue(e ast.Expr) bool {
-	switch e := e.(type) {
-	case *ast.Ident:
-		return secretOperands[e.Name]
-	case *ast.SliceExpr:
-		return isSecretValue(e.X)
-	case *ast.SelectorExpr:
-		return secretOperands[e.Sel.Name]
-	case *ast.CallExpr: // a conversion, string(sig) or []byte(stored), not len(sig)
-		_, toBytes := e.Fun.(*ast.ArrayType)
-		return (toBytes || exprName(e.Fun) == "string") && len(e.Args) == 1 && isSecretValue(e.Args[0])
-	}
-	return false
-}
-
-func mentionsSecret(e ast.Expr) bool {
-	hit := false
-	ast.Inspect(e, func(n ast.Node) bool {
-		if id, ok := n.(*ast.Ident); ok && secretOperands[id.Name] {
-			hit = true
-		}
-		return !hit
-	})
-	return hit
 }
 
 // exprName renders a callee such as hmac.Equal or subtle.ConstantTimeCompare.

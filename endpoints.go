@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -20,6 +22,7 @@ import (
 var (
 	errNoHeader       = fmt.Errorf("%w: no authorization header", ErrTokenMissing)
 	errNoCookie       = fmt.Errorf("%w: no access token cookie", ErrTokenMissing)
+	errHeaderIgnored  = fmt.Errorf("%w: an Authorization header was sent, but cookie mode reads the cookie", errNoCookie)
 	errNoQueryArg     = fmt.Errorf("%w: no access token query argument", ErrTokenMissing)
 	errTwoHeaders     = fmt.Errorf("%w: more than one authorization header", ErrInvalidAuthorizationHeader)
 	errHeaderScheme   = fmt.Errorf("%w: not the configured prefix, one space and a token", ErrInvalidAuthorizationHeader)
@@ -36,6 +39,8 @@ var (
 	errBadBody        = errors.New("jwtauth: request body is not a JSON object with a string refresh token")
 	errBodyTooLarge   = errors.New("jwtauth: request body too large")
 	errNoEndpoint     = errors.New("jwtauth: no such endpoint")
+	errRefreshOff     = fmt.Errorf("%w: it needs Config.Refresh", errNoEndpoint)
+	errNotUnderPrefix = fmt.Errorf("%w: the path ends in an endpoint's name, but not under Endpoints.URLPrefix", errNoEndpoint)
 	errMethod         = errors.New("jwtauth: method not allowed")
 	errNilUser        = errors.New("jwtauth: hook returned a nil user or an empty user ID")
 )
@@ -57,9 +62,11 @@ type Error struct {
 	// the Reason of an *Error that Authenticate returned.
 	Reason string
 
-	challenge string // the WWW-Authenticate value to send, empty for none
-	err       error  // the cause
-	verify    bool   // the /verify endpoint adds "valid": false to the body
+	challenge string    // the WWW-Authenticate value to send, empty for none
+	err       error     // the cause
+	verify    bool      // the /verify endpoint adds "valid": false to the body
+	event     EventKind // emitted when the error is answered, with class as Reason
+	class     string
 }
 
 // Error returns the cause's text, prefixed with the status.
@@ -99,44 +106,62 @@ type errorClass struct {
 	cause     error // matched with errors.Is
 	status    int
 	exception string
-	reason    string // with %q: the refresh token's name
+	reason    string               // with %q: what arg gives
+	arg       func(a *Auth) string // nil for a reason without %q
 	challenge string
-	debug     bool // InsecureDebug answers 400 with the cause
+	debug     bool      // InsecureDebug answers 400 with the cause
+	event     EventKind // emitted with the answer, with class as its Reason
+	class     string
 }
 
-// errorClasses decides the HTTP answer of every error the package produces: the first
-// row whose cause the error wraps wins, and an error that matches none is a 500. These
-// are Sanic JWT's statuses, exception names and reasons, listed in the README. It is a
-// read-only table.
+// errorClasses decides the HTTP answer of every error the package produces, and the
+// event it emits: the first row whose cause the error wraps wins, and an error that
+// matches none is a 500. These are Sanic JWT's statuses, exception names and reasons,
+// listed in the README. It is a read-only table.
 var errorClasses = []errorClass{
-	{errBodyTooLarge, 413, "RequestEntityTooLarge", "Request body too large.", "", false},
-	{errNoEndpoint, 404, "NotFound", "Not found.", "", false},
-	{errMethod, 405, "MethodNotAllowed", "Method not allowed.", "", false},
-	{errNoCookie, 401, "MissingAuthorizationCookie", "Authorization cookie not present.", challengeBare, true},
-	{errNoQueryArg, 401, "MissingAuthorizationQueryArg", "Authorization query argument not present.", challengeBare, true},
-	{ErrTokenMissing, 401, "MissingAuthorizationHeader", "Authorization header not present.", challengeBare, true},
+	{errBodyTooLarge, 413, "RequestEntityTooLarge", "Request body too large.", nil, "", false, "", ""},
+	{errRefreshOff, 404, "NotFound", "Not found: refresh tokens and sessions are off on this server.", nil, "", false, "", ""},
+	{errNotUnderPrefix, 404, "NotFound", "Not found: the endpoints are under %q; mount the handler with Auth.Mount, or set Endpoints.URLPrefix.", urlPrefix, "", false, "", ""},
+	{errNoEndpoint, 404, "NotFound", "Not found.", nil, "", false, "", ""},
+	{errMethod, 405, "MethodNotAllowed", "Method not allowed.", nil, "", false, "", ""},
+	{errHeaderIgnored, 401, "MissingAuthorizationCookie", "Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback).", nil, challengeBare, true, EventTokenRejected, "missing"},
+	{errNoCookie, 401, "MissingAuthorizationCookie", "Authorization cookie not present.", nil, challengeBare, true, EventTokenRejected, "missing"},
+	{errCrossOrigin, 403, "CrossOriginRequest", "Cross-origin request refused.", nil, "", false, EventCrossOriginRefused, ""},
+	{errNoQueryArg, 401, "MissingAuthorizationQueryArg", "Authorization query argument not present.", nil, challengeBare, true, EventTokenRejected, "missing"},
+	{ErrTokenMissing, 401, "MissingAuthorizationHeader", "Authorization header not present.", nil, challengeBare, true, EventTokenRejected, "missing"},
 	// RFC 6750 §3.1 names this invalid_request (a 400); we keep Sanic JWT's 401.
-	{ErrInvalidAuthorizationHeader, 401, "InvalidAuthorizationHeader", "Authorization header is invalid.", challengeInvalidReq, true},
-	{ErrTokenExpired, 401, "Unauthorized", "Signature has expired.", challengeInvalidToken, false},
-	{ErrTokenNotYetValid, 401, "Unauthorized", "The token is not yet valid (nbf).", challengeInvalidToken, false},
-	{ErrInvalidIssuer, 401, "Unauthorized", "Invalid issuer.", challengeInvalidToken, false},
-	{ErrInvalidAudience, 401, "Unauthorized", "Invalid audience.", challengeInvalidToken, false},
-	{ErrVerificationFailed, 401, "Unauthorized", "Verifications were not met.", challengeInvalidToken, false},
-	{ErrTokenInvalid, 401, "Unauthorized", "Auth required.", challengeInvalidToken, true},
+	{ErrInvalidAuthorizationHeader, 401, "InvalidAuthorizationHeader", "Authorization header is invalid: expected %q.", headerForm, challengeInvalidReq, true, EventTokenRejected, "malformed_header"},
+	{ErrTokenExpired, 401, "Unauthorized", "Signature has expired.", nil, challengeInvalidToken, false, EventTokenRejected, "expired"},
+	{ErrTokenNotYetValid, 401, "Unauthorized", "The token is not yet valid (nbf).", nil, challengeInvalidToken, false, EventTokenRejected, "not_yet_valid"},
+	{ErrInvalidIssuer, 401, "Unauthorized", "Invalid issuer.", nil, challengeInvalidToken, false, EventTokenRejected, "wrong_issuer"},
+	{ErrInvalidAudience, 401, "Unauthorized", "Invalid audience.", nil, challengeInvalidToken, false, EventTokenRejected, "wrong_audience"},
+	{ErrVerificationFailed, 401, "Unauthorized", "Verifications were not met.", nil, challengeInvalidToken, false, EventTokenRejected, "verification_failed"},
+	{ErrTokenInvalid, 401, "Unauthorized", "Auth required.", nil, challengeInvalidToken, true, EventTokenRejected, "invalid"},
 	// RFC 6750 §3.1: insufficient_scope "SHOULD respond with the HTTP 403".
-	{ErrInvalidScope, 403, "Unauthorized", "Invalid scope.", challengeScope, false},
+	{ErrInvalidScope, 403, "Unauthorized", "Invalid scope.", nil, challengeScope, false, EventTokenRejected, "insufficient_scope"},
 	// An authentic token naming a user who no longer exists: RFC 6750 §3.1
 	// invalid_token covers a token that is "revoked ... or invalid for other reasons".
-	{ErrUserNotFound, 401, "Unauthorized", "User not found.", challengeInvalidToken, false},
-	{errRefreshRefused, 401, "AuthenticationFailed", "Authentication failed.", challengeBare, true},
-	{ErrAuthenticationFailed, 401, "AuthenticationFailed", "Authentication failed.", challengeBare, false},
-	{errNoRefreshBody, 400, "MissingRefreshToken", "Refresh token %q not present in the JSON body.", "", false},
-	{errNoRefreshCook, 400, "MissingRefreshToken", "Refresh token %q not present as a cookie.", "", false},
-	{errNoRefreshQuery, 400, "MissingRefreshToken", "Refresh token %q not present as a query argument.", "", false},
-	{errTwoRefresh, 400, "InvalidRefreshToken", "Refresh token %q sent more than once.", "", false},
-	{errBadBody, 400, "InvalidRequestBody", "Request body must be a JSON object whose %q is a string.", "", false},
-	{errLogoutScope, 400, "InvalidRequest", "The logout scope must be others or all.", "", false},
-	{errUnknownSession, 404, "NotFound", "Session not found.", "", false},
+	{ErrUserNotFound, 401, "Unauthorized", "User not found.", nil, challengeInvalidToken, false, EventTokenRejected, "unknown_user"},
+	{errRefreshRefused, 401, "AuthenticationFailed", "Authentication failed.", nil, challengeBare, true, "", ""},
+	{ErrAuthenticationFailed, 401, "AuthenticationFailed", "Authentication failed.", nil, challengeBare, false, "", ""},
+	{errNoRefreshBody, 400, "MissingRefreshToken", "Refresh token %q not present in the JSON body.", refreshName, "", false, "", ""},
+	{errNoRefreshCook, 400, "MissingRefreshToken", "Refresh token %q not present as a cookie.", refreshName, "", false, "", ""},
+	{errNoRefreshQuery, 400, "MissingRefreshToken", "Refresh token %q not present as a query argument.", refreshName, "", false, "", ""},
+	{errTwoRefresh, 400, "InvalidRefreshToken", "Refresh token %q sent more than once.", refreshName, "", false, "", ""},
+	{errBadBody, 400, "InvalidRequestBody", "Request body must be a JSON object whose %q is a string.", refreshName, "", false, "", ""},
+	{errLogoutScope, 400, "InvalidRequest", "The logout scope must be others or all.", nil, "", false, "", ""},
+	{errUnknownSession, 404, "NotFound", "Session not found.", nil, "", false, "", ""},
+}
+
+func refreshName(a *Auth) string { return a.cfg.RefreshTokenName }
+func urlPrefix(a *Auth) string   { return a.endpoints.URLPrefix }
+
+// headerForm is what the authorization header must hold, for the reason that refuses it.
+func headerForm(a *Auth) string {
+	if a.cfg.AuthorizationHeaderNoPrefix {
+		return "<token>"
+	}
+	return a.cfg.AuthorizationHeaderPrefix + " <token>"
 }
 
 // httpError maps err to its response, with errorClasses. A hook's failure is a 500
@@ -158,8 +183,9 @@ func (a *Auth) httpError(err error) *Error {
 			continue
 		}
 		e.Status, e.Exception, e.Reason, e.challenge = c.status, c.exception, c.reason, c.challenge
-		if strings.Contains(c.reason, "%q") {
-			e.Reason = fmt.Sprintf(c.reason, a.cfg.RefreshTokenName)
+		e.event, e.class = c.event, c.class
+		if c.arg != nil {
+			e.Reason = fmt.Sprintf(c.reason, c.arg(a))
 		}
 		if c.debug && a.cfg.InsecureDebug {
 			e.Status, e.Reason = http.StatusBadRequest, strings.TrimPrefix(err.Error(), "jwtauth: ")
@@ -177,6 +203,9 @@ func (a *Auth) fail(w http.ResponseWriter, r *http.Request, err error) {
 // writeError answers r with e. A 500 is logged with its cause first; the response never
 // carries the cause of a 500.
 func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
+	if e.event != "" {
+		a.emit(r.Context(), Event{Kind: e.event, Reason: e.class})
+	}
 	if e.Status >= 500 {
 		a.cfg.ErrorLog.ErrorContext(r.Context(), "jwtauth: request failed",
 			"method", r.Method, "path", r.URL.Path, "status", e.Status, "err", e.err)
@@ -250,8 +279,20 @@ func (a *Auth) readToken(r *http.Request, refresh bool) (string, error) {
 	}
 	if a.cfg.Cookies != nil {
 		tok, err := a.cookieToken(r, p, refresh)
-		if err != p.noCookie || !a.cfg.HeaderFallback {
-			return tok, err
+		switch {
+		case err == nil:
+			// A browser attaches cookies to cross-site requests too: an unsafe one
+			// must come from this origin (RFC 6265bis §8.2).
+			if err = a.sameOrigin(r); err != nil {
+				return "", err
+			}
+			return tok, nil
+		case err == p.noCookie && a.cfg.HeaderFallback:
+			// on to the next place
+		case err == errNoCookie && r.Header.Get(a.cfg.AuthorizationHeader) != "":
+			return "", errHeaderIgnored
+		default:
+			return "", err
 		}
 	}
 	if a.cfg.InsecureQueryString {
@@ -277,6 +318,43 @@ func one(vals []string, missing, twice error) (string, error) {
 		return "", twice
 	}
 	return vals[0], nil
+}
+
+// errCrossOrigin is an unsafe request, authenticated by a cookie, from another origin.
+var errCrossOrigin = errors.New("jwtauth: cross-origin request refused")
+
+// sameOrigin refuses an unsafe request from another origin: the check of Go 1.25's
+// net/http.CrossOriginProtection, written here for older Go versions. GET, HEAD and
+// OPTIONS are safe and always allowed. A browser's Fetch Metadata decides first
+// (Sec-Fetch-Site: same-origin or none is allowed; same-site, a sibling subdomain, is
+// not); without it, an Origin header must name the request's host; a request with
+// neither header comes from no browser (or a very old one) and is allowed, since a
+// cross-site request forgery needs a browser. Cookies.TrustedOrigins are allowed
+// whatever the headers say.
+func (a *Auth) sameOrigin(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	origin := r.Header.Get("Origin")
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return nil
+	case "":
+		if origin == "" {
+			return nil
+		}
+		// The Host header carries no scheme: an HTTP page posting to the HTTPS site
+		// passes here, as with net/http. Browsers without Fetch Metadata are from
+		// before 2023, and HSTS closes the gap.
+		if u, err := url.Parse(origin); err == nil && u.Host == r.Host {
+			return nil
+		}
+	}
+	if origin != "" && slices.Contains(a.cookies.TrustedOrigins, origin) {
+		return nil
+	}
+	return errCrossOrigin
 }
 
 // cookieToken reads the token's cookie. Browsers send two cookies of one name when they
@@ -428,6 +506,7 @@ func (a *Auth) Protected(next http.Handler) http.Handler {
 func (a *Auth) deny(w http.ResponseWriter, r *http.Request, err error) {
 	e := a.httpError(err)
 	if a.cfg.LoginRedirectURL != "" && e.Status == http.StatusUnauthorized && acceptsHTML(r) {
+		a.emit(r.Context(), Event{Kind: e.event, Reason: e.class})
 		http.Redirect(w, r, a.cfg.LoginRedirectURL, http.StatusFound)
 		return
 	}
@@ -543,6 +622,7 @@ func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
 		if err != nil {
 			return nil, err
 		}
+		a.emit(ctx, Event{Kind: EventLogin, UserID: u.ID})
 		return &Tokens{AccessToken: access}, nil
 	}
 	s, err := newSession()
@@ -616,6 +696,22 @@ var endpoints = map[string]*endpoint{
 	"/sessions/": {"DELETE, OPTIONS", isDelete, (*Auth).serveEndSession, withRefresh},
 }
 
+// Mount registers the endpoints on mux: the Handler under Endpoints.URLPrefix (default
+// /auth) itself, the login, and under everything below it. A ServeMux needs both
+// patterns: "/auth" alone leaves /auth/refresh to the mux's plain-text 404, and
+// "/auth/" alone answers POST /auth with a redirect. Like mux.Handle, it panics when one
+// of the patterns is already registered, a mistake in the program's wiring.
+func (a *Auth) Mount(mux *http.ServeMux) {
+	prefix := a.endpoints.URLPrefix
+	if prefix == "" {
+		prefix = "/auth" // without Endpoints: the handler answers 404 there
+	}
+	mux.Handle(prefix, a.Handler())
+	if prefix != "/" {
+		mux.Handle(prefix+"/", a.Handler())
+	}
+}
+
 // Handler serves the endpoints under Endpoints.URLPrefix (default /auth):
 //
 //	POST /auth          log in: Authenticate, then IssueTokens
@@ -644,8 +740,15 @@ func (a *Auth) Handler() http.Handler {
 
 func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	ep, id := a.route(r.URL.Path)
-	if ep == nil || a.cfg.Endpoints == nil || !ep.enabled(a) {
+	switch {
+	case ep == nil && a.cfg.Endpoints != nil && a.misrouted(r.URL.Path):
+		a.fail(w, r, errNotUnderPrefix)
+		return
+	case ep == nil || a.cfg.Endpoints == nil:
 		a.fail(w, r, errNoEndpoint)
+		return
+	case !ep.enabled(a):
+		a.fail(w, r, errRefreshOff)
 		return
 	}
 	if r.Method == http.MethodOptions {
@@ -663,6 +766,20 @@ func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, a.endpoints.MaxBodyBytes)
 	}
 	ep.serve(a, w, r, id)
+}
+
+// misrouted reports whether path names an endpoint but not under URLPrefix: the handler
+// was mounted where its prefix does not lead to it.
+func (a *Auth) misrouted(path string) bool {
+	if a.endpoints.URLPrefix == "/" {
+		return false // the names alone are the paths: nothing to mount elsewhere
+	}
+	for _, name := range endpointNames[:6] { // all but the login's, which are "/" and ""
+		if strings.HasSuffix(strings.TrimSuffix(path, "/"), strings.TrimSuffix(name, "/")) {
+			return true
+		}
+	}
+	return false
 }
 
 // endpointNames lists the keys of endpoints, longest first, for route's suffix search.
@@ -708,19 +825,32 @@ func (a *Auth) routeName(path string) *endpoint {
 
 // serveLogin is POST /auth.
 func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) {
+	// In cookie mode a cross-site login would plant the attacker's session in the
+	// victim's browser (login CSRF).
+	if a.cfg.Cookies != nil {
+		if err := a.sameOrigin(r); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	u, err := a.endpoints.Authenticate(r)
 	var e *Error
 	switch {
 	case errors.As(err, &e) && e.Status >= 400 && e.Status < 500:
 		// The hook's own answer: its status and reason, nothing else of it.
-		answer := &Error{Status: e.Status, Exception: e.Exception, Reason: e.Reason, err: err}
+		answer := &Error{Status: e.Status, Exception: e.Exception, Reason: e.Reason, err: err,
+			event: EventLoginFailed, class: strconv.Itoa(e.Status)}
 		setDefault(&answer.Exception, "AuthenticationFailed")
 		if answer.Status == http.StatusUnauthorized {
 			answer.challenge = challengeBare
 		}
 		a.writeError(w, r, answer)
 		return
-	case errors.Is(err, ErrAuthenticationFailed), errors.As(err, new(*http.MaxBytesError)):
+	case errors.Is(err, ErrAuthenticationFailed):
+		a.emit(r.Context(), Event{Kind: EventLoginFailed, Reason: "401"})
+		a.fail(w, r, err)
+		return
+	case errors.As(err, new(*http.MaxBytesError)):
 		a.fail(w, r, err)
 		return
 	case err != nil:
@@ -738,15 +868,16 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) {
 		a.fail(w, r, err)
 		return
 	}
-	a.writeTokens(w, t)
+	a.writeTokens(w, r, "", t)
 }
 
 // writeTokens answers a login or refresh: the JSON body, and cookies in cookie mode,
-// where the body stays empty unless Cookies.InsecureBodyTokens.
-func (a *Auth) writeTokens(w http.ResponseWriter, t *Tokens) {
+// where the body stays empty unless Cookies.InsecureBodyTokens. name is the endpoint's,
+// to find the refresh endpoint's path from the request's.
+func (a *Auth) writeTokens(w http.ResponseWriter, r *http.Request, name string, t *Tokens) {
 	body := map[string]string{}
 	if a.cfg.Cookies != nil {
-		a.setCookies(w, t)
+		a.setCookies(w, r, name, t)
 	}
 	if a.cfg.Cookies == nil || a.cookies.InsecureBodyTokens {
 		body[a.cfg.AccessTokenName] = t.AccessToken
@@ -757,45 +888,39 @@ func (a *Auth) writeTokens(w http.ResponseWriter, t *Tokens) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// setCookies sets the token cookies of t. With Split the access token's header.payload
-// is readable by scripts (that is the point of splitting) and its signature is always
-// HttpOnly, so a script can read the claims but not replay the token.
-func (a *Auth) setCookies(w http.ResponseWriter, t *Tokens) {
-	access, httpOnly, maxAge := t.AccessToken, !a.cookies.InsecureScriptAccess, a.cookies.MaxAge
-	if a.cookies.Split {
-		i := strings.LastIndexByte(access, '.')
-		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName+"_signature", access[i+1:], true, maxAge))
-		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, access[:i], false, maxAge))
-	} else {
-		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, access, httpOnly, maxAge))
+// setCookies sets the token cookies of t, or expires every one of them (Max-Age=0 on
+// the wire) when t is nil. With Split the access token's header.payload is readable by
+// scripts (that is the point of splitting) and its signature is always HttpOnly, so a
+// script can read the claims but not replay the token. The refresh cookie's Path is the
+// refresh endpoint's, as the browser addressed it, so that no other request carries it;
+// name is the endpoint answering r.
+func (a *Auth) setCookies(w http.ResponseWriter, r *http.Request, name string, t *Tokens) {
+	access, refresh, maxAge := "", "", -1
+	if t != nil {
+		access, refresh, maxAge = t.AccessToken, t.RefreshToken, a.cookies.MaxAge
 	}
-	if t.RefreshToken != "" {
-		http.SetCookie(w, a.cookie(a.cfg.RefreshTokenName, t.RefreshToken, httpOnly, maxAge))
+	set := func(name, value, path string, httpOnly bool) {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: path, Domain: a.cookies.Domain, MaxAge: maxAge,
+			Secure: !a.cookies.InsecureAllowHTTP, HttpOnly: httpOnly, SameSite: a.cookies.SameSite})
 	}
-}
-
-// clearCookies expires every token cookie (Max-Age=0 on the wire).
-func (a *Auth) clearCookies(w http.ResponseWriter) {
 	httpOnly := !a.cookies.InsecureScriptAccess
-	http.SetCookie(w, a.cookie(a.cfg.AccessTokenName, "", httpOnly && !a.cookies.Split, -1))
 	if a.cookies.Split {
-		http.SetCookie(w, a.cookie(a.cfg.AccessTokenName+"_signature", "", true, -1))
+		sig := ""
+		if i := strings.LastIndexByte(access, '.'); i >= 0 {
+			access, sig = access[:i], access[i+1:]
+		}
+		set(a.cfg.AccessTokenName+"_signature", sig, a.cookies.Path, true)
+		httpOnly = false
 	}
-	if a.cfg.Refresh != nil {
-		http.SetCookie(w, a.cookie(a.cfg.RefreshTokenName, "", httpOnly, -1))
-	}
-}
-
-func (a *Auth) cookie(name, value string, httpOnly bool, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name:     name,
-		Value:    value,
-		Path:     a.cookies.Path,
-		Domain:   a.cookies.Domain,
-		MaxAge:   maxAge,
-		Secure:   !a.cookies.InsecureAllowHTTP,
-		HttpOnly: httpOnly,
-		SameSite: a.cookies.SameSite,
+	set(a.cfg.AccessTokenName, access, a.cookies.Path, httpOnly && !a.cookies.Split)
+	if refresh != "" || t == nil && a.cfg.Refresh != nil {
+		// The path the browser used, from the request line: a router may have
+		// stripped a prefix from r.URL.Path.
+		path := r.URL.Path
+		if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
+			path = u.Path
+		}
+		set(a.cfg.RefreshTokenName, refresh, strings.TrimSuffix(strings.TrimSuffix(path, name), "/")+"/refresh", !a.cookies.InsecureScriptAccess)
 	}
 }
 

@@ -307,6 +307,49 @@ func cookieHeader(rec *httptest.ResponseRecorder) string {
 	return strings.Join(parts, "; ")
 }
 
+// storedSessions returns user's sessions as the store holds them: the record opened
+// with the fixture's Auth, its MAC and encoding checked. A record the package cannot
+// open fails the test.
+func (f *fixture) storedSessions(t testing.TB, user string) []session {
+	t.Helper()
+	ss, err := f.a.openRecord(user, f.store.get(user))
+	if err != nil {
+		t.Fatalf("%s's record: %v", user, err)
+	}
+	return ss
+}
+
+// sessionToken returns the current refresh token of the session that the access token
+// (expired or not) names, as the store's record derives it, or "" when the record holds
+// no such session or it has ended.
+func (f *fixture) sessionToken(t testing.TB, access string) string {
+	t.Helper()
+	c, err := f.a.verify(access, true)
+	if err != nil {
+		t.Fatalf("access token: %v", err)
+	}
+	id, ok := parseSID(c.SessionID)
+	if !ok {
+		t.Fatalf("access token with the sid %q", c.SessionID)
+	}
+	ss := f.storedSessions(t, c.UserID)
+	i := find(ss, id)
+	if i < 0 || f.a.sessionEnded(&ss[i], f.clock.now().UnixMilli()) != nil {
+		return ""
+	}
+	return ss[i].tokenString(f.a.keys[0])
+}
+
+// sidOf returns the sid claim of an access token, expired or not.
+func sidOf(t testing.TB, a *Auth, access string) string {
+	t.Helper()
+	c, err := a.verify(access, true)
+	if err != nil {
+		t.Fatalf("access token: %v", err)
+	}
+	return c.SessionID
+}
+
 // The tests.
 
 func TestLogin(t *testing.T) {
@@ -331,13 +374,19 @@ func TestLogin(t *testing.T) {
 	if len(tok.RefreshToken) != 24 {
 		t.Errorf("refresh token %q", tok.RefreshToken)
 	}
-	if d := f.store.get("alice"); !bytes.Equal(d, refreshTokenDigest(tok.RefreshToken)) {
-		t.Errorf("stored %q, want the digest of the issued token", d)
+	if ss := f.storedSessions(t, "alice"); len(ss) != 1 || ss[0].gen != 0 {
+		t.Errorf("stored sessions %+v, want the one the login opened", ss)
+	}
+	if got := f.sessionToken(t, tok.AccessToken); got != tok.RefreshToken {
+		t.Errorf("the login's session derives %q, want the issued refresh token", got)
 	}
 	f.clock.add(2 * time.Second) // past nbf
 	c, err := f.a.Verify(tok.AccessToken)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(c.SessionID) != 22 || !base64URLOnly(c.SessionID) {
+		t.Errorf("sid %q, want 22 base64url characters", c.SessionID)
 	}
 	now := time.Unix(1_700_000_000, 0)
 	var tenant string
@@ -493,24 +542,25 @@ func TestErrorContract(t *testing.T) {
 			reason: "Authorization header not present.", challenge: "Bearer", debug: "token missing: no authorization header"},
 		{name: "no cookie in strict cookie mode", mod: func(c *Config) { c.Cookies = &Cookies{} }, claims: valid,
 			status: 401, exception: "MissingAuthorizationCookie",
-			reason: "Authorization cookie not present.", challenge: "Bearer", debug: "token missing: no access token cookie"},
+			reason:    "Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback).",
+			challenge: "Bearer", debug: "token missing: no access token cookie: an Authorization header was sent, but cookie mode reads the cookie"},
 		{name: "no query argument in strict query mode", mod: func(c *Config) { c.InsecureQueryString = true }, claims: valid,
 			status: 401, exception: "MissingAuthorizationQueryArg",
 			reason: "Authorization query argument not present.", challenge: "Bearer", debug: "token missing: no access token query argument"},
 		{name: "wrong prefix", hdr: []string{"Authorization", "Token abc.def.ghi"}, status: 401, exception: "InvalidAuthorizationHeader",
-			reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			reason: "Authorization header is invalid: expected \"Bearer <token>\".", challenge: `Bearer error="invalid_request"`,
 			debug: "invalid authorization header: not the configured prefix, one space and a token"},
 		{name: "two authorization headers", hdr: []string{"Authorization", "Bearer a.b.c", "Authorization", "Bearer a.b.c"},
-			status: 401, exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.",
+			status: 401, exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid: expected \"Bearer <token>\".",
 			challenge: `Bearer error="invalid_request"`, debug: "invalid authorization header: more than one authorization header"},
 		{name: "two spaces after the prefix", hdr: []string{"Authorization", "Bearer  a.b.c"}, status: 401,
-			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid: expected \"Bearer <token>\".", challenge: `Bearer error="invalid_request"`,
 			debug: "invalid authorization header: not the configured prefix, one space and a token"},
 		{name: "prefix without token", hdr: []string{"Authorization", "Bearer "}, status: 401,
-			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid: expected \"Bearer <token>\".", challenge: `Bearer error="invalid_request"`,
 			debug: "invalid authorization header: not the configured prefix, one space and a token"},
 		{name: "empty header", hdr: []string{"Authorization", ""}, status: 401,
-			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid.", challenge: `Bearer error="invalid_request"`,
+			exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid: expected \"Bearer <token>\".", challenge: `Bearer error="invalid_request"`,
 			debug: "invalid authorization header: empty header"},
 		{name: "expired by 1s beyond leeway", claims: func(c *Claims) {
 			c.UserID, c.ExpiresAt = "alice", now.Add(-defaultLeeway-time.Second)
@@ -682,6 +732,9 @@ func TestCookieMode(t *testing.T) {
 					t.Fatalf("no %s cookie", name)
 				}
 				w := tc.want
+				if name == "refresh_token" {
+					w.Path = "/auth/refresh" // sent only where it is used, whatever Cookies.Path says
+				}
 				if c.Value == "" || c.Path != w.Path || c.Domain != w.Domain || c.MaxAge != w.MaxAge ||
 					c.Secure != w.Secure || c.HttpOnly != w.HttpOnly || c.SameSite != w.SameSite {
 					t.Errorf("%s cookie %+v, want %+v", name, c, w)
@@ -690,8 +743,8 @@ func TestCookieMode(t *testing.T) {
 			if c, err := f.a.Verify(cs["access_token"].Value); err != nil || c.UserID != "alice" {
 				t.Errorf("access cookie: %v %v", c, err)
 			}
-			if !bytes.Equal(f.store.get("alice"), refreshTokenDigest(cs["refresh_token"].Value)) {
-				t.Error("the refresh cookie is not the stored token")
+			if f.sessionToken(t, cs["access_token"].Value) != cs["refresh_token"].Value {
+				t.Error("the refresh cookie is not the current token of the access cookie's session")
 			}
 			if f.a.cookies.Path == "/app" {
 				return // the routes are not under /app
@@ -706,8 +759,10 @@ func TestCookieMode(t *testing.T) {
 func TestCookieStrictness(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{} })
 	tok := f.login(t, "alice").AccessToken
-	// Strict (default): the header is not looked at.
-	checkError(t, f.do(t, "GET", "/orders", "", bearer(tok)...), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
+	// Strict (default): the header is not looked at, and the reason says so.
+	checkError(t, f.do(t, "GET", "/orders", "", bearer(tok)...), 401, "MissingAuthorizationCookie",
+		"Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback).")
+	checkError(t, f.do(t, "GET", "/orders", ""), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
 	// Two cookies of the token's name are ambiguous.
 	rec := f.do(t, "GET", "/orders", "", "Cookie", "access_token="+tok+"; access_token="+tok)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
@@ -787,6 +842,8 @@ func TestEndpointMethods(t *testing.T) {
 		{"/auth/me", "GET, HEAD, OPTIONS", []string{"POST", "PATCH"}},
 		{"/auth/refresh", "POST, OPTIONS", []string{"GET", "PUT", "DELETE", "HEAD"}},
 		{"/auth/logout", "POST, OPTIONS", []string{"GET", "DELETE"}},
+		{"/auth/sessions", "GET, HEAD, OPTIONS", []string{"POST", "DELETE", "PUT"}},
+		{"/auth/sessions/AAAAAAAAAAAAAAAAAAAAAA", "DELETE, OPTIONS", []string{"GET", "POST", "HEAD"}},
 	} {
 		rec := f.do(t, "OPTIONS", tc.path, "")
 		if rec.Code != 204 || rec.Body.Len() != 0 || rec.Header().Get("Allow") != tc.allow {
@@ -958,7 +1015,33 @@ func TestMounting(t *testing.T) {
 			}
 		})
 	}
-	for _, path := range []string{"/auth/verify/auth", "/auth/auth", "/auth/unknown", "/auth/verify/", "/auth/me/x", "/authx"} {
+	// DELETE /sessions/{id}, the one endpoint with a variable path, in every mount.
+	endSession := func(t *testing.T, h http.Handler, prefix string) int {
+		caller, other := f.login(t, "alice"), f.login(t, "alice")
+		r := httptest.NewRequest("DELETE", prefix+"/sessions/"+sidOf(t, f.a, other.AccessToken), nil)
+		r.Header.Set("Authorization", "Bearer "+caller.AccessToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code == 204 && f.sessionToken(t, other.AccessToken) != "" {
+			t.Errorf("DELETE %s/sessions/{id}: 204 and the session lives on", prefix)
+		}
+		return rec.Code
+	}
+	for _, tc := range []struct {
+		name, prefix string
+		h            http.Handler
+	}{
+		{"ServeMux", "/auth", f.h},
+		{"sub-mux behind StripPrefix", "/api/auth", http.StripPrefix("/api", sub)},
+		{"prefix stripped by the router", "/auth", http.StripPrefix("/auth", f.a.Handler())},
+		{"full path under a mount point", "/api/auth", fullPath},
+	} {
+		if code := endSession(t, tc.h, tc.prefix); code != 204 {
+			t.Errorf("%s: DELETE %s/sessions/{id}: %d", tc.name, tc.prefix, code)
+		}
+	}
+	for _, path := range []string{"/auth/verify/auth", "/auth/auth", "/auth/unknown", "/auth/verify/", "/auth/me/x", "/authx",
+		"/auth/sessions/a/b", "/auth/verify/sessions/a", "/auth/x/sessions/a", "/authsessions/a", "/auth/sessionsx/a"} {
 		if code := login(t, f.h, path); code != 404 {
 			t.Errorf("POST %s: %d, want 404", path, code)
 		}
@@ -1173,15 +1256,22 @@ func TestIssueTokens(t *testing.T) {
 	if c, err := f.a.Verify(tok.AccessToken); err != nil || c.UserID != "carol" {
 		t.Errorf("access token: %v %v", c, err)
 	}
-	if d := f.store.get("carol"); !bytes.Equal(d, refreshTokenDigest(tok.RefreshToken)) {
-		t.Error("refresh digest not stored")
+	if f.sessionToken(t, tok.AccessToken) != tok.RefreshToken {
+		t.Error("no session stored for the issued refresh token")
 	}
+	noRefresh := newFixture(t, func(c *Config) { c.Refresh = nil })
 	for name, u := range map[string]*User{
 		"nil user": nil, "empty ID": {}, "extra claim overrides iss": {ID: "x", Claims: map[string]any{"iss": "me"}},
 	} {
 		if _, err := f.a.IssueTokens(context.Background(), u); !errors.Is(err, ErrInvalidClaims) {
 			t.Errorf("%s: %v, want ErrInvalidClaims", name, err)
 		}
+		if _, err := noRefresh.a.IssueTokens(context.Background(), u); !errors.Is(err, ErrInvalidClaims) {
+			t.Errorf("%s, without Refresh: %v, want ErrInvalidClaims", name, err)
+		}
+	}
+	if ss := f.storedSessions(t, "x"); len(ss) != 0 {
+		t.Errorf("claims that cannot be signed opened %d sessions", len(ss))
 	}
 	for method, hook := range map[string]string{"load": "Store.Load", "cas": "Store.CompareAndSwap"} {
 		f.store.setFail(method, errors.New("down"))
@@ -1327,9 +1417,10 @@ func TestWithoutRefreshRefreshAndLogoutAre404(t *testing.T) {
 	if alice.RefreshToken != "" {
 		t.Errorf("login issued a refresh token without Refresh: %q", alice.RefreshToken)
 	}
-	for _, path := range []string{"/auth/refresh", "/auth/logout"} {
-		for _, m := range []string{"POST", "GET", "OPTIONS"} {
-			checkError(t, f.do(t, m, path, `{"refresh_token":"x"}`, bearer(alice.AccessToken)...), 404, "NotFound", "Not found.")
+	for _, path := range []string{"/auth/refresh", "/auth/logout", "/auth/sessions", "/auth/sessions/AAAAAAAAAAAAAAAAAAAAAA"} {
+		for _, m := range []string{"POST", "GET", "DELETE", "OPTIONS"} {
+			checkError(t, f.do(t, m, path, `{"refresh_token":"x"}`, bearer(alice.AccessToken)...), 404, "NotFound",
+				"Not found: refresh tokens and sessions are off on this server.")
 		}
 	}
 	if rec := f.do(t, "GET", "/auth/verify", "", bearer(alice.AccessToken)...); rec.Code != 200 {

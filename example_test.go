@@ -204,7 +204,7 @@ func Example_cookies() {
 	// 200 {}
 	// access_token: Path=/ Max-Age=3600 HttpOnly=true Secure=true SameSite=Lax:true
 	// 200 ok
-	// 401 {"exception":"MissingAuthorizationCookie","reasons":["Authorization cookie not present."]}
+	// 401 {"exception":"MissingAuthorizationCookie","reasons":["Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback)."]}
 }
 
 // An Authenticate hook that checks bcrypt password hashes. An unknown user is compared
@@ -290,8 +290,10 @@ func ExampleAuth_IssueTokens() {
 	// carol [orders:read] 2025-01-02T03:34:05Z
 }
 
-// Refresh tokens: login issues one, POST /auth/refresh trades it for new tokens, and a
-// replay of a rotated-out one revokes the user's current token (RFC 9700 §4.14.2).
+// Refresh tokens: every login opens a session and issues its first refresh token, POST
+// /auth/refresh trades it for new tokens, and a replay of a rotated-out one ends that
+// session, its current token included (RFC 9700 §4.14.2). The user's sessions on other
+// devices live on.
 func Example_refresh() {
 	auth, err := jwtauth.New(jwtauth.Config{
 		Secret:       secret,
@@ -309,6 +311,11 @@ func Example_refresh() {
 		RefreshToken string `json:"refresh_token"`
 	}
 	json.NewDecoder(serve(h, "POST", "/auth", `{"username":"alice"}`).Body).Decode(&first)
+	var phone struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	json.NewDecoder(serve(h, "POST", "/auth", `{"username":"alice"}`).Body).Decode(&phone) // another device
 	refresh := func(access, refresh string) *http.Response {
 		return serve(h, "POST", "/auth/refresh", `{"refresh_token":"`+refresh+`"}`, "Authorization", "Bearer "+access)
 	}
@@ -316,13 +323,18 @@ func Example_refresh() {
 	resp := refresh(first.AccessToken, first.RefreshToken)
 	json.NewDecoder(resp.Body).Decode(&second)
 	fmt.Println(resp.StatusCode, second.RefreshToken != first.RefreshToken)
-	// The first refresh token again: a replay. It fails and revokes the second one.
+	// The first refresh token again: a replay. It fails and ends the session, so the
+	// second one fails too.
 	resp = refresh(first.AccessToken, first.RefreshToken)
 	fmt.Println(resp.StatusCode, bodyOf(resp))
 	resp = refresh(second.AccessToken, second.RefreshToken)
+	fmt.Println(resp.StatusCode)
+	// The other device's session is untouched.
+	resp = refresh(phone.AccessToken, phone.RefreshToken)
 	fmt.Println(resp.StatusCode)
 	// Output:
 	// 200 true
 	// 401 {"exception":"AuthenticationFailed","reasons":["Authentication failed."]}
 	// 401
+	// 200
 }

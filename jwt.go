@@ -8,16 +8,31 @@
 // # Quick start
 //
 //	auth, err := jwtauth.New(jwtauth.Config{
-//		Secret:       secret,                              // at least 32 random bytes
-//		Endpoints:    &jwtauth.Endpoints{Authenticate: login}, // func(*http.Request) (*jwtauth.User, error)
-//		RetrieveUser: lookup,                              // func(context.Context, *jwtauth.Claims) (*jwtauth.User, error)
-//		Refresh:      &jwtauth.Refresh{Store: new(jwtauth.MemStore)},
+//		Secret: secret, // []byte, at least 32 random bytes (RFC 7518 §3.2)
+//		Endpoints: &jwtauth.Endpoints{
+//			Authenticate: func(r *http.Request) (*jwtauth.User, error) {
+//				// Read the credentials from r (the body is already size-capped) and check them.
+//				// Wrong password: return nil, &jwtauth.Error{Status: 401, Reason: "Wrong password."}
+//				// Malformed body: return nil, &jwtauth.Error{Status: 400, Reason: "Send JSON."}
+//				return &jwtauth.User{ID: "alice", Scopes: []string{"orders:read"}}, nil
+//			},
+//		},
+//		RetrieveUser: func(ctx context.Context, c *jwtauth.Claims) (*jwtauth.User, error) {
+//			return lookUp(ctx, c.UserID) // fresh scopes and claims at every refresh
+//		},
+//		Refresh: &jwtauth.Refresh{Store: new(jwtauth.MemStore)},
+//		OnEvent: jwtauth.LogEvents(slog.Default()), // alert on "jwtauth: reuse_detected"
 //	})
+//	if err != nil {
+//		log.Fatal(err) // the error names every offending Config field
+//	}
 //	mux := http.NewServeMux()
-//	mux.Handle("/auth", auth.Handler())
-//	mux.Handle("/auth/", auth.Handler())
-//	mux.Handle("GET /orders", auth.Protected(http.HandlerFunc(orders)))
+//	auth.Mount(mux) // POST /auth, /auth/refresh, /auth/logout, /auth/sessions, ...
+//	mux.Handle("GET /orders", auth.Protected(http.HandlerFunc(listOrders)))
 //	mux.Handle("POST /orders", auth.Scoped([]string{"orders:write"}, http.HandlerFunc(createOrder)))
+//
+// where listOrders and createOrder are plain func(http.ResponseWriter, *http.Request)
+// handlers that read the token's claims with ClaimsFromContext(r.Context()).
 //
 // The zero value of every Config field is the safe default, and every field that
 // weakens security says Insecure in its name.
@@ -53,6 +68,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -212,6 +229,11 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// ErrorLog receives unexpected hook and store errors. Default slog.Default().
 	ErrorLog *slog.Logger
+	// OnEvent receives every security event (see Event): logins, refreshes, reuse of
+	// a rotated-out token, ended sessions, refused tokens and cross-origin requests. It
+	// is called on the request's goroutine after the decision is made: keep it fast.
+	// LogEvents(logger) writes them to a *slog.Logger. Nil: events are dropped.
+	OnEvent func(ctx context.Context, e Event)
 }
 
 // Cookies configures cookie mode: the endpoints set the tokens as cookies and the
@@ -232,6 +254,14 @@ type Cookies struct {
 	// scripts, under AccessTokenName, and the signature, always HttpOnly, under
 	// AccessTokenName + "_signature". A script can read the claims but not replay them.
 	Split bool
+	// TrustedOrigins are origins ("https://admin.example.com": scheme, host and port,
+	// nothing else) whose pages may send unsafe requests (POST, PUT, PATCH, DELETE)
+	// authenticated by the cookies. Every other cross-origin one is refused with 403
+	// CrossOriginRequest, a sibling subdomain's included: cookies ride along on
+	// cross-site requests, so a page elsewhere could otherwise act as the user (CSRF).
+	// Requests authenticated by the Authorization header are not checked: a browser
+	// never attaches that header by itself.
+	TrustedOrigins []string
 	// InsecureAllowHTTP leaves out the Secure attribute, so that the cookies also
 	// travel over plain HTTP. Browsers already accept Secure cookies from
 	// http://localhost: this is only for plain HTTP to other hosts.
@@ -350,6 +380,7 @@ func New(cfg Config) (*Auth, error) {
 	}
 	if c.Cookies != nil {
 		a.cookies = *c.Cookies
+		a.cookies.TrustedOrigins = slices.Clone(a.cookies.TrustedOrigins) // the caller's may change
 		setDefault(&a.cookies.Path, "/")
 		if a.cookies.SameSite == 0 || a.cookies.SameSite == http.SameSiteDefaultMode {
 			a.cookies.SameSite = http.SameSiteLaxMode
@@ -417,21 +448,23 @@ func (a *Auth) check() error {
 	if a.refreshCfg.MaxSessions > 255 {
 		bad("Refresh.MaxSessions", "must be at most 255, got %d", a.refreshCfg.MaxSessions)
 	}
-	// Durations stay within a century, so that no time arithmetic overflows.
-	for _, d := range []struct {
-		field string
-		v     time.Duration
-	}{
-		{"ExpirationDelta", c.ExpirationDelta}, {"Leeway", max(c.Leeway, 0)}, {"NotBeforeDelta", c.NotBeforeDelta},
-		{"Refresh.IdleTimeout", a.refreshCfg.IdleTimeout}, {"Refresh.MaxLifetime", a.refreshCfg.MaxLifetime},
-		{"Refresh.ReuseInterval", a.refreshCfg.ReuseInterval}, {"Refresh.Window", a.refreshCfg.Window},
-	} {
-		if d.v < 0 || d.v > maxDuration {
-			bad(d.field, "must be from 0 to 100 years, got %v", d.v)
-		}
+	// Durations stay within a century, so that no time arithmetic overflows; a session
+	// lasts at least a second (without Refresh, both are 0).
+	second := time.Duration(0)
+	if c.Refresh != nil {
+		second = time.Second
 	}
-	if c.Refresh != nil && min(a.refreshCfg.IdleTimeout, a.refreshCfg.MaxLifetime) < time.Second {
-		bad("Refresh.IdleTimeout, Refresh.MaxLifetime", "must be at least a second")
+	for _, d := range []struct {
+		field  string
+		v, min time.Duration
+	}{
+		{"ExpirationDelta", c.ExpirationDelta, 0}, {"Leeway", max(c.Leeway, 0), 0}, {"NotBeforeDelta", c.NotBeforeDelta, 0},
+		{"Refresh.IdleTimeout", a.refreshCfg.IdleTimeout, second}, {"Refresh.MaxLifetime", a.refreshCfg.MaxLifetime, second},
+		{"Refresh.ReuseInterval", a.refreshCfg.ReuseInterval, 0}, {"Refresh.Window", a.refreshCfg.Window, 0},
+	} {
+		if d.v < d.min || d.v > maxDuration {
+			bad(d.field, "must be from %v to 100 years, got %v", d.min, d.v)
+		}
 	}
 	if c.Leeway < 0 && c.Leeway != NoLeeway {
 		bad("Leeway", "must not be negative (NoLeeway turns it off)")
@@ -498,6 +531,11 @@ func (a *Auth) checkCookies(bad func(field, format string, args ...any)) {
 	if k.SameSite == http.SameSiteNoneMode && k.InsecureAllowHTTP {
 		// Browsers drop SameSite=None cookies without Secure: cookie mode would silently fail.
 		bad("Cookies.SameSite", "None requires Secure, so not with InsecureAllowHTTP")
+	}
+	for _, o := range k.TrustedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || o != u.Scheme+"://"+u.Host {
+			bad("Cookies.TrustedOrigins", "must hold origins of the form scheme://host[:port], got %q", o)
+		}
 	}
 	for _, name := range []string{a.cfg.AccessTokenName, a.cfg.RefreshTokenName} {
 		host, secure := strings.HasPrefix(name, "__Host-"), strings.HasPrefix(name, "__Secure-")

@@ -16,25 +16,33 @@ const memBenchUsers = 1 << 16
 // entry carries an expiry, as in the package's use.
 const memBenchTTL = defaultIdleTimeout
 
+// memBenchValue is a value of the size the package stores for a user with one
+// session (a record of one session and its MAC), named by name.
+func memBenchValue(name string) []byte {
+	v := make([]byte, 2+sessionSize+recordMACSize)
+	copy(v, name)
+	return v
+}
+
 // memBenchData returns user ids of 10 characters, as a typical numeric or short id,
-// and one digest per user.
-func memBenchData(n int) (users []string, digests [][]byte) {
+// and one value per user.
+func memBenchData(n int) (users []string, values [][]byte) {
 	users = make([]string, n)
-	digests = make([][]byte, n)
+	values = make([][]byte, n)
 	for i := range users {
 		users[i] = fmt.Sprintf("user%06d", i)
-		digests[i] = memDigest(users[i])
+		values[i] = memBenchValue(users[i])
 	}
-	return users, digests
+	return users, values
 }
 
 func BenchmarkMemStore(b *testing.B) {
 	ctx := context.Background()
-	users, digests := memBenchData(memBenchUsers)
+	users, values := memBenchData(memBenchUsers)
 	full := func() *MemStore {
 		s := new(MemStore)
 		for i, u := range users {
-			memSwap(b, s, u, nil, digests[i], memBenchTTL, true)
+			memSwap(b, s, u, nil, values[i], memBenchTTL, true)
 		}
 		return s
 	}
@@ -62,18 +70,18 @@ func BenchmarkMemStore(b *testing.B) {
 	})
 
 	b.Run("CompareAndSwap", func(b *testing.B) {
-		// Each user's value alternates between two digests, the one stored and the
+		// Each user's value alternates between two, the one stored and the
 		// next, so every swap succeeds: a refresh's rotation.
 		s := full()
 		next := make([][]byte, memBenchUsers)
 		for i, u := range users {
-			next[i] = memDigest(u + "'")
+			next[i] = memBenchValue(u + "'")
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			k, round := i%memBenchUsers, i/memBenchUsers
-			old, replacement := digests[k], next[k]
+			old, replacement := values[k], next[k]
 			if round%2 == 1 {
 				old, replacement = replacement, old
 			}
@@ -86,12 +94,12 @@ func BenchmarkMemStore(b *testing.B) {
 	b.Run("CompareAndSwapMiss", func(b *testing.B) {
 		// A replayed, rotated-out value: the compare fails and nothing is written.
 		s := full()
-		stale := memDigest("stale")
+		stale := memBenchValue("stale")
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			k := i % memBenchUsers
-			if ok, err := s.CompareAndSwap(ctx, users[k], stale, digests[k], memBenchTTL); err != nil || ok {
+			if ok, err := s.CompareAndSwap(ctx, users[k], stale, values[k], memBenchTTL); err != nil || ok {
 				b.Fatal(ok, err)
 			}
 		}
@@ -104,10 +112,10 @@ func BenchmarkMemStore(b *testing.B) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			k := i % memBenchUsers
-			if ok, err := s.CompareAndSwap(ctx, users[k], digests[k], nil, 0); err != nil || !ok {
+			if ok, err := s.CompareAndSwap(ctx, users[k], values[k], nil, 0); err != nil || !ok {
 				b.Fatal(ok, err)
 			}
-			if ok, err := s.CompareAndSwap(ctx, users[k], nil, digests[k], memBenchTTL); err != nil || !ok {
+			if ok, err := s.CompareAndSwap(ctx, users[k], nil, values[k], memBenchTTL); err != nil || !ok {
 				b.Fatal(ok, err)
 			}
 		}
@@ -136,7 +144,7 @@ func BenchmarkMemStore(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for i := 0; pb.Next(); i++ {
 				k := i % memBenchUsers
-				if _, err := s.CompareAndSwap(ctx, users[k], digests[k], digests[k], memBenchTTL); err != nil {
+				if _, err := s.CompareAndSwap(ctx, users[k], values[k], values[k], memBenchTTL); err != nil {
 					b.Error(err)
 					return
 				}
@@ -156,25 +164,25 @@ func BenchmarkMemStoreMemory(b *testing.B) {
 	ctx := context.Background()
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
-		// The digests are made up front (the store copies them, so they become garbage
+		// The values are made up front (the store copies them, so they become garbage
 		// once stored); the user ids are made inside the measurement, so that the
 		// store's copies are what remains of them.
-		digests := make([][]byte, users)
-		for i := range digests {
-			digests[i] = memDigest(fmt.Sprint(i))
+		values := make([][]byte, users)
+		for i := range values {
+			values[i] = memBenchValue(fmt.Sprint(i))
 		}
 		before := memHeap()
 		b.StartTimer()
 
 		s := new(MemStore)
-		for i, d := range digests {
+		for i, d := range values {
 			if ok, err := s.CompareAndSwap(ctx, fmt.Sprintf("user%06d", i), nil, d, memBenchTTL); err != nil || !ok {
 				b.Fatal(ok, err)
 			}
 		}
 
 		b.StopTimer()
-		digests = nil
+		values = nil
 		after := memHeap()
 		s.mu.Lock()
 		t0 := time.Now()

@@ -17,9 +17,9 @@ import (
 
 var _ Store = (*MemStore)(nil)
 
-// memDigest is what the package stores for the refresh token tok: its SHA-256 digest
-// in base64url.
-func memDigest(tok string) []byte { return refreshTokenDigest(tok) }
+// memVal is a test value named by name. MemStore holds whatever bytes it is given;
+// these are 24 bytes, about the size of a small opaque value.
+func memVal(name string) []byte { return []byte(fmt.Sprintf("value-%018s", name)) }
 
 // newMemClock is the fake clock of the HTTP tests (clock, in endpoints_test.go), set
 // to a fixed start.
@@ -73,8 +73,8 @@ func memWant(t testing.TB, s *MemStore, key string, want []byte) {
 func TestMemStoreZeroValueIsReady(t *testing.T) {
 	var s MemStore
 	memWant(t, &s, "alice", nil)
-	memSwap(t, &s, "alice", nil, memDigest("a"), 0, true)
-	memWant(t, &s, "alice", memDigest("a"))
+	memSwap(t, &s, "alice", nil, memVal("a"), 0, true)
+	memWant(t, &s, "alice", memVal("a"))
 	if n := s.len(); n != 1 {
 		t.Errorf("len = %d; want 1", n)
 	}
@@ -82,10 +82,10 @@ func TestMemStoreZeroValueIsReady(t *testing.T) {
 
 func TestMemStoreLoadReturnsStoredValue(t *testing.T) {
 	s := new(MemStore)
-	memSwap(t, s, "alice", nil, memDigest("a"), time.Hour, true)
-	memSwap(t, s, "bob", nil, memDigest("b"), 0, true)
-	memWant(t, s, "alice", memDigest("a"))
-	memWant(t, s, "bob", memDigest("b"))
+	memSwap(t, s, "alice", nil, memVal("a"), time.Hour, true)
+	memSwap(t, s, "bob", nil, memVal("b"), 0, true)
+	memWant(t, s, "alice", memVal("a"))
+	memWant(t, s, "bob", memVal("b"))
 	memWant(t, s, "Alice", nil) // keys are compared exactly
 	if n := s.len(); n != 2 {
 		t.Errorf("len = %d; want 2", n)
@@ -94,12 +94,12 @@ func TestMemStoreLoadReturnsStoredValue(t *testing.T) {
 
 func TestMemStoreCompareAndSwapReplacesCurrentValue(t *testing.T) {
 	s := new(MemStore)
-	old, next := memDigest("old"), memDigest("next")
+	old, next := memVal("old"), memVal("next")
 	memSwap(t, s, "alice", nil, old, 0, true)
 	memSwap(t, s, "alice", old, next, 0, true)
 	memWant(t, s, "alice", next)
 	// The rotated-out value cannot be swapped again (a replay).
-	memSwap(t, s, "alice", old, memDigest("third"), 0, false)
+	memSwap(t, s, "alice", old, memVal("third"), 0, false)
 	memWant(t, s, "alice", next)
 	if n := s.len(); n != 1 {
 		t.Errorf("len = %d; want 1 (one value per key)", n)
@@ -108,17 +108,17 @@ func TestMemStoreCompareAndSwapReplacesCurrentValue(t *testing.T) {
 
 func TestMemStoreCompareAndSwapStaleValueFailsAndKeepsStored(t *testing.T) {
 	s := new(MemStore)
-	current := memDigest("current")
+	current := memVal("current")
 	memSwap(t, s, "alice", nil, current, 0, true)
 	for _, old := range [][]byte{
-		memDigest("stale"), // a rotated-out digest
-		{},                 // empty
-		current[:42],       // a prefix
-		[]byte("current"),  // not a digest
-		append(bytes.Clone(current[:42]), current[42]^1), // off by the last byte
-		append(bytes.Clone(current), '='),                // with padding
+		memVal("stale"),          // a rotated-out value
+		{},                       // empty
+		current[:len(current)-1], // a prefix
+		[]byte("current"),        // the name alone
+		append(bytes.Clone(current[:len(current)-1]), current[len(current)-1]^1), // off by the last bit
+		append(bytes.Clone(current), 0),                                          // one byte more
 	} {
-		memSwap(t, s, "alice", old, memDigest("attacker"), 0, false)
+		memSwap(t, s, "alice", old, memVal("attacker"), 0, false)
 		memSwap(t, s, "alice", old, nil, 0, false) // nor delete it
 		memWant(t, s, "alice", current)
 	}
@@ -126,53 +126,55 @@ func TestMemStoreCompareAndSwapStaleValueFailsAndKeepsStored(t *testing.T) {
 
 func TestMemStoreNilOldMeansOnlyIfAbsent(t *testing.T) {
 	s := new(MemStore)
-	memSwap(t, s, "alice", nil, memDigest("a"), 0, true)
-	memSwap(t, s, "alice", nil, memDigest("b"), 0, false)
-	memWant(t, s, "alice", memDigest("a"))
+	memSwap(t, s, "alice", nil, memVal("a"), 0, true)
+	memSwap(t, s, "alice", nil, memVal("b"), 0, false)
+	memWant(t, s, "alice", memVal("a"))
 }
 
 func TestMemStoreNilNewDeletes(t *testing.T) {
 	s := new(MemStore)
-	memSwap(t, s, "alice", nil, memDigest("a"), 0, true)
-	memSwap(t, s, "bob", nil, memDigest("b"), 0, true)
+	memSwap(t, s, "alice", nil, memVal("a"), 0, true)
+	memSwap(t, s, "bob", nil, memVal("b"), 0, true)
 	memSwap(t, s, "alice", nil, nil, 0, false) // "only if absent" does not delete a value
-	memSwap(t, s, "alice", memDigest("a"), nil, 0, true)
+	memSwap(t, s, "alice", memVal("a"), nil, 0, true)
 	memWant(t, s, "alice", nil)
-	memWant(t, s, "bob", memDigest("b"))
+	memWant(t, s, "bob", memVal("b"))
 	if n := s.len(); n != 1 {
 		t.Errorf("len = %d after a delete; want 1", n)
 	}
-	memSwap(t, s, "alice", memDigest("a"), nil, 0, false) // already gone
+	memSwap(t, s, "alice", memVal("a"), nil, 0, false) // already gone
 }
 
 func TestMemStoreMissingKey(t *testing.T) {
 	s := new(MemStore)
 	memWant(t, s, "nobody", nil)
-	memSwap(t, s, "nobody", memDigest("a"), memDigest("b"), 0, false)
-	memSwap(t, s, "nobody", memDigest("a"), nil, 0, false)
+	memSwap(t, s, "nobody", memVal("a"), memVal("b"), 0, false)
+	memSwap(t, s, "nobody", memVal("a"), nil, 0, false)
 	if n := s.len(); n != 0 {
 		t.Errorf("len = %d after failed swaps; want 0", n)
 	}
 }
 
-// The package stores base64url SHA-256 digests, but a direct caller may store any
-// bytes; they must come back unchanged, including near misses of a digest that a
-// careless decoder would normalise, and the empty value (which is not "absent").
+// The package stores binary session records, and a direct caller may store any bytes;
+// they must come back unchanged, including near misses of another value, text a careless
+// store would normalise, and the empty value (which is not "absent").
 func TestMemStoreKeepsAnyValueExactly(t *testing.T) {
-	d := memDigest("x")
+	d := memVal("x")
+	n := len(d)
 	values := [][]byte{
-		{}, []byte("tok"), d, append(bytes.Clone(d), '='), d[:42], append(bytes.Clone(d), 'A'),
+		{}, []byte("tok"), d, append(bytes.Clone(d), '='), d[:n-1], append(bytes.Clone(d), 'A'),
 		append([]byte("\n"), d[1:]...),
-		append(bytes.Clone(d[:42]), 'B'), // same bytes as d[:42]+"A" to a lenient decoder
-		append([]byte("+"), d[1:]...),    // standard, not URL, alphabet
-		[]byte("héllo"), {0xff, 0},
+		append(bytes.Clone(d[:n-1]), 'B'), // d with its last byte changed
+		append([]byte("+"), d[1:]...),     // d with its first byte changed
+		append(bytes.Clone(d), 0),         // a trailing NUL a C string would drop
+		[]byte("héllo"), []byte("he\u0301llo"), {0xff, 0}, {0, 0, 0},
 	}
 	s := new(MemStore)
 	for i, v := range values {
 		key := "user" + strconv.Itoa(i)
 		memSwap(t, s, key, nil, v, 0, true)
 		memWant(t, s, key, v)
-		// Swap in both directions between a digest and the odd value.
+		// Swap in both directions between d and the odd value.
 		memSwap(t, s, key, v, d, 0, true)
 		memWant(t, s, key, d)
 		memSwap(t, s, key, d, v, 0, true)
@@ -222,7 +224,7 @@ func TestMemStoreClonesKeys(t *testing.T) {
 func TestMemStoreValueExpiresAfterTTL(t *testing.T) {
 	clock := newMemClock()
 	s := newClockedMemStore(clock)
-	d := memDigest("a")
+	d := memVal("a")
 	memSwap(t, s, "alice", nil, d, time.Hour, true)
 	clock.add(time.Hour - time.Nanosecond)
 	memWant(t, s, "alice", d)
@@ -236,19 +238,19 @@ func TestMemStoreValueExpiresAfterTTL(t *testing.T) {
 func TestMemStoreZeroTTLNeverExpires(t *testing.T) {
 	clock := newMemClock()
 	s := newClockedMemStore(clock)
-	memSwap(t, s, "alice", nil, memDigest("a"), 0, true)
+	memSwap(t, s, "alice", nil, memVal("a"), 0, true)
 	clock.add(100 * 365 * 24 * time.Hour)
-	memWant(t, s, "alice", memDigest("a"))
-	memSwap(t, s, "alice", memDigest("a"), memDigest("b"), 0, true)
+	memWant(t, s, "alice", memVal("a"))
+	memSwap(t, s, "alice", memVal("a"), memVal("b"), 0, true)
 }
 
 func TestMemStoreHugeTTLDoesNotOverflow(t *testing.T) {
 	clock := newMemClock()
 	s := newClockedMemStore(clock)
-	memSwap(t, s, "alice", nil, memDigest("a"), math.MaxInt64, true)
-	memWant(t, s, "alice", memDigest("a"))
+	memSwap(t, s, "alice", nil, memVal("a"), math.MaxInt64, true)
+	memWant(t, s, "alice", memVal("a"))
 	clock.add(100 * 365 * 24 * time.Hour)
-	memWant(t, s, "alice", memDigest("a"))
+	memWant(t, s, "alice", memVal("a"))
 }
 
 // TestMemStoreExpiredValueCountsAsAbsent: an expired value can no longer be swapped
@@ -256,72 +258,72 @@ func TestMemStoreHugeTTLDoesNotOverflow(t *testing.T) {
 func TestMemStoreExpiredValueCountsAsAbsent(t *testing.T) {
 	clock := newMemClock()
 	s := newClockedMemStore(clock)
-	memSwap(t, s, "alice", nil, memDigest("a"), time.Hour, true)
-	memSwap(t, s, "bob", nil, memDigest("b"), time.Hour, true)
+	memSwap(t, s, "alice", nil, memVal("a"), time.Hour, true)
+	memSwap(t, s, "bob", nil, memVal("b"), time.Hour, true)
 	clock.add(time.Hour)
-	memSwap(t, s, "alice", memDigest("a"), memDigest("c"), time.Hour, false)
-	memSwap(t, s, "alice", memDigest("a"), nil, 0, false)
+	memSwap(t, s, "alice", memVal("a"), memVal("c"), time.Hour, false)
+	memSwap(t, s, "alice", memVal("a"), nil, 0, false)
 	memWant(t, s, "alice", nil)
-	memSwap(t, s, "bob", nil, memDigest("d"), time.Hour, true)
-	memWant(t, s, "bob", memDigest("d"))
+	memSwap(t, s, "bob", nil, memVal("d"), time.Hour, true)
+	memWant(t, s, "bob", memVal("d"))
 }
 
 // TestMemStoreEachSwapSetsItsTTL: the TTL belongs to the write, not to the store.
 func TestMemStoreEachSwapSetsItsTTL(t *testing.T) {
 	clock := newMemClock()
 	s := newClockedMemStore(clock)
-	memSwap(t, s, "alice", nil, memDigest("a"), time.Hour, true)
+	memSwap(t, s, "alice", nil, memVal("a"), time.Hour, true)
 	clock.add(50 * time.Minute)
-	memSwap(t, s, "alice", memDigest("a"), memDigest("b"), time.Hour, true)
+	memSwap(t, s, "alice", memVal("a"), memVal("b"), time.Hour, true)
 	clock.add(50 * time.Minute) // 100 minutes after the insert, 50 after the swap
-	memWant(t, s, "alice", memDigest("b"))
-	memSwap(t, s, "alice", memDigest("b"), memDigest("c"), time.Minute, true) // shorter
+	memWant(t, s, "alice", memVal("b"))
+	memSwap(t, s, "alice", memVal("b"), memVal("c"), time.Minute, true) // shorter
 	clock.add(time.Minute)
 	memWant(t, s, "alice", nil)
-	memSwap(t, s, "alice", nil, memDigest("d"), time.Minute, true)
-	memSwap(t, s, "alice", memDigest("d"), memDigest("d"), 0, true) // same value, no expiry
+	memSwap(t, s, "alice", nil, memVal("d"), time.Minute, true)
+	memSwap(t, s, "alice", memVal("d"), memVal("d"), 0, true) // same value, no expiry
 	clock.add(24 * time.Hour)
-	memWant(t, s, "alice", memDigest("d"))
+	memWant(t, s, "alice", memVal("d"))
 }
 
 func TestMemStoreDoneContextChangesNothing(t *testing.T) {
 	s := new(MemStore)
-	memSwap(t, s, "alice", nil, memDigest("a"), 0, true)
+	memSwap(t, s, "alice", nil, memVal("a"), 0, true)
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(0, 0))
 	defer cancel2()
 	for _, ctx := range []context.Context{cancelled, expired} {
 		want := ctx.Err()
-		if ok, err := s.CompareAndSwap(ctx, "alice", memDigest("a"), memDigest("c"), 0); ok || !errors.Is(err, want) {
+		if ok, err := s.CompareAndSwap(ctx, "alice", memVal("a"), memVal("c"), 0); ok || !errors.Is(err, want) {
 			t.Errorf("CompareAndSwap = %v, %v; want false, %v", ok, err, want)
 		}
-		if ok, err := s.CompareAndSwap(ctx, "alice", memDigest("a"), nil, 0); ok || !errors.Is(err, want) {
+		if ok, err := s.CompareAndSwap(ctx, "alice", memVal("a"), nil, 0); ok || !errors.Is(err, want) {
 			t.Errorf("CompareAndSwap (delete) = %v, %v; want false, %v", ok, err, want)
 		}
-		if ok, err := s.CompareAndSwap(ctx, "bob", nil, memDigest("b"), 0); ok || !errors.Is(err, want) {
+		if ok, err := s.CompareAndSwap(ctx, "bob", nil, memVal("b"), 0); ok || !errors.Is(err, want) {
 			t.Errorf("CompareAndSwap (insert) = %v, %v; want false, %v", ok, err, want)
 		}
 		if v, err := s.Load(ctx, "alice"); v != nil || !errors.Is(err, want) {
 			t.Errorf("Load = %q, %v; want nil, %v", v, err, want)
 		}
 	}
-	memWant(t, s, "alice", memDigest("a"))
+	memWant(t, s, "alice", memVal("a"))
 	memWant(t, s, "bob", nil)
 }
 
 func TestMemStoreNegativeTTLIsAnError(t *testing.T) {
 	s := new(MemStore)
-	ok, err := s.CompareAndSwap(context.Background(), "alice", nil, memDigest("a"), -time.Nanosecond)
+	ok, err := s.CompareAndSwap(context.Background(), "alice", nil, memVal("a"), -time.Nanosecond)
 	if ok || err == nil || !strings.Contains(err.Error(), "negative TTL") {
 		t.Fatalf("CompareAndSwap with a negative TTL = %v, %v; want false and an error", ok, err)
 	}
 	memWant(t, s, "alice", nil)
-	memSwap(t, s, "alice", nil, memDigest("a"), 0, true)
-	if ok, err := s.CompareAndSwap(context.Background(), "alice", memDigest("a"), nil, -time.Hour); ok || err == nil {
+	memSwap(t, s, "alice", nil, memVal("a"), 0, true)
+	if ok, err := s.CompareAndSwap(context.Background(), "alice", memVal("a"), nil, -time.Hour); ok || err == nil {
 		t.Fatalf("delete with a negative TTL = %v, %v; want false and an error", ok, err)
 	}
-	memWant(t, s, "alice", memDigest("a"))
+	memWant(t, s, "alice", memVal("a"))
 }
 
 // memHeap returns the live heap after a full collection.
@@ -341,7 +343,7 @@ func TestMemStoreSweepShrinksTheMap(t *testing.T) {
 	start := memHeap()
 	s := newClockedMemStore(clock)
 	for i := range users {
-		memSwap(t, s, "user"+strconv.Itoa(i), nil, memDigest(strconv.Itoa(i)), time.Minute, true)
+		memSwap(t, s, "user"+strconv.Itoa(i), nil, memVal(strconv.Itoa(i)), time.Minute, true)
 	}
 	full := memHeap()
 	clock.add(time.Minute)
@@ -382,7 +384,7 @@ func TestMemStoreWritesSweepExpiredValues(t *testing.T) {
 	most := 0
 	for round := range 12 {
 		for i := range batch {
-			memSwap(t, s, fmt.Sprintf("r%d-u%d", round, i), nil, memDigest(strconv.Itoa(i)), time.Minute, true)
+			memSwap(t, s, fmt.Sprintf("r%d-u%d", round, i), nil, memVal(strconv.Itoa(i)), time.Minute, true)
 			most = max(most, s.len())
 		}
 		clock.add(time.Minute) // this round's users expire
@@ -417,7 +419,7 @@ func TestMemStoreSmallStoreIsNotSwept(t *testing.T) {
 func TestMemStoreConcurrentSwapsExactlyOneWins(t *testing.T) {
 	const n = 64
 	s := new(MemStore)
-	presented := memDigest("shared")
+	presented := memVal("shared")
 	memSwap(t, s, "alice", nil, presented, time.Hour, true)
 	var (
 		wg    sync.WaitGroup
@@ -429,7 +431,7 @@ func TestMemStoreConcurrentSwapsExactlyOneWins(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			ok, err := s.CompareAndSwap(context.Background(), "alice", presented, memDigest(strconv.Itoa(i)), time.Hour)
+			ok, err := s.CompareAndSwap(context.Background(), "alice", presented, memVal(strconv.Itoa(i)), time.Hour)
 			if err != nil {
 				t.Errorf("swap %d: %v", i, err)
 			}
@@ -450,7 +452,7 @@ func TestMemStoreConcurrentSwapsExactlyOneWins(t *testing.T) {
 	if winner < 0 {
 		t.Fatal("no swap succeeded")
 	}
-	memWant(t, s, "alice", memDigest(strconv.Itoa(winner)))
+	memWant(t, s, "alice", memVal(strconv.Itoa(winner)))
 }
 
 func TestMemStoreConcurrentUseIsSafe(t *testing.T) {
@@ -463,7 +465,7 @@ func TestMemStoreConcurrentUseIsSafe(t *testing.T) {
 	s := newClockedMemStore(clock)
 	values := make(map[string]bool)
 	for i := range 4 {
-		values[string(memDigest(strconv.Itoa(i)))] = true
+		values[string(memVal(strconv.Itoa(i)))] = true
 	}
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -473,7 +475,7 @@ func TestMemStoreConcurrentUseIsSafe(t *testing.T) {
 			ctx := context.Background()
 			for i := range ops {
 				user := "user" + strconv.Itoa((w+i)%users)
-				d, next := memDigest(strconv.Itoa(i%4)), memDigest(strconv.Itoa((i+1)%4))
+				d, next := memVal(strconv.Itoa(i%4)), memVal(strconv.Itoa((i+1)%4))
 				var err error
 				switch i % 5 {
 				case 0:
@@ -509,8 +511,8 @@ func TestMemStoreConcurrentUseIsSafe(t *testing.T) {
 // Whatever value is stored comes back byte for byte, and swaps away only when presented
 // exactly.
 func FuzzMemStoreRoundTrip(f *testing.F) {
-	d := string(memDigest("x"))
-	for _, seed := range []string{"", "tok", d, d[:42] + "B", d + "=", "\r" + d[1:]} {
+	d := string(memVal("x"))
+	for _, seed := range []string{"", "tok", d, d[:len(d)-1] + "B", d + "=", "\r" + d[1:], "\x00", "\xff\xfe"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, value string) {

@@ -78,7 +78,7 @@ func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request, _ string) {
 		a.fail(w, r, err)
 		return
 	}
-	a.writeTokens(w, t)
+	a.writeTokens(w, r, "/refresh", t)
 }
 
 // refresh checks the presented tokens and returns new ones: an access token, and the
@@ -122,6 +122,7 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	var verdict error
 	// The decision and the write are one compare-and-swap of the record; another
 	// session's change in between makes update decide again on a fresh load.
+	var behind int
 	err = a.update(ctx, u.ID, func(ss []session, now int64) ([]session, error) {
 		verdict, t.RefreshToken = nil, ""
 		i := find(ss, id)
@@ -133,7 +134,8 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 			return nil, err // S5: even inside the reuse interval
 		}
 		rotate := !a.refreshCfg.InsecureNoRotation
-		switch a.match(s, presented) {
+		kind, back := a.match(s, presented)
+		switch kind {
 		case current:
 			// RFC 9700 §4.14.2: "the authorization server issues a new refresh token
 			// with every access token refresh response. The previous refresh token is
@@ -163,18 +165,23 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 			// party submitted the invalid refresh token, but it will revoke the active
 			// refresh token." The family is this session: the user's other devices
 			// stay logged in.
-			verdict = errRefreshReused
+			verdict, behind = errRefreshReused, back
 			return append(ss[:i], ss[i+1:]...), nil
 		}
 		// Not a token of this session at all: no evidence of a breach, nothing revoked.
 		return nil, errRefreshMismatch
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errSessionIdle), errors.Is(err, errSessionTooOld):
+		a.emit(ctx, Event{Kind: EventSessionEnded, UserID: u.ID, SessionID: c.SessionID, Reason: "expired"})
 		return nil, err
-	}
-	if verdict != nil {
+	case err != nil:
+		return nil, err
+	case verdict != nil:
+		a.emit(ctx, Event{Kind: EventReuseDetected, UserID: u.ID, SessionID: c.SessionID, GenerationsBehind: behind})
 		return nil, verdict
 	}
+	a.emit(ctx, Event{Kind: EventRefresh, UserID: u.ID, SessionID: c.SessionID})
 	return t, nil
 }
 
@@ -285,11 +292,11 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) {
 	case err != nil:
 		err = errLogoutScope
 	case scope == "":
-		_, err = a.endSessions(r.Context(), c.UserID, nil, func(s *session) bool { return s.id == id })
+		_, err = a.endSessions(r.Context(), c.UserID, nil, "logout", func(s *session) bool { return s.id == id })
 	case scope == "others":
-		_, err = a.endSessions(r.Context(), c.UserID, &id, func(s *session) bool { return s.id != id })
+		_, err = a.endSessions(r.Context(), c.UserID, &id, "logout", func(s *session) bool { return s.id != id })
 	case scope == "all":
-		_, err = a.endSessions(r.Context(), c.UserID, &id, func(*session) bool { return true })
+		_, err = a.endSessions(r.Context(), c.UserID, &id, "logout", func(*session) bool { return true })
 	default:
 		err = errLogoutScope
 	}
@@ -298,7 +305,7 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	if a.cfg.Cookies != nil && scope != "others" {
-		a.clearCookies(w)
+		a.setCookies(w, r, "/logout", nil)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)

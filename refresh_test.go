@@ -3,8 +3,13 @@ package jwtauth
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -165,8 +170,14 @@ func TestRefreshFlowHoursAfterExpiry(t *testing.T) {
 	if want := f.clock.now().Add(defaultExpirationDelta).Unix(); c.ExpiresAt.Unix() != want {
 		t.Errorf("exp %d, want %d", c.ExpiresAt.Unix(), want)
 	}
-	if d := f.store.get("alice"); !bytes.Equal(d, refreshTokenDigest(got.RefreshToken)) {
-		t.Errorf("store holds %q, want the new token's digest", d)
+	if oc, _ := f.a.verify(old.AccessToken, true); c.SessionID != oc.SessionID {
+		t.Errorf("new token's sid %q, want the session's %q", c.SessionID, oc.SessionID)
+	}
+	if cur := f.sessionToken(t, got.AccessToken); cur != got.RefreshToken {
+		t.Errorf("the session's current token is %q, want the new one", cur)
+	}
+	if ss := f.storedSessions(t, "alice"); len(ss) != 1 || ss[0].gen != 1 {
+		t.Errorf("stored sessions %+v, want one, rotated once", ss)
 	}
 
 	// The new tokens work: the access token on a route, the refresh token once more.
@@ -178,32 +189,45 @@ func TestRefreshFlowHoursAfterExpiry(t *testing.T) {
 	}
 }
 
-func TestRefreshReplayOfRotatedOutTokenRevokes(t *testing.T) {
+// TestRefreshReplayOfRotatedOutTokenEndsItsSession: RFC 9700 §4.14.2 reuse detection
+// ends the family of the replayed token, which is its session: the current token of
+// that session dies with it, and the user's other device stays logged in.
+func TestRefreshReplayOfRotatedOutTokenEndsItsSession(t *testing.T) {
 	f := newFixture(t, nil)
 	first := f.login(t, "alice")
+	phone := f.login(t, "alice") // another device
 	rec := f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...)
 	if rec.Code != 200 {
 		t.Fatalf("refresh: %d", rec.Code)
 	}
 	second := tokensOf(t, rec)
 
-	// RFC 9700 §4.14.2: the rotated-out token comes back (an attacker copied it).
+	// The rotated-out token comes back (an attacker copied it).
 	rec = f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...)
 	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
-	if d := f.store.get("alice"); d != nil {
-		t.Fatal("replay did not revoke the current refresh token")
+	if cur := f.sessionToken(t, second.AccessToken); cur != "" {
+		t.Fatal("replay did not end the session")
+	}
+	if len(f.storedSessions(t, "alice")) != 1 || f.sessionToken(t, phone.AccessToken) != phone.RefreshToken {
+		t.Fatal("replay on one device touched the other device's session")
 	}
 	// ... and the legitimate client's current token is dead too.
 	rec = f.do(t, "POST", "/auth/refresh", refreshBody(second.RefreshToken), bearer(second.AccessToken)...)
 	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+	// The other device refreshes as before.
+	if rec := f.do(t, "POST", "/auth/refresh", refreshBody(phone.RefreshToken), bearer(phone.AccessToken)...); rec.Code != 200 {
+		t.Fatalf("the other device's refresh: %d %s", rec.Code, rec.Body)
+	}
 }
 
-// TestRefreshReplayRevokesAfterTheClientHangsUp: the revocation a replay triggers does
-// not depend on the replayer waiting for the answer. The replayer hangs up as soon as
-// the store has loaded the current token, and MemStore refuses a cancelled context.
+// TestRefreshReplayRevokesAfterTheClientHangsUp: the end of the session a replay
+// triggers does not depend on the replayer waiting for the answer. The replayer hangs
+// up as soon as the store has loaded the record, and MemStore refuses a cancelled
+// context.
 func TestRefreshReplayRevokesAfterTheClientHangsUp(t *testing.T) {
 	f := newFixture(t, nil)
 	first := f.login(t, "alice")
+	phone := f.login(t, "alice")
 	rec := f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...)
 	if rec.Code != 200 {
 		t.Fatalf("refresh: %d", rec.Code)
@@ -224,8 +248,11 @@ func TestRefreshReplayRevokesAfterTheClientHangsUp(t *testing.T) {
 	if ctx.Err() == nil {
 		t.Fatal("the request's context was not cancelled")
 	}
-	if d := f.store.get("alice"); d != nil {
-		t.Fatalf("the current refresh token survived the replay: %q", d)
+	if cur := f.sessionToken(t, first.AccessToken); cur != "" {
+		t.Fatalf("the session's current refresh token %q survived the replay", cur)
+	}
+	if f.sessionToken(t, phone.AccessToken) != phone.RefreshToken {
+		t.Error("the replay ended the other device's session")
 	}
 }
 
@@ -238,21 +265,63 @@ func TestRefreshFailures(t *testing.T) {
 		status    int
 		exception string
 		reason    string
-		revoked   bool // alice's stored token is gone afterwards
+		revoked   bool // alice's session is gone afterwards
 	}{
+		// A refresh token that matches nothing in the session is a plain 401: no
+		// evidence of a breach, nothing ended.
 		{
 			name: "refresh token of another user",
 			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
 				return "POST", "/auth/refresh", refreshBody(bob.RefreshToken), bearer(alice.AccessToken)
 			},
-			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.", revoked: true,
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.",
+		},
+		{
+			name: "refresh token of another session of the user",
+			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
+				other := f.login(t, "alice")
+				return "POST", "/auth/refresh", refreshBody(other.RefreshToken), bearer(alice.AccessToken)
+			},
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.",
 		},
 		{
 			name: "guessed refresh token",
 			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
 				return "POST", "/auth/refresh", refreshBody("AAAAAAAAAAAAAAAAAAAAAAAA"), bearer(alice.AccessToken)
 			},
-			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.", revoked: true,
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.",
+		},
+		{
+			name: "refresh token of another length",
+			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
+				return "POST", "/auth/refresh", refreshBody(alice.RefreshToken + "A"), bearer(alice.AccessToken)
+			},
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.",
+		},
+		{
+			name: "access token without sid (issued before sessions)",
+			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
+				tok, _ := f.a.Sign(&Claims{UserID: "alice", ExpiresAt: f.clock.now().Add(time.Minute)})
+				return "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(tok)
+			},
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.",
+		},
+		{
+			name: "access token whose sid is no session",
+			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
+				tok, _ := f.a.Sign(&Claims{UserID: "alice", SessionID: "AAAAAAAAAAAAAAAAAAAAAA", ExpiresAt: f.clock.now().Add(time.Minute)})
+				return "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(tok)
+			},
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.",
+		},
+		{
+			name: "access token of bob's session with alice's user id",
+			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
+				c, _ := f.a.Verify(bob.AccessToken)
+				tok, _ := f.a.Sign(&Claims{UserID: "alice", SessionID: c.SessionID, ExpiresAt: f.clock.now().Add(time.Minute)})
+				return "POST", "/auth/refresh", refreshBody(bob.RefreshToken), bearer(tok)
+			},
+			status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.",
 		},
 		{
 			name: "missing refresh token",
@@ -361,7 +430,7 @@ func TestRefreshFailures(t *testing.T) {
 			status: 405, exception: "MethodNotAllowed",
 		},
 		{
-			name:    "store has no token (logged out)",
+			name:    "store has no session (logged out)",
 			prepare: func(f *fixture) { f.store.remove("alice") },
 			req: func(f *fixture, alice, bob *Tokens) (string, string, string, []string) {
 				return "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)
@@ -387,12 +456,18 @@ func TestRefreshFailures(t *testing.T) {
 			method, target, body, hdr := tc.req(f, alice, bob)
 			rec := f.do(t, method, target, body, hdr...)
 			checkError(t, rec, tc.status, tc.exception, tc.reason)
-			d := f.store.get("alice")
-			if tc.revoked && d != nil {
-				t.Errorf("alice's refresh token survived")
+			if alice.RefreshToken == "" {
+				return // no sessions without Refresh
 			}
-			if !tc.revoked && tc.prepare == nil && alice.RefreshToken != "" && !bytes.Equal(d, refreshTokenDigest(alice.RefreshToken)) {
-				t.Errorf("alice's refresh token changed or vanished")
+			cur := f.sessionToken(t, alice.AccessToken)
+			if tc.revoked && cur != "" {
+				t.Errorf("alice's session survived")
+			}
+			if !tc.revoked && tc.prepare == nil && cur != alice.RefreshToken {
+				t.Errorf("alice's session changed or vanished: current token %q", cur)
+			}
+			if f.sessionToken(t, bob.AccessToken) != bob.RefreshToken {
+				t.Errorf("bob's session changed or vanished")
 			}
 		})
 	}
@@ -414,23 +489,36 @@ func TestRefreshHookFailures(t *testing.T) {
 	const secret = "dial tcp 10.0.0.7:6379: password hunter2 rejected"
 	for _, tc := range []struct {
 		name, method string
-		presented    string // "" = alice's current token
+		replay       bool // present the session's rotated-out token instead of its current one
+		phone        bool // alice has a second session, so ending one is a swap, not a delete
 	}{
-		{"load fails", "load", ""},
-		{"swap of the rotated token fails", "cas", ""},
-		{"revoke after a mismatch fails", "delete", "AAAAAAAAAAAAAAAAAAAAAAAA"},
-		{"load of the revoke after a mismatch fails", "load", "AAAAAAAAAAAAAAAAAAAAAAAA"},
+		{"load fails", "load", false, false},
+		{"swap of the rotated token fails", "cas", false, false},
+		{"load of a replay fails", "load", true, false},
+		{"delete of the record after a replay fails", "delete", true, false},
+		{"swap ending the session after a replay fails", "cas", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, nil)
 			alice := f.login(t, "alice")
-			f.store.setFail(tc.method, errors.New(secret))
-			presented := alice.RefreshToken
-			if tc.presented != "" {
-				presented = tc.presented
+			if tc.phone {
+				f.login(t, "alice")
 			}
+			presented := alice.RefreshToken
+			if tc.replay {
+				rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
+				if rec.Code != 200 {
+					t.Fatalf("refresh: %d %s", rec.Code, rec.Body)
+				}
+				alice = tokensOf(t, rec)
+			}
+			before := f.store.get("alice")
+			f.store.setFail(tc.method, errors.New(secret))
 			rec := f.do(t, "POST", "/auth/refresh", refreshBody(presented), bearer(alice.AccessToken)...)
 			checkError(t, rec, 500, "InternalServerError", "Internal server error.")
+			if !bytes.Equal(f.store.get("alice"), before) {
+				t.Error("a failed store call changed the record")
+			}
 			if strings.Contains(rec.Body.String(), "hunter2") || strings.Contains(fmt.Sprint(rec.Header()), "hunter2") {
 				t.Errorf("hook error leaked: %s", rec.Body)
 			}
@@ -441,15 +529,38 @@ func TestRefreshHookFailures(t *testing.T) {
 	}
 }
 
-// TestLoginOnAContendedStoreIs500: a store whose value changes under every swap (a
-// storm of concurrent logins) makes a login a 500 after bounded retries, not a loop.
+// TestRefreshMismatchWritesNothing: a refresh token that matches nothing in its
+// session is a plain 401 decided without a write, so even a store that cannot write
+// answers it with a 401, and the session lives on.
+func TestRefreshMismatchWritesNothing(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.login(t, "alice")
+	f.store.setFail("cas", errors.New("read-only replica"))
+	cas := f.store.count("cas")
+	rec := f.do(t, "POST", "/auth/refresh", refreshBody("AAAAAAAAAAAAAAAAAAAAAAAA"), bearer(alice.AccessToken)...)
+	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+	if n := f.store.count("cas"); n != cas {
+		t.Errorf("%d compare-and-swaps for a token that matches nothing", n-cas)
+	}
+	f.store.setFail("cas", nil)
+	if rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...); rec.Code != 200 {
+		t.Errorf("the session's own token after the mismatch: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestLoginOnAContendedStoreIs500: a record that changes under every swap (a storm of
+// concurrent logins) makes a login a 500 after bounded retries, not a loop.
 func TestLoginOnAContendedStoreIs500(t *testing.T) {
 	f := newFixture(t, nil)
 	n := 0
 	f.store.setAfter(func(method string) {
 		if method == "load" { // another login slips in between the load and the swap
 			n++
-			f.store.mem.CompareAndSwap(context.Background(), "alice", f.store.get("alice"), []byte(fmt.Sprint("other login ", n)), 0)
+			other := session{gen: uint32(n)}
+			other.id[0], other.id[1] = byte(n), byte(n>>8)
+			other.created = f.clock.now().UnixMilli()
+			other.used, other.rotated = other.created, other.created
+			f.store.mem.CompareAndSwap(context.Background(), "alice", f.store.get("alice"), f.a.sealRecord("alice", []session{other}), 0)
 		}
 	})
 	rec := f.do(t, "POST", "/auth", loginBody("alice"))
@@ -473,9 +584,32 @@ func TestRefreshRetrieveUserFails(t *testing.T) {
 	}
 }
 
-// TestRefreshWhenStoreHoldsNothingIs401: a store that holds nothing for the user (the
-// value expired, or the store lost it) is a refused refresh token, and nothing is
-// written or revoked.
+// TestRefreshRetrieveUserOfAnotherIDIs500: the record is keyed by the access token's
+// user id, so a RetrieveUser that answers with another user (the application's bug)
+// must not refresh into that user's record nor issue a token for them: a 500 that
+// touches no session.
+func TestRefreshRetrieveUserOfAnotherIDIs500(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.login(t, "alice")
+	bob := f.login(t, "bob")
+	f.dir.update("alice", func(u *User) { u.ID = "bob" })
+	cas := f.store.count("cas")
+	rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
+	checkError(t, rec, 500, "InternalServerError", "Internal server error.")
+	if n := f.store.count("cas"); n != cas {
+		t.Errorf("%d compare-and-swaps", n-cas)
+	}
+	if f.sessionToken(t, alice.AccessToken) != alice.RefreshToken || f.sessionToken(t, bob.AccessToken) != bob.RefreshToken {
+		t.Error("a session changed")
+	}
+	if !strings.Contains(f.log.String(), errOtherUser.Error()) {
+		t.Errorf("log %q", f.log.String())
+	}
+}
+
+// TestRefreshWhenStoreHoldsNothingIs401: a store that holds no record for the user (it
+// expired with the last session, or the store lost it) is a refused refresh token, and
+// nothing is written or revoked.
 func TestRefreshWhenStoreHoldsNothingIs401(t *testing.T) {
 	f := newFixture(t, nil)
 	alice := f.login(t, "alice")
@@ -491,20 +625,25 @@ func TestRefreshWhenStoreHoldsNothingIs401(t *testing.T) {
 	}
 }
 
-// TestRefreshConcurrent: 64 requests present one refresh token at once. Every change
-// is a compare-and-swap from the presented token, so exactly one wins. Every loser
-// presented a token that is no longer current, which RFC 9700 §4.14.2 treats as reuse,
-// so the winner's new token is revoked too: a client racing itself is logged out, which
-// is the documented price of rotation.
+// TestRefreshConcurrent: 64 requests present one refresh token at once, with no reuse
+// interval. Every change is a compare-and-swap of the record, so exactly one wins.
+// Every loser presented a token that is no longer current, which RFC 9700 §4.14.2
+// treats as reuse, so the session ends and the winner's new token dies too: a client
+// racing itself is logged out on that device (Refresh.ReuseInterval is the remedy).
+// The user's other session is untouched.
 func TestRefreshConcurrent(t *testing.T) {
 	f := newFixture(t, nil)
 	alice := f.login(t, "alice")
+	phone := f.login(t, "alice")
 	codes := f.refreshConcurrently(t, alice, 64)
 	if codes[200] != 1 || codes[401] != 63 {
 		t.Fatalf("status counts %v, want exactly one 200 and 63 401s", codes)
 	}
-	if d := f.store.get("alice"); d != nil {
-		t.Errorf("store still holds %q after the losers' reuse was detected", d)
+	if cur := f.sessionToken(t, alice.AccessToken); cur != "" {
+		t.Errorf("the session still has the token %q after the losers' reuse was detected", cur)
+	}
+	if ss := f.storedSessions(t, "alice"); len(ss) != 1 || f.sessionToken(t, phone.AccessToken) != phone.RefreshToken {
+		t.Errorf("the other session changed: %+v", ss)
 	}
 }
 
@@ -541,28 +680,70 @@ func TestRefreshWithoutRotation(t *testing.T) {
 	// A wrong token is refused but, without rotation, is no evidence of theft.
 	rec := f.do(t, "POST", "/auth/refresh", refreshBody("AAAAAAAAAAAAAAAAAAAAAAAA"), bearer(alice.AccessToken)...)
 	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
-	if d := f.store.get("alice"); !bytes.Equal(d, refreshTokenDigest(alice.RefreshToken)) {
-		t.Errorf("store holds %q: a mismatch changed the token although rotation is off", d)
+	if cur := f.sessionToken(t, alice.AccessToken); cur != alice.RefreshToken {
+		t.Errorf("the session's token is %q: it changed although rotation is off", cur)
+	}
+	if ss := f.storedSessions(t, "alice"); len(ss) != 1 || ss[0].gen != 0 {
+		t.Errorf("stored sessions %+v, want one never rotated", ss)
 	}
 }
 
+// TestStoreNeverSeesRawToken: S9, nothing at rest a client can present. Through logins
+// on several devices, rotations, a reuse-interval answer, a replay, the logout scopes
+// and an admin revocation, no value and no key the store is given contains any issued
+// refresh token, its 18 bytes decoded, or its SHA-256 in binary, hex or any base64.
+// Every value is a record the package opens under a user id, and every key is a user id.
 func TestStoreNeverSeesRawToken(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, func(c *Config) { c.Refresh.ReuseInterval = 10 * time.Second })
 	var issued []string
-	tok := f.login(t, "alice")
-	issued = append(issued, tok.RefreshToken)
-	for i := 0; i < 3; i++ {
-		rec := f.do(t, "POST", "/auth/refresh", refreshBody(tok.RefreshToken), bearer(tok.AccessToken)...)
-		if rec.Code != 200 {
-			t.Fatalf("refresh: %d", rec.Code)
+	keep := func(tok *Tokens) *Tokens {
+		t.Helper()
+		if len(tok.RefreshToken) != 24 {
+			t.Fatalf("refresh token %q", tok.RefreshToken)
 		}
-		tok = tokensOf(t, rec)
 		issued = append(issued, tok.RefreshToken)
+		return tok
 	}
-	// A replay and a logout: the revocation paths.
-	f.do(t, "POST", "/auth/refresh", refreshBody(issued[0]), bearer(tok.AccessToken)...)
-	issued = append(issued, f.login(t, "alice").RefreshToken)
-	f.do(t, "POST", "/auth/logout", "", bearer(tok.AccessToken)...)
+	refresh := func(tok *Tokens, want int) *Tokens {
+		t.Helper()
+		rec := f.do(t, "POST", "/auth/refresh", refreshBody(tok.RefreshToken), bearer(tok.AccessToken)...)
+		if rec.Code != want {
+			t.Fatalf("refresh: %d %s, want %d", rec.Code, rec.Body, want)
+		}
+		if want != 200 {
+			return nil
+		}
+		return keep(tokensOf(t, rec))
+	}
+	laptop := keep(f.login(t, "alice"))
+	phone := keep(f.login(t, "alice"))
+	keep(f.login(t, "bob"))
+	first := laptop
+	for i := 0; i < 3; i++ {
+		laptop = refresh(laptop, 200)
+	}
+	prev := laptop
+	laptop = refresh(laptop, 200)
+	refresh(prev, 200)            // within the reuse interval: the same successor
+	f.clock.add(11 * time.Second) // past it
+	refresh(first, 401)           // a replay: the laptop's session ends
+	phone = refresh(phone, 200)
+	tablet := keep(f.login(t, "alice"))
+	if rec := f.do(t, "POST", "/auth/logout?scope=others", "", bearer(tablet.AccessToken)...); rec.Code != 204 {
+		t.Fatalf("logout of the others: %d", rec.Code)
+	}
+	keep(f.login(t, "alice"))
+	if rec := f.do(t, "POST", "/auth/logout", "", bearer(tablet.AccessToken)...); rec.Code != 204 {
+		t.Fatalf("logout: %d", rec.Code)
+	}
+	carol, err := f.a.IssueTokens(context.Background(), &User{ID: "carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep(carol)
+	if err := f.a.RevokeSessions(context.Background(), "bob"); err != nil {
+		t.Fatal(err)
+	}
 
 	f.store.mu.Lock()
 	seen := slices.Clone(f.store.seen)
@@ -571,55 +752,138 @@ func TestStoreNeverSeesRawToken(t *testing.T) {
 	if len(seen) < len(issued) {
 		t.Fatalf("store saw %d values for %d issued tokens", len(seen), len(issued))
 	}
-	digests := map[string]bool{}
+	// Every form of each token a store could hold.
+	var forms [][]byte
 	for _, tok := range issued {
-		digests[string(refreshTokenDigest(tok))] = true
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || len(raw) != refreshTokenBytes {
+			t.Fatalf("token %q: %v", tok, err)
+		}
+		sum := sha256.Sum256([]byte(tok))
+		forms = append(forms, []byte(tok), raw, sum[:])
+		for _, enc := range []string{
+			hex.EncodeToString(sum[:]), strings.ToUpper(hex.EncodeToString(sum[:])),
+			base64.StdEncoding.EncodeToString(sum[:]), base64.RawStdEncoding.EncodeToString(sum[:]),
+			base64.URLEncoding.EncodeToString(sum[:]), base64.RawURLEncoding.EncodeToString(sum[:]),
+		} {
+			forms = append(forms, []byte(enc))
+		}
 	}
+	users := []string{"alice", "bob", "carol"}
 	for _, v := range seen {
-		if len(v) != 43 || !base64URLOnly(string(v)) {
-			t.Errorf("store was given %q, not a 43-character digest", v)
+		opened := false
+		for _, u := range users {
+			if _, err := f.a.openRecord(u, v); err == nil {
+				opened = true
+			}
 		}
-		if !digests[string(v)] {
-			t.Errorf("store was given %q, which is no issued token's digest", v)
+		if !opened {
+			t.Errorf("store was given %q, which is no user's record", v)
 		}
-		for _, tok := range issued {
-			if bytes.Contains(v, []byte(tok)) {
-				t.Errorf("store was given the raw token %q", tok)
+		for i, form := range forms {
+			if bytes.Contains(v, form) {
+				t.Errorf("store was given a value holding the token %q (form %d)", issued[i/9], i%9)
 			}
 		}
 	}
 	for _, k := range keys {
-		if k != "alice" {
-			t.Errorf("store was given the key %q, not the user id", k)
+		if !slices.Contains(users, k) {
+			t.Errorf("store was given the key %q, not a user id", k)
+		}
+		for i, form := range forms {
+			if strings.Contains(k, string(form)) {
+				t.Errorf("store was given a key holding the token %q", issued[i/9])
+			}
 		}
 	}
 }
 
-func TestRefreshTokenDigest(t *testing.T) {
-	// SHA-256("abc"), FIPS 180-2 appendix B.1, in base64url.
-	if got, want := string(refreshTokenDigest("abc")), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"; got != want {
-		t.Errorf("digest %q, want %q", got, want)
+// TestRefreshTokenDerivation: a session's refresh token of generation g is
+// base64url(HMAC-SHA256(Secret, "jwtauth refresh\x00" || sid || key || g)[:18]), 24
+// characters. The fixed vector pins the derivation: a change to it would kill every live
+// session at the upgrade. Generations, keys, ids and secrets each change the token.
+func TestRefreshTokenDerivation(t *testing.T) {
+	a := testAuth(t, func(c *Config) { c.PreviousSecrets = [][]byte{httpSecret} })
+	var s session
+	for i := range s.id {
+		s.id[i] = byte(i)
+	}
+	for i := range s.key {
+		s.key[i] = byte(0x80 + i)
+	}
+	want := func(secret []byte, s *session, gen uint32) string {
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte("jwtauth refresh\x00"))
+		m.Write(s.id[:])
+		m.Write(s.key[:])
+		m.Write([]byte{byte(gen >> 24), byte(gen >> 16), byte(gen >> 8), byte(gen)})
+		return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:refreshTokenBytes])
+	}
+	seen := map[string]bool{}
+	for _, gen := range []uint32{0, 1, 2, 255, 256, 1 << 24, math.MaxUint32} {
+		for ki, secret := range [][]byte{testSecret, httpSecret} {
+			tok := s.token(a.keys[ki], gen)
+			if got := string(tok[:]); got != want(secret, &s, gen) {
+				t.Errorf("generation %d, key %d: %q, want %q", gen, ki, got, want(secret, &s, gen))
+			}
+			if seen[string(tok[:])] {
+				t.Errorf("generation %d, key %d: token %q repeats", gen, ki, tok)
+			}
+			seen[string(tok[:])] = true
+		}
+	}
+	s.gen = 3
+	if got := s.tokenString(a.keys[0]); got != want(testSecret, &s, 3) {
+		t.Errorf("tokenString = %q, want generation 3's", got)
+	}
+	if got, fixed := s.tokenString(a.keys[0]), "It86iCZTdnFrZhgOMGfhhEdk"; got != fixed {
+		t.Errorf("tokenString of the fixed session = %q, want %q", got, fixed)
+	}
+	other := s
+	other.key[31] ^= 1
+	if other.tokenString(a.keys[0]) == s.tokenString(a.keys[0]) {
+		t.Error("another key derives the same token")
+	}
+	other = s
+	other.id[15] ^= 1
+	if other.tokenString(a.keys[0]) == s.tokenString(a.keys[0]) {
+		t.Error("another session id derives the same token")
 	}
 }
 
-func TestNewRefreshTokenUnique(t *testing.T) {
+// TestNewSessionUnique: session ids and keys come from crypto/rand; 100,000 sessions
+// have distinct ids, keys and first refresh tokens, each token 24 base64url characters
+// and each sid 22 that parseSID reads back.
+func TestNewSessionUnique(t *testing.T) {
 	const n = 100_000
-	seen := make(map[string]struct{}, n)
+	a := testAuth(t, nil)
+	ids := make(map[[16]byte]struct{}, n)
+	keys := make(map[[32]byte]struct{}, n)
+	toks := make(map[string]struct{}, n)
 	for i := 0; i < n; i++ {
-		tok, digest, err := newRefreshToken()
+		s, err := newSession()
 		if err != nil {
 			t.Fatal(err)
 		}
+		tok := s.tokenString(a.keys[0])
 		if len(tok) != 24 || !base64URLOnly(tok) {
 			t.Fatalf("token %q is not 24 base64url characters", tok)
 		}
-		if i < 100 && !bytes.Equal(digest, refreshTokenDigest(tok)) {
-			t.Fatalf("digest %q is not the token's", digest)
+		if i < 100 {
+			if id, ok := parseSID(s.sid()); !ok || id != s.id || len(s.sid()) != 22 {
+				t.Fatalf("sid %q does not read back", s.sid())
+			}
 		}
-		if _, dup := seen[tok]; dup {
+		if _, dup := ids[s.id]; dup {
+			t.Fatalf("duplicate session id after %d draws", i)
+		}
+		if _, dup := keys[s.key]; dup {
+			t.Fatalf("duplicate session key after %d draws", i)
+		}
+		if _, dup := toks[tok]; dup {
 			t.Fatalf("duplicate token after %d draws", i)
 		}
-		seen[tok] = struct{}{}
+		ids[s.id], keys[s.key], toks[tok] = struct{}{}, struct{}{}, struct{}{}
 	}
 }
 
@@ -639,8 +903,8 @@ func TestRefreshCookieMode(t *testing.T) {
 	if cs["access_token"] == nil || cs["refresh_token"] == nil {
 		t.Fatalf("refresh did not set both cookies: %v", rec.Header()["Set-Cookie"])
 	}
-	if !bytes.Equal(f.store.get("alice"), refreshTokenDigest(cs["refresh_token"].Value)) {
-		t.Error("the refresh cookie is not the stored token")
+	if f.sessionToken(t, cs["access_token"].Value) != cs["refresh_token"].Value {
+		t.Error("the refresh cookie is not the session's current token")
 	}
 	// The refresh token cookie is required in strict cookie mode, even with a body.
 	rec = f.do(t, "POST", "/auth/refresh", refreshBody("x"), "Cookie", "access_token="+cs["access_token"].Value)
@@ -670,59 +934,118 @@ func TestRefreshHeaderFallbackFromCookieToBody(t *testing.T) {
 	}
 }
 
+// TestLogout: a logout ends the session of its access token, even an expired one, and
+// only that one: the user's other device stays logged in.
 func TestLogout(t *testing.T) {
 	f := newFixture(t, nil)
 	alice := f.login(t, "alice")
 	f.clock.add(10 * time.Hour) // an expired access token still logs out
+	phone := f.login(t, "alice")
 	rec := f.do(t, "POST", "/auth/logout", "", bearer(alice.AccessToken)...)
 	if rec.Code != 204 || rec.Body.Len() != 0 {
 		t.Fatalf("logout: %d %q", rec.Code, rec.Body)
 	}
-	if d := f.store.get("alice"); d != nil {
-		t.Fatal("logout did not revoke")
+	if f.sessionToken(t, alice.AccessToken) != "" {
+		t.Fatal("logout did not end the session")
+	}
+	if ss := f.storedSessions(t, "alice"); len(ss) != 1 || f.sessionToken(t, phone.AccessToken) != phone.RefreshToken {
+		t.Fatalf("logout touched the other device's session: %+v", ss)
 	}
 	rec = f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
 	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+	if rec := f.do(t, "POST", "/auth/refresh", refreshBody(phone.RefreshToken), bearer(phone.AccessToken)...); rec.Code != 200 {
+		t.Fatalf("the other device's refresh after the logout: %d %s", rec.Code, rec.Body)
+	}
 
 	rec = f.do(t, "POST", "/auth/logout", "")
 	checkError(t, rec, 401, "MissingAuthorizationHeader", "Authorization header not present.")
 	rec = f.do(t, "POST", "/auth/logout", "", bearer(tamper(t, alice.AccessToken))...)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
 
-	// A logout with nothing stored touches nothing and succeeds.
+	// A logout of a session that has already ended touches nothing and succeeds.
 	cas := f.store.count("cas")
 	if rec := f.do(t, "POST", "/auth/logout", "", bearer(alice.AccessToken)...); rec.Code != 204 || f.store.count("cas") != cas {
 		t.Errorf("second logout: %d, %d swaps", rec.Code, f.store.count("cas")-cas)
 	}
 
-	f.login(t, "alice")
-	for _, method := range []string{"load", "delete"} {
-		f.store.setFail(method, errors.New("revoke failed: secret-detail"))
-		rec = f.do(t, "POST", "/auth/logout", "", bearer(alice.AccessToken)...)
+	// A failing store is a 500 that ends nothing: "cas" while the phone's session
+	// remains, "delete" when the record would go with the last session.
+	for _, tc := range []struct {
+		method string
+		phone  bool
+	}{{"load", false}, {"load", true}, {"cas", true}, {"delete", false}} {
+		f.store.remove("alice")
+		tablet := f.login(t, "alice")
+		if tc.phone {
+			f.login(t, "alice")
+		}
+		before := f.store.get("alice")
+		f.store.setFail(tc.method, errors.New("revoke failed: secret-detail"))
+		rec = f.do(t, "POST", "/auth/logout", "", bearer(tablet.AccessToken)...)
 		checkError(t, rec, 500, "InternalServerError", "Internal server error.")
 		if strings.Contains(rec.Body.String(), "secret-detail") {
-			t.Errorf("%s: revoke error leaked", method)
+			t.Errorf("%s: revoke error leaked", tc.method)
 		}
-		if f.store.get("alice") == nil {
-			t.Errorf("%s: a failed logout deleted the token", method)
+		if !bytes.Equal(f.store.get("alice"), before) || f.sessionToken(t, tablet.AccessToken) != tablet.RefreshToken {
+			t.Errorf("%s: a failed logout changed the sessions", tc.method)
 		}
-		f.store.setFail(method, nil)
+		f.store.setFail(tc.method, nil)
 	}
 }
 
+// TestLogoutClearsCookies: a logout that ends the browser's own session (no scope, or
+// scope=all) clears its cookies; scope=others leaves the browser logged in, and its
+// cookies alone.
 func TestLogoutClearsCookies(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{Split: true, Domain: "example.com"} })
-	rec := f.do(t, "POST", "/auth", loginBody("alice"))
-	rec = f.do(t, "POST", "/auth/logout", "", "Cookie", cookieHeader(rec))
-	if rec.Code != 204 {
-		t.Fatalf("logout: %d %s", rec.Code, rec.Body)
-	}
-	cs := cookiesByName(rec)
-	for _, name := range []string{"access_token", "access_token_signature", "refresh_token"} {
-		c := cs[name]
-		if c == nil || c.MaxAge >= 0 || c.Value != "" || c.Path != "/" || c.Domain != "example.com" || !c.Secure {
-			t.Errorf("cookie %s not cleared: %+v", name, c)
+	for _, tc := range []struct {
+		query string
+		clear bool
+	}{{"", true}, {"?scope=all", true}, {"?scope=others", false}} {
+		f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{Split: true, Domain: "example.com"} })
+		jar := cookieHeader(f.do(t, "POST", "/auth", loginBody("alice")))
+		rec := f.do(t, "POST", "/auth/logout"+tc.query, "", "Cookie", jar)
+		if rec.Code != 204 {
+			t.Fatalf("logout%s: %d %s", tc.query, rec.Code, rec.Body)
 		}
+		cs := cookiesByName(rec)
+		if !tc.clear {
+			if len(cs) != 0 {
+				t.Errorf("logout%s set cookies %v", tc.query, rec.Header()["Set-Cookie"])
+			}
+			continue
+		}
+		for _, name := range []string{"access_token", "access_token_signature", "refresh_token"} {
+			c := cs[name]
+			path := "/"
+			if name == "refresh_token" {
+				path = "/auth/refresh"
+			}
+			if c == nil || c.MaxAge >= 0 || c.Value != "" || c.Path != path || c.Domain != "example.com" || !c.Secure {
+				t.Errorf("logout%s: cookie %s not cleared: %+v", tc.query, name, c)
+			}
+		}
+	}
+}
+
+// TestLogoutScopeMustBeOthersOrAll: a scope other than empty, others or all, a repeated
+// scope, or a query that does not parse is a 400 that ends nothing, so that a typo never
+// logs out more, or less, than was asked. An empty scope is the plain logout.
+func TestLogoutScopeMustBeOthersOrAll(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.login(t, "alice")
+	phone := f.login(t, "alice")
+	for _, q := range []string{"?scope=ALL", "?scope=mine", "?scope=all&scope=all", "?scope=others&scope=all", "?scope=%zz", "?scope=all;x"} {
+		rec := f.do(t, "POST", "/auth/logout"+q, "", bearer(alice.AccessToken)...)
+		checkError(t, rec, 400, "InvalidRequest", "The logout scope must be others or all.")
+	}
+	if f.sessionToken(t, alice.AccessToken) != alice.RefreshToken || f.sessionToken(t, phone.AccessToken) != phone.RefreshToken {
+		t.Error("a refused logout ended a session")
+	}
+	if rec := f.do(t, "POST", "/auth/logout?scope=", "", bearer(alice.AccessToken)...); rec.Code != 204 {
+		t.Fatalf("logout with an empty scope: %d %s", rec.Code, rec.Body)
+	}
+	if f.sessionToken(t, alice.AccessToken) != "" || f.sessionToken(t, phone.AccessToken) != phone.RefreshToken {
+		t.Error("an empty scope did not end exactly the token's own session")
 	}
 }
 
@@ -780,31 +1103,39 @@ var _ = http.StatusOK
 
 // TestLogoutRacingRefreshesAlwaysLeavesNoToken: a logout sent while N refreshes with the
 // same token are in flight cannot be undone by them. Every change to the store is a
-// compare-and-swap, so a refresh that loaded the token before the logout deleted it
-// fails its swap instead of writing a new token back. The store is the fixture's
-// MemStore, with a pause of up to 50µs after each load to widen the window between a
-// refresh's load and its swap, where the logout must land; many rounds.
+// compare-and-swap of the user's record, so a refresh that loaded the record before the
+// logout ended the session fails its swap instead of writing the session back. The
+// store is the fixture's MemStore, with a pause of up to 50µs after each load to widen
+// the window between a refresh's load and its swap, where the logout must land; many
+// rounds. The user's other session, on another device, survives every round, and no
+// refresh token a refresh returned works after the logout.
 func TestLogoutRacingRefreshesAlwaysLeavesNoToken(t *testing.T) {
 	const rounds, refreshes = 200, 8
 	f := newFixture(t, nil)
+	phone := f.login(t, "alice")
+	phoneSID := sidOf(t, f.a, phone.AccessToken)
 	f.store.setAfter(func(method string) {
 		if method == "load" {
 			time.Sleep(time.Duration(rand.IntN(50)) * time.Microsecond)
 		}
 	})
-	store := &f.store.mem
 	won := 0
 	for round := 0; round < rounds; round++ {
 		alice := f.login(t, "alice")
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		codes := make([]int, refreshes)
+		got := make([]*Tokens, refreshes)
 		for i := range codes {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-start
-				codes[i] = f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...).Code
+				rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
+				codes[i] = rec.Code
+				if rec.Code == 200 {
+					got[i] = tokensOf(t, rec)
+				}
 			}()
 		}
 		var logout int
@@ -828,9 +1159,20 @@ func TestLogoutRacingRefreshesAlwaysLeavesNoToken(t *testing.T) {
 				t.Fatalf("round %d: refresh %d", round, c)
 			}
 		}
-		if v, err := store.Load(context.Background(), "alice"); err != nil || v != nil {
-			t.Fatalf("round %d: after the logout the store holds %q, %v; refreshes %v", round, v, err, codes)
+		if ss := f.storedSessions(t, "alice"); len(ss) != 1 || ss[0].sid() != phoneSID {
+			t.Fatalf("round %d: after the logout the store holds %d sessions, want the phone's alone; refreshes %v", round, len(ss), codes)
 		}
+		for _, tok := range got {
+			if tok == nil {
+				continue
+			}
+			if rec := f.do(t, "POST", "/auth/refresh", refreshBody(tok.RefreshToken), bearer(tok.AccessToken)...); rec.Code != 401 {
+				t.Fatalf("round %d: a refresh token issued before the logout answered %d after it", round, rec.Code)
+			}
+		}
+	}
+	if f.sessionToken(t, phone.AccessToken) != phone.RefreshToken {
+		t.Error("the other device's session changed")
 	}
 	t.Logf("%d rounds: %d refreshes won their race against the logout, none survived it", rounds, won)
 }
@@ -892,8 +1234,8 @@ func TestNoRotationRefreshRestartsIdleTimeout(t *testing.T) {
 			t.Fatalf("refresh %d, 50 minutes after the last: %d %s", i, rec.Code, rec.Body)
 		}
 	}
-	if !bytes.Equal(f.store.get("alice"), refreshTokenDigest(alice.RefreshToken)) {
-		t.Error("the stored token changed without rotation")
+	if f.sessionToken(t, alice.AccessToken) != alice.RefreshToken {
+		t.Error("the session's token changed without rotation")
 	}
 	f.clock.add(time.Hour)
 	checkError(t, refresh(), 401, "AuthenticationFailed", "Authentication failed.")
@@ -906,10 +1248,10 @@ func TestRefreshUserWhoseClaimsCannotBeSignedKeepsTheToken(t *testing.T) {
 	f := newFixture(t, nil)
 	alice := f.login(t, "alice")
 	f.dir.update("alice", func(u *User) { u.Claims = map[string]any{"exp": 1} })
-	cas := f.store.count("cas")
+	cas, before := f.store.count("cas"), f.store.get("alice")
 	rec := f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(alice.AccessToken)...)
 	checkError(t, rec, 500, "InternalServerError", "Internal server error.")
-	if n := f.store.count("cas"); n != cas || !bytes.Equal(f.store.get("alice"), refreshTokenDigest(alice.RefreshToken)) {
+	if n := f.store.count("cas"); n != cas || !bytes.Equal(f.store.get("alice"), before) {
 		t.Fatalf("the failed refresh changed the store (%d swaps)", n-cas)
 	}
 	f.dir.update("alice", func(u *User) { u.Claims = nil })
@@ -929,7 +1271,7 @@ func TestRefreshAndLogoutRefuseATokenWithoutUserID(t *testing.T) {
 	}
 	checkError(t, f.do(t, "POST", "/auth/refresh", refreshBody(alice.RefreshToken), bearer(tok)...), 401, "Unauthorized", "Auth required.")
 	checkError(t, f.do(t, "POST", "/auth/logout", "", bearer(tok)...), 401, "Unauthorized", "Auth required.")
-	if !bytes.Equal(f.store.get("alice"), refreshTokenDigest(alice.RefreshToken)) {
-		t.Error("alice's refresh token changed")
+	if f.sessionToken(t, alice.AccessToken) != alice.RefreshToken {
+		t.Error("alice's session changed")
 	}
 }

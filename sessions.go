@@ -228,17 +228,17 @@ const (
 // match finds presented among the session's current token and the lookBack before it,
 // under Secret and each of PreviousSecrets (so that rotating the Secret ends no session).
 // Each comparison is hmac.Equal; the search stops at the first match, which tells the
-// timing what the response says anyway.
-func (a *Auth) match(s *session, presented string) int {
+// timing what the response says anyway. back is how many rotations old the match is.
+func (a *Auth) match(s *session, presented string) (kind, back int) {
 	p := []byte(presented)
 	for back := 0; back <= lookBack && back <= int(s.gen); back++ {
 		for _, k := range a.keys {
 			if t := s.token(k, s.gen-uint32(back)); hmac.Equal(t[:], p) {
-				return min(current+back, ancestor)
+				return min(current+back, ancestor), back
 			}
 		}
 	}
-	return noMatch
+	return noMatch, 0
 }
 
 // errUnchanged, from an update's change function, ends the update without a write.
@@ -305,8 +305,10 @@ func (a *Auth) update(ctx context.Context, userID string, change func(ss []sessi
 // openSession stores s, made by newSession, as a new session of userID opened now,
 // ending the least recently used live sessions beyond Refresh.MaxSessions.
 func (a *Auth) openSession(ctx context.Context, userID string, s *session) error {
-	return a.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
+	var evicted []string
+	err := a.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
 		s.created, s.used, s.rotated, s.gen = now, now, now, 0
+		evicted = evicted[:0]
 		for {
 			lru, live := -1, 0
 			for i := range ss {
@@ -320,9 +322,17 @@ func (a *Auth) openSession(ctx context.Context, userID string, s *session) error
 			if live < a.refreshCfg.MaxSessions {
 				return append(ss, *s), nil
 			}
+			evicted = append(evicted, ss[lru].sid())
 			ss = append(ss[:lru], ss[lru+1:]...)
 		}
 	})
+	if err == nil {
+		a.emit(ctx, Event{Kind: EventLogin, UserID: userID, SessionID: s.sid()})
+		for _, sid := range evicted {
+			a.emit(ctx, Event{Kind: EventSessionEnded, UserID: userID, SessionID: sid, Reason: "evicted"})
+		}
+	}
+	return err
 }
 
 // errSessionGone is an access token whose session has ended, where a live one is
@@ -330,36 +340,42 @@ func (a *Auth) openSession(ctx context.Context, userID string, s *session) error
 var errSessionGone = fmt.Errorf("%w: the token's session has ended", ErrTokenInvalid)
 
 // endSessions ends the live sessions of userID for which end is true, in one
-// compare-and-swap, and reports how many it ended. With caller, the session of the
-// access token that asks must be live: a token of an ended session manages nothing. It
-// runs even when the client has gone: a request must not escape a revocation by
-// hanging up.
-func (a *Auth) endSessions(ctx context.Context, userID string, caller *[16]byte, end func(*session) bool) (int, error) {
+// compare-and-swap, and reports how many it ended; each is an EventSessionEnded with
+// reason. With caller, the session of the access token that asks must be live: a token
+// of an ended session manages nothing. It runs even when the client has gone: a request
+// must not escape a revocation by hanging up.
+func (a *Auth) endSessions(ctx context.Context, userID string, caller *[16]byte, reason string, end func(*session) bool) (int, error) {
 	if a.cfg.Refresh == nil {
 		return 0, errNoRefresh
 	}
-	var n int
+	var ended []string
 	err := a.update(context.WithoutCancel(ctx), userID, func(ss []session, now int64) ([]session, error) {
 		if caller != nil {
 			if i := find(ss, *caller); i < 0 || a.sessionEnded(&ss[i], now) != nil {
 				return nil, errSessionGone
 			}
 		}
-		n = 0
+		ended = ended[:0]
 		kept := ss[:0]
 		for _, s := range ss {
 			if a.sessionEnded(&s, now) == nil && end(&s) {
-				n++
+				ended = append(ended, s.sid())
 				continue
 			}
 			kept = append(kept, s)
 		}
-		if n == 0 {
+		if len(ended) == 0 {
 			return nil, errUnchanged
 		}
 		return kept, nil
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	for _, sid := range ended {
+		a.emit(ctx, Event{Kind: EventSessionEnded, UserID: userID, SessionID: sid, Reason: reason})
+	}
+	return len(ended), nil
 }
 
 var errNoRefresh = errors.New("jwtauth: sessions need Config.Refresh")
@@ -424,7 +440,7 @@ func (a *Auth) RevokeSession(ctx context.Context, userID, sessionID string) (boo
 	if !ok {
 		return false, nil
 	}
-	n, err := a.endSessions(ctx, userID, nil, func(s *session) bool { return s.id == id })
+	n, err := a.endSessions(ctx, userID, nil, "revoked", func(s *session) bool { return s.id == id })
 	return n > 0, err
 }
 
@@ -432,7 +448,7 @@ func (a *Auth) RevokeSession(ctx context.Context, userID, sessionID string) (boo
 // of a record the package cannot read (a 500 at every login, refresh and logout of the
 // user): it deletes such a record whole. It is safe for concurrent use.
 func (a *Auth) RevokeSessions(ctx context.Context, userID string) error {
-	_, err := a.endSessions(ctx, userID, nil, func(*session) bool { return true })
+	_, err := a.endSessions(ctx, userID, nil, "revoked", func(*session) bool { return true })
 	if !errors.Is(err, errCorruptRecord) {
 		return err
 	}
@@ -499,7 +515,7 @@ func (a *Auth) serveEndSession(w http.ResponseWriter, r *http.Request, target st
 	if err == nil {
 		caller, _ := parseSID(c.SessionID)
 		id, ok := parseSID(target)
-		n, err = a.endSessions(r.Context(), c.UserID, &caller, func(s *session) bool { return ok && s.id == id })
+		n, err = a.endSessions(r.Context(), c.UserID, &caller, "revoked", func(s *session) bool { return ok && s.id == id })
 	}
 	switch {
 	case err != nil:

@@ -44,6 +44,7 @@ var (
 	errPayloadJSON  = fmt.Errorf("%w: payload is not a strict JSON object", ErrTokenInvalid)
 	errDuplicateKey = fmt.Errorf("%w: duplicate JSON member name", ErrTokenInvalid)
 	errSignTooLong  = fmt.Errorf("%w: token would be longer than MaxTokenSize", ErrInvalidClaims)
+	errSignNoExp    = fmt.Errorf("%w: exp is required: Verify would reject the token", ErrInvalidClaims)
 )
 
 // macKey is one HS256 key with a pool of HMAC states already keyed with it: hmac.Reset
@@ -98,12 +99,21 @@ func (st *macState) grow(n int) []byte {
 // with Config.Secret. It writes exactly the fields c holds: use IssueTokens, or the
 // endpoints, to get exp, iat, nbf, iss and aud filled in from the Config. Dates are
 // written in whole seconds. It refuses, with an error wrapping ErrInvalidClaims, what
-// Verify would reject: strings that are not valid UTF-8, a custom claim in Extra that
-// overrides a registered one or whose JSON is not strict (duplicate names, unpaired
-// surrogates, nesting deeper than 32), and a token longer than MaxTokenSize.
+// Verify would reject: claims without exp (unless InsecureNoExpiry), a custom claim in
+// Extra that overrides a registered one or whose JSON is not strict (duplicate names,
+// unpaired surrogates, nesting deeper than 32), and a token longer than MaxTokenSize.
+// It also refuses strings that are not valid UTF-8 anywhere in c, nested values and
+// map keys in Extra included: encoding/json would silently write U+FFFD in their
+// place, and the token would say something else than c. As encoding/json writes that
+// replacement as the escape \ufffd, a custom claim whose JSON holds the escape itself
+// (from a json.Marshaler or json.RawMessage) is refused as well; write U+FFFD
+// unescaped.
 func (a *Auth) Sign(c *Claims) (string, error) {
 	if c == nil {
 		return "", fmt.Errorf("%w: nil claims", ErrInvalidClaims)
+	}
+	if a.verifyExp && c.ExpiresAt.IsZero() {
+		return "", errSignNoExp
 	}
 	st := a.keys[0].get()
 	defer a.keys[0].put(st)
@@ -166,33 +176,9 @@ func (a *Auth) verify(token string, allowExpired bool) (*Claims, error) {
 // decode runs steps 1 to 5 of Verify: everything but the checks against the clock and
 // the Config.
 func (a *Auth) decode(token string) (*Claims, error) {
-	// Bounded input before anything else: CVE-2025-30204 (golang-jwt) was an unbounded
-	// split of a token made of dots. Nothing has been decoded or allocated yet.
-	if len(token) > a.cfg.MaxTokenSize {
-		return nil, errTooLong
-	}
-	if token == "" {
-		return nil, errEmpty
-	}
-	// RFC 7519 §7.2 step 1: "Verify that the JWT contains at least one period"; a JWS in
-	// compact serialization has exactly two (RFC 7515 §7.1). Four segments would be a JWE,
-	// which this package never accepts.
-	d1 := strings.IndexByte(token, '.')
-	if d1 < 0 {
-		return nil, errShape
-	}
-	d2 := strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 when there is no second dot
-	if d2 == d1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
-		return nil, errShape
-	}
-	// RFC 7515 §2: each segment is base64url "with all trailing '=' characters omitted ...
-	// and without the inclusion of any line breaks, whitespace, or other additional
-	// characters". Go's decoder would silently skip CR and LF, so check first.
-	if !base64URLOnly(token) {
-		return nil, errAlphabet
-	}
-	if len(token)-d2-1 != sigLen {
-		return nil, errSigLen
+	d1, d2, err := a.split(token)
+	if err != nil {
+		return nil, err
 	}
 
 	st := a.keys[0].get()
@@ -239,6 +225,37 @@ func (a *Auth) decode(token string) (*Claims, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// split runs steps 1 and 2 of Verify on nothing but the token's bytes, and returns the
+// indexes of its two dots.
+func (a *Auth) split(token string) (d1, d2 int, err error) {
+	// Bounded input before anything else: CVE-2025-30204 (golang-jwt) was an unbounded
+	// split of a token made of dots. Nothing has been decoded or allocated yet.
+	if len(token) > a.cfg.MaxTokenSize {
+		return 0, 0, errTooLong
+	}
+	if token == "" {
+		return 0, 0, errEmpty
+	}
+	// RFC 7519 §7.2 step 1: "Verify that the JWT contains at least one period"; a JWS in
+	// compact serialization has exactly two (RFC 7515 §7.1). Four segments would be a JWE,
+	// which this package never accepts.
+	d1 = strings.IndexByte(token, '.')
+	d2 = strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 when there is no second dot
+	if d1 < 0 || d2 == d1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
+		return 0, 0, errShape
+	}
+	// RFC 7515 §2: each segment is base64url "with all trailing '=' characters omitted ...
+	// and without the inclusion of any line breaks, whitespace, or other additional
+	// characters". Go's decoder would silently skip CR and LF, so check first.
+	if !base64URLOnly(token) {
+		return 0, 0, errAlphabet
+	}
+	if len(token)-d2-1 != sigLen {
+		return 0, 0, errSigLen
+	}
+	return d1, d2, nil
 }
 
 // macMatches reports whether sig is the MAC of msg under Secret (with st, a state of
@@ -293,49 +310,29 @@ func base64URLOnly(s string) bool {
 // extensions it does not understand; we understand none), typ absent or "JWT" (RFC 7519
 // §5.1). Other members, kid among them, are ignored (RFC 7515 §4): every key is tried.
 func checkHeader(hdr []byte) error {
-	p := scanner{s: string(hdr)}
+	l := lexer{s: string(hdr), syntax: errHdrJSON}
 	var keys keySet
-	if !p.open('{') {
-		return errHdrJSON
-	}
 	hasAlg := false
-	for n := 0; ; n++ {
-		name, done, err := p.member(&keys, n)
-		if err == errInvalidJSON {
-			return errHdrJSON
-		}
-		if err != nil {
-			return err
-		}
-		if done {
-			break
-		}
+	for name, ok := l.member(true, &keys); ok; name, ok = l.member(false, &keys) {
 		switch name {
 		case "alg":
-			if v, ok := p.str(); !ok || v != "HS256" {
+			// Anything but the string HS256, a malformed string included, is another alg.
+			if l.str(errAlg) != "HS256" {
 				return errAlg
 			}
 			hasAlg = true
 		case "typ":
-			if v, ok := p.str(); !ok || v != "JWT" {
+			if l.str(errTyp) != "JWT" {
 				return errTyp
 			}
 		case "crit":
 			return errCrit
 		default:
-			if !p.skip(0) {
-				if err := p.fail(); err != errInvalidJSON {
-					return err
-				}
-				return errHdrJSON
-			}
+			l.skip(0)
 		}
 	}
-	if !p.atEnd() {
-		return errHdrJSON
-	}
-	if !hasAlg {
+	if l.end(); l.err == nil && !hasAlg {
 		return errAlg
 	}
-	return nil
+	return l.err
 }

@@ -95,7 +95,7 @@ func TestSignEscapesHostileStrings(t *testing.T) {
 func TestSignRejectsRegisteredClaimOverride(t *testing.T) {
 	a := testAuth(t, nil)
 	for _, name := range []string{"exp", "nbf", "iat", "iss", "aud", "user_id", "scopes"} {
-		_, err := a.Sign(&Claims{UserID: "u", Extra: map[string]any{name: 1}})
+		_, err := a.Sign(&Claims{UserID: "u", ExpiresAt: testNow.Add(time.Hour), Extra: map[string]any{name: 1}})
 		if !errors.Is(err, ErrInvalidClaims) {
 			t.Errorf("Extra[%q]: err = %v, want ErrInvalidClaims", name, err)
 		}
@@ -104,12 +104,13 @@ func TestSignRejectsRegisteredClaimOverride(t *testing.T) {
 
 func TestSignRejectsUnencodableClaims(t *testing.T) {
 	a := testAuth(t, nil)
+	exp := testNow.Add(time.Hour)
 	for name, c := range map[string]*Claims{
 		"nil claims":                  nil,
-		"invalid UTF-8 user id":       {UserID: "\xff"},
-		"invalid UTF-8 custom name":   {Extra: map[string]any{"\xfe": 1}},
-		"invalid UTF-8 custom string": {Extra: map[string]any{"k": "\xfe"}},
-		"custom claim not JSON":       {Extra: map[string]any{"k": func() {}}},
+		"invalid UTF-8 user id":       {UserID: "\xff", ExpiresAt: exp},
+		"invalid UTF-8 custom name":   {Extra: map[string]any{"\xfe": 1}, ExpiresAt: exp},
+		"invalid UTF-8 custom string": {Extra: map[string]any{"k": "\xfe"}, ExpiresAt: exp},
+		"custom claim not JSON":       {Extra: map[string]any{"k": func() {}}, ExpiresAt: exp},
 		"exp before 1970":             {ExpiresAt: time.Unix(-5, 0)},
 		"exp after year 9999":         {ExpiresAt: time.Unix(maxNumericDate+1, 0)},
 	} {
@@ -330,5 +331,55 @@ func TestVerifyHS512TokensFail(t *testing.T) {
 		if _, err := a.Verify(tok); !errors.Is(err, ErrTokenInvalid) {
 			t.Errorf("%s: %v", tc.alg, err)
 		}
+	}
+}
+
+// TestSignRefusesInvalidUTF8AtAnyDepth: encoding/json would write U+FFFD in place of
+// invalid UTF-8 inside a custom claim, so the token would say something else than the
+// claims Sign was given.
+func TestSignRefusesInvalidUTF8AtAnyDepth(t *testing.T) {
+	a := testAuth(t, nil)
+	exp := testNow.Add(time.Hour)
+	for name, v := range map[string]any{
+		"string in a map":         map[string]any{"k": "\xff"},
+		"map key":                 map[string]any{"\xff": 1},
+		"string in a slice":       []string{"ok", "\xfe"},
+		"string two levels down":  []any{map[string]string{"k": "a\xffb"}},
+		"struct field":            struct{ S string }{"\xc3"},
+		"truncated multibyte key": map[string]int{"\xe6\x97": 1},
+		"raw replacement escape":  json.RawMessage(`["\ufffd"]`), // what encoding/json writes for invalid UTF-8
+	} {
+		tok, err := a.Sign(&Claims{UserID: "u", ExpiresAt: exp, Extra: map[string]any{"x": v}})
+		if !errors.Is(err, ErrInvalidClaims) {
+			t.Errorf("%s: Sign = %q, %v; want ErrInvalidClaims", name, tok, err)
+		}
+	}
+	// U+FFFD itself, and the text \ufffd, are valid and read back as written.
+	for _, s := range []string{"\uFFFD", `\ufffd`, `\\ufffd`} {
+		tok, err := a.Sign(&Claims{UserID: "u", ExpiresAt: exp, Extra: map[string]any{"x": []string{s}}})
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		c, err := a.Verify(tok)
+		var got []string
+		if err != nil || c.Get("x", &got) != nil || len(got) != 1 || got[0] != s {
+			t.Errorf("%q: read back %q, %v", s, got, err)
+		}
+	}
+}
+
+// TestSignRefusesTokensWithoutExp: Verify requires exp unless InsecureNoExpiry, so a
+// token without one could never be used.
+func TestSignRefusesTokensWithoutExp(t *testing.T) {
+	if tok, err := testAuth(t, nil).Sign(&Claims{UserID: "u"}); !errors.Is(err, ErrInvalidClaims) {
+		t.Errorf("Sign = %q, %v; want ErrInvalidClaims", tok, err)
+	}
+	a := testAuth(t, func(c *Config) { c.InsecureNoExpiry = true })
+	tok, err := a.Sign(&Claims{UserID: "u"})
+	if err != nil {
+		t.Fatalf("InsecureNoExpiry: %v", err)
+	}
+	if _, err := a.Verify(tok); err != nil {
+		t.Errorf("InsecureNoExpiry: Verify = %v", err)
 	}
 }

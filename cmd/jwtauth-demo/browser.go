@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"embed"
 	"net/http"
 	"time"
@@ -34,34 +33,24 @@ var static embed.FS
 // appReuseInterval lets two tabs that refresh at the same moment both stay logged in.
 const appReuseInterval = 10 * time.Second
 
-// newAppAuth is the browser app's Auth: the API's, in cookie mode, under /app/auth.
-func newAppAuth(cfg config, store jwtauth.Store, authenticate func(*http.Request) (*jwtauth.User, error),
-	retrieveUser func(context.Context, *jwtauth.Claims) (*jwtauth.User, error)) (*jwtauth.Auth, error) {
-	return jwtauth.New(jwtauth.Config{
-		Secret:       cfg.secret,
-		Cookies:      &jwtauth.Cookies{}, // Secure, HttpOnly, SameSite=Lax, host-only
-		Endpoints:    &jwtauth.Endpoints{Authenticate: authenticate, URLPrefix: "/app/auth"},
-		RetrieveUser: retrieveUser,
-		Refresh: &jwtauth.Refresh{
-			Store:         store,
-			ReuseInterval: appReuseInterval,
-			Window:        24 * time.Hour,
-		},
-		ErrorLog: cfg.errorLog,
-	})
-}
-
-// mountBrowserApp adds the page, the app's endpoints and its API to mux.
-func mountBrowserApp(mux *http.ServeMux, cfg config, store jwtauth.Store,
-	authenticate func(*http.Request) (*jwtauth.User, error),
-	retrieveUser func(context.Context, *jwtauth.Claims) (*jwtauth.User, error),
-	orders *orderBook) error {
-	auth, err := newAppAuth(cfg, store, authenticate, retrieveUser)
+// mountBrowserApp adds the page, the app's endpoints and its API to mux. The app's Auth
+// is the API's (base: its secret, RetrieveUser, logs) in cookie mode under /app/auth,
+// with the same users (authenticate) and sessions (store).
+func mountBrowserApp(mux *http.ServeMux, base jwtauth.Config, authenticate func(*http.Request) (*jwtauth.User, error),
+	store jwtauth.Store, orders *orderBook) error {
+	cfg := base
+	cfg.Cookies = &jwtauth.Cookies{} // Secure, HttpOnly, SameSite=Lax, host-only; CSRF check on
+	cfg.Endpoints = &jwtauth.Endpoints{Authenticate: authenticate, URLPrefix: "/app/auth"}
+	cfg.Refresh = &jwtauth.Refresh{
+		Store:         store,
+		ReuseInterval: appReuseInterval,
+		Window:        24 * time.Hour,
+	}
+	auth, err := jwtauth.New(cfg)
 	if err != nil {
 		return err
 	}
-	mux.Handle("/app/auth", auth.Handler())
-	mux.Handle("/app/auth/", auth.Handler())
+	auth.Mount(mux) // /app/auth and /app/auth/
 	mux.Handle("GET /app/api/orders", auth.Protected(http.HandlerFunc(orders.list)))
 	mux.Handle("POST /app/api/orders", auth.Scoped([]string{"orders:write"}, http.HandlerFunc(orders.create)))
 

@@ -78,7 +78,10 @@ func run(addr, secretFlag string, quiet bool) error {
 		fmt.Fprintln(os.Stderr, "jwtauth-demo: warning: no -secret or JWTAUTH_SECRET; using a random secret, tokens die with the process")
 	}
 
-	cfg := config{secret: secret, iterations: pbkdf2Iterations, accessLog: os.Stdout}
+	// Security events (logins, refreshes, reuse of a rotated-out token, ended sessions)
+	// go to stderr, beside the access log on stdout.
+	events := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg := config{secret: secret, iterations: pbkdf2Iterations, accessLog: os.Stdout, events: events}
 	if quiet {
 		cfg.accessLog = nil
 	}
@@ -154,6 +157,7 @@ type config struct {
 	iterations int       // PBKDF2 iterations for the password hashes
 	accessLog  io.Writer // one line per request; nil for none
 	errorLog   *slog.Logger
+	events     *slog.Logger // security events; nil for none
 }
 
 // account is a demo user: a PBKDF2 hash of the password, never the password.
@@ -228,6 +232,10 @@ func newServer(cfg config) (http.Handler, error) {
 			Profile: map[string]any{"user_id": c.UserID, "name": acct.name, "scopes": acct.scopes}}, nil
 	}
 
+	var onEvent func(context.Context, jwtauth.Event)
+	if cfg.events != nil {
+		onEvent = jwtauth.LogEvents(cfg.events)
+	}
 	// One store for both front doors: the API below and the browser app (browser.go).
 	store := new(jwtauth.MemStore)
 	auth, err := jwtauth.New(jwtauth.Config{
@@ -239,6 +247,7 @@ func newServer(cfg config) (http.Handler, error) {
 			Window: 24 * time.Hour, // a day idle and the user logs in again
 		},
 		ErrorLog: cfg.errorLog,
+		OnEvent:  onEvent,
 	})
 	if err != nil {
 		return nil, err
@@ -254,7 +263,8 @@ func newServer(cfg config) (http.Handler, error) {
 	mux.Handle("GET /api/ping", http.HandlerFunc(ping))
 	mux.Handle("GET /api/ping/protected", auth.Protected(http.HandlerFunc(ping)))
 	// The browser app: the same orders and users, with the tokens in cookies.
-	if err := mountBrowserApp(mux, cfg, store, authenticate, retrieveUser, orders); err != nil {
+	app := jwtauth.Config{Secret: cfg.secret, RetrieveUser: retrieveUser, ErrorLog: cfg.errorLog, OnEvent: onEvent}
+	if err := mountBrowserApp(mux, app, authenticate, store, orders); err != nil {
 		return nil, err
 	}
 

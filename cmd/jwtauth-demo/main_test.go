@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -416,4 +418,55 @@ func lookGo(t *testing.T) string {
 		t.Skip("no go command:", err)
 	}
 	return goTool
+}
+
+// TestReplayIsLoggedAsReuse: the walkthrough's replay step (log in, refresh once, present
+// the first refresh token again) leaves a reuse_detected line in the event log, which
+// an operator can alert on, and no token in it.
+func TestReplayIsLoggedAsReuse(t *testing.T) {
+	var events syncWriter
+	handler, err := newServer(config{
+		secret:     []byte("demo-test-secret-0123456789abcdef"),
+		iterations: 1000,
+		events:     slog.New(slog.NewTextHandler(&events, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(handler)
+	t.Cleanup(ts.Close)
+	_, m := call(t, ts, "POST", "/auth", "", `{"username": "alice", "password": "wonderland"}`)
+	access, old := m["access_token"].(string), m["refresh_token"].(string)
+	if code, _ := call(t, ts, "POST", "/auth/refresh", access, `{"refresh_token": "`+old+`"}`); code != 200 {
+		t.Fatalf("refresh: %d", code)
+	}
+	if code, _ := call(t, ts, "POST", "/auth/refresh", access, `{"refresh_token": "`+old+`"}`); code != 401 {
+		t.Fatalf("replay: %d", code)
+	}
+	log := events.String()
+	if !strings.Contains(log, `level=WARN msg="jwtauth: reuse_detected" event=reuse_detected user_id=alice session_id=`) ||
+		!strings.Contains(log, "generations_behind=1") {
+		t.Errorf("no reuse_detected line in the event log:\n%s", log)
+	}
+	if strings.Contains(log, old) || strings.Contains(log, access) || strings.Contains(log, "wonderland") {
+		t.Errorf("the event log holds a secret:\n%s", log)
+	}
+}
+
+// syncWriter is a buffer safe for the server's goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
