@@ -99,6 +99,9 @@ func TestBrowserApp(t *testing.T) {
 		t.Fatalf("login: %d %s, want 200 {}", resp.StatusCode, body)
 	}
 	access, refresh := tokenCookies(t, resp)
+	if access.Path != "/" || refresh.Path != "/app/auth/refresh" {
+		t.Errorf("cookie paths: access %q, refresh %q; want / and /app/auth/refresh, where it is used", access.Path, refresh.Path)
+	}
 
 	resp, body = appCall(t, ts, "GET", "/app/api/orders", []*http.Cookie{access}, "", nil)
 	if resp.StatusCode != 200 || strings.TrimSpace(body) != `{"orders":[],"user":"alice"}` {
@@ -154,5 +157,62 @@ func TestBrowserApp(t *testing.T) {
 	var e struct{ Exception string }
 	if json.Unmarshal([]byte(body), &e); resp.StatusCode != 401 || e.Exception != "AuthenticationFailed" {
 		t.Errorf("refresh after logout: %d %s, want 401 AuthenticationFailed", resp.StatusCode, body)
+	}
+}
+
+// TestBrowserAppCrossOrigin: an unsafe request that the app's cookies authorise, and a
+// login, are refused (403 CrossOriginRequest) when a browser says they come from another
+// origin; the same requests from the app's own origin, or from no browser, pass. The
+// API, whose token comes from the Authorization header, is not checked.
+func TestBrowserAppCrossOrigin(t *testing.T) {
+	ts, _ := newTestServer(t)
+	resp, _ := appCall(t, ts, "POST", "/app/auth", nil, `{"username": "alice", "password": "wonderland"}`, nil)
+	access, _ := tokenCookies(t, resp)
+	cookie := []*http.Cookie{access}
+	order := `{"item": "tea"}`
+	for _, tc := range []struct {
+		name    string
+		method  string
+		path    string
+		cookies []*http.Cookie
+		body    string
+		header  http.Header
+		status  int
+	}{
+		{"same-site page", "POST", "/app/api/orders", cookie, order, http.Header{"Sec-Fetch-Site": {"same-site"}}, 403},
+		{"cross-site page", "POST", "/app/api/orders", cookie, order, http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"other Origin, no Fetch Metadata", "POST", "/app/api/orders", cookie, order, http.Header{"Origin": {"http://evil.example"}}, 403},
+		{"cross-site logout", "POST", "/app/auth/logout", cookie, "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"cross-site login", "POST", "/app/auth", nil, `{"username": "bob", "password": "builder"}`, http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"cross-site read", "GET", "/app/api/orders", cookie, "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 200},
+		{"the app itself", "POST", "/app/api/orders", cookie, order, http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {ts.URL}}, 201},
+		{"no browser", "POST", "/app/api/orders", cookie, order, nil, 201},
+	} {
+		resp, body := appCall(t, ts, tc.method, tc.path, tc.cookies, tc.body, tc.header)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %s %s: %d %s, want %d", tc.name, tc.method, tc.path, resp.StatusCode, body, tc.status)
+		}
+		if tc.status == 403 && !strings.Contains(body, `"exception":"CrossOriginRequest"`) {
+			t.Errorf("%s: %s, want CrossOriginRequest", tc.name, body)
+		}
+	}
+
+	code, m := call(t, ts, "POST", "/auth", "", `{"username": "alice", "password": "wonderland"}`)
+	if code != 200 {
+		t.Fatalf("API login: %d %v", code, m)
+	}
+	req, err := http.NewRequest("POST", ts.URL+"/api/orders", strings.NewReader(order))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+str(m, "access_token"))
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err = ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Errorf("API with the header, from a cross-site page: %d, want 201 (a header is not attached by a browser)", resp.StatusCode)
 	}
 }
