@@ -13,7 +13,6 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -131,62 +130,22 @@ func waitFor(t *testing.T, tab context.Context, js string) {
 	}
 }
 
-// holdResponses makes each tab hold back the responses to requests that match the URL
-// pattern, until every tab has one: then every request has been answered by the
-// server before any tab takes in an answer (and its cookies), as when the tabs send
-// their requests at the very same moment. Call release after starting the requests; it
-// waits for them (10 s at most), lets the answers through and ends the interception.
-func holdResponses(t *testing.T, pattern string, tabs ...context.Context) (release func()) {
+// slowNetwork gives the tab's requests to url a latency of d (DevTools network
+// emulation): the browser reads the cookies for a request when it starts it, and takes
+// in the response's Set-Cookie at least d later. Two tabs that send such requests less
+// than d apart thus both send the cookies as they were, as on a slow connection.
+func slowNetwork(t *testing.T, tab context.Context, url string, d time.Duration) {
 	t.Helper()
-	type paused struct {
-		tab context.Context
-		id  fetch.RequestID
-	}
-	ch := make(chan paused, 2*len(tabs))
-	var stops []context.CancelFunc
-	for _, tab := range tabs {
-		ectx, stop := context.WithCancel(tab)
-		stops = append(stops, stop)
-		events := chromedp.Events(ectx, fetch.RequestPaused)
-		if _, err := chromedp.Call(tab, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
-			{URLPattern: pattern, RequestStage: fetch.RequestStageResponse},
-		}}); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			for ev, err := range events {
-				if err != nil {
-					return
-				}
-				ch <- paused{tab, ev.RequestID}
-			}
-		}()
-	}
-	return func() {
-		t.Helper()
-		var held []paused
-		timeout := time.After(10 * time.Second)
-	wait:
-		for len(held) < len(tabs) {
-			select {
-			case p := <-ch:
-				held = append(held, p)
-			case <-timeout:
-				t.Errorf("only %d of %d tabs sent a request to %s", len(held), len(tabs), pattern)
-				break wait
-			}
-		}
-		for _, p := range held {
-			if _, err := chromedp.Call(p.tab, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: p.id}); err != nil {
-				t.Error(err)
-			}
-		}
-		for k, tab := range tabs {
-			stops[k]()
-			if _, err := chromedp.Call(tab, fetch.Disable, cdp.Empty{}); err != nil {
-				t.Error(err)
-			}
-		}
+	_, err := chromedp.Call(tab, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{{
+			URLPattern:         url,
+			Latency:            float64(d.Milliseconds()),
+			DownloadThroughput: -1,
+			UploadThroughput:   -1,
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
