@@ -278,21 +278,8 @@ func (a *Auth) readToken(r *http.Request, refresh bool) (string, error) {
 		p = place{a.cfg.RefreshTokenName, errNoRefreshCook, errTwoRefresh, errNoRefreshQuery, errTwoRefresh}
 	}
 	if a.cfg.Cookies != nil {
-		tok, err := a.cookieToken(r, p, refresh)
-		switch {
-		case err == nil:
-			// A browser attaches cookies to cross-site requests too: an unsafe one
-			// must come from this origin (RFC 6265bis §8.2).
-			if err = a.sameOrigin(r); err != nil {
-				return "", err
-			}
-			return tok, nil
-		case err == p.noCookie && a.cfg.HeaderFallback:
-			// on to the next place
-		case err == errNoCookie && r.Header.Get(a.cfg.AuthorizationHeader) != "":
-			return "", errHeaderIgnored
-		default:
-			return "", err
+		if tok, err := a.cookieToken(r, p, refresh); err != p.noCookie || !a.cfg.HeaderFallback {
+			return tok, err
 		}
 	}
 	if a.cfg.InsecureQueryString {
@@ -357,10 +344,28 @@ func (a *Auth) sameOrigin(r *http.Request) error {
 	return errCrossOrigin
 }
 
-// cookieToken reads the token's cookie. Browsers send two cookies of one name when they
+// cookieToken reads the token's cookie, on a request from this origin; a missing cookie
+// beside an Authorization header says that the header is not read.
+func (a *Auth) cookieToken(r *http.Request, p place, refresh bool) (string, error) {
+	tok, err := a.cookieValue(r, p, refresh)
+	switch {
+	case err == nil:
+		// A browser attaches cookies to cross-site requests too: an unsafe one must
+		// come from this origin (RFC 6265bis §8.2).
+		if err = a.sameOrigin(r); err != nil {
+			return "", err
+		}
+		return tok, nil
+	case err == errNoCookie && !a.cfg.HeaderFallback && r.Header.Get(a.cfg.AuthorizationHeader) != "":
+		return "", errHeaderIgnored
+	}
+	return "", err
+}
+
+// cookieValue reads the token's cookie. Browsers send two cookies of one name when they
 // differ in Path or Domain, and we do not guess which one is meant. With Cookies.Split
 // the access token is its header.payload cookie joined to its signature cookie.
-func (a *Auth) cookieToken(r *http.Request, p place, refresh bool) (string, error) {
+func (a *Auth) cookieValue(r *http.Request, p place, refresh bool) (string, error) {
 	var vals, sigs []string
 	sigName := p.name + "_signature"
 	for _, c := range r.Cookies() {

@@ -67,6 +67,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -417,36 +418,45 @@ func userFromClaims(_ context.Context, c *Claims) (*User, error) {
 	return &User{ID: c.UserID, Scopes: c.Scopes}, nil
 }
 
+// problems collects what New finds wrong, every problem naming its field.
+type problems []error
+
+func (p *problems) bad(field, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...)))
+}
+
 // check validates the Config with its defaults applied, and reports every problem.
 func (a *Auth) check() error {
+	var p problems
+	a.checkSizes(&p)
+	a.checkNames(&p)
+	a.checkGroups(&p)
+	return errors.Join(p...)
+}
+
+// checkSizes checks the secrets, counts and durations.
+func (a *Auth) checkSizes(p *problems) {
 	c := &a.cfg
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...)))
-	}
 	// RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256 bits
 	// for "HS256") or larger MUST be used with this algorithm."
 	if len(c.Secret) < minSecretSize {
-		bad("Secret", "must be at least %d bytes (RFC 7518 §3.2), got %d", minSecretSize, len(c.Secret))
+		p.bad("Secret", "must be at least %d bytes (RFC 7518 §3.2), got %d", minSecretSize, len(c.Secret))
 	}
 	for i, s := range c.PreviousSecrets {
 		if len(s) < minSecretSize {
-			bad(fmt.Sprintf("PreviousSecrets[%d]", i), "must be at least %d bytes (RFC 7518 §3.2)", minSecretSize)
+			p.bad(fmt.Sprintf("PreviousSecrets[%d]", i), "must be at least %d bytes (RFC 7518 §3.2)", minSecretSize)
 		}
 	}
 	for _, n := range []struct {
-		field string
-		v     int64
+		field  string
+		v, max int64
 	}{
-		{"MaxTokenSize", int64(c.MaxTokenSize)}, {"Endpoints.MaxBodyBytes", a.endpoints.MaxBodyBytes},
-		{"Cookies.MaxAge", int64(a.cookies.MaxAge)}, {"Refresh.MaxSessions", int64(a.refreshCfg.MaxSessions)},
+		{"MaxTokenSize", int64(c.MaxTokenSize), math.MaxInt64}, {"Endpoints.MaxBodyBytes", a.endpoints.MaxBodyBytes, math.MaxInt64},
+		{"Cookies.MaxAge", int64(a.cookies.MaxAge), math.MaxInt64}, {"Refresh.MaxSessions", int64(a.refreshCfg.MaxSessions), 255},
 	} {
-		if n.v < 0 {
-			bad(n.field, "must not be negative")
+		if n.v < 0 || n.v > n.max {
+			p.bad(n.field, "must be from 0 to %d, got %d", n.max, n.v)
 		}
-	}
-	if a.refreshCfg.MaxSessions > 255 {
-		bad("Refresh.MaxSessions", "must be at most 255, got %d", a.refreshCfg.MaxSessions)
 	}
 	// Durations stay within a century, so that no time arithmetic overflows; a session
 	// lasts at least a second (without Refresh, both are 0).
@@ -463,40 +473,41 @@ func (a *Auth) check() error {
 		{"Refresh.ReuseInterval", a.refreshCfg.ReuseInterval, 0}, {"Refresh.Window", a.refreshCfg.Window, 0},
 	} {
 		if d.v < d.min || d.v > maxDuration {
-			bad(d.field, "must be from %v to 100 years, got %v", d.min, d.v)
+			p.bad(d.field, "must be from %v to 100 years, got %v", d.min, d.v)
 		}
 	}
 	if c.Leeway < 0 && c.Leeway != NoLeeway {
-		bad("Leeway", "must not be negative (NoLeeway turns it off)")
+		p.bad("Leeway", "must not be negative (NoLeeway turns it off)")
 	}
-	a.checkNames(bad)
-	if p := a.endpoints.URLPrefix; c.Endpoints != nil {
-		if _, isName := endpoints[p]; p[0] != '/' || (len(p) > 1 && p[len(p)-1] == '/') || isName && p != "/" {
-			bad("Endpoints.URLPrefix", `must start with "/", not end with one, and not be an endpoint's name, got %q`, p)
+}
+
+// checkGroups checks what the Endpoints, Refresh and Cookies groups need.
+func (a *Auth) checkGroups(p *problems) {
+	c := &a.cfg
+	if pre := a.endpoints.URLPrefix; c.Endpoints != nil {
+		if _, isName := endpoints[pre]; pre[0] != '/' || (len(pre) > 1 && pre[len(pre)-1] == '/') || isName && pre != "/" {
+			p.bad("Endpoints.URLPrefix", `must start with "/", not end with one, and not be an endpoint's name, got %q`, pre)
 		}
 		if a.endpoints.Authenticate == nil {
-			bad("Endpoints.Authenticate", "is required")
+			p.bad("Endpoints.Authenticate", "is required")
 		}
 	}
-	if c.Refresh != nil {
-		if a.refreshCfg.Store == nil {
-			bad("Refresh.Store", "is required")
-		}
-		if c.RetrieveUser == nil {
-			bad("RetrieveUser", "is required with Refresh")
-		}
+	if c.Refresh != nil && a.refreshCfg.Store == nil {
+		p.bad("Refresh.Store", "is required")
+	}
+	if c.Refresh != nil && c.RetrieveUser == nil {
+		p.bad("RetrieveUser", "is required with Refresh")
 	}
 	if c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL) {
-		bad("LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
+		p.bad("LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
 	}
 	if c.Cookies != nil {
-		a.checkCookies(bad)
+		a.checkCookies(p)
 	}
-	return errors.Join(errs...)
 }
 
 // checkNames checks the claim, token and header names.
-func (a *Auth) checkNames(bad func(field, format string, args ...any)) {
+func (a *Auth) checkNames(p *problems) {
 	c := &a.cfg
 	for _, n := range []struct{ field, v string }{
 		{"UserIDClaim", c.UserIDClaim}, {"ScopesClaim", c.ScopesClaim},
@@ -507,43 +518,51 @@ func (a *Auth) checkNames(bad func(field, format string, args ...any)) {
 		// rule for all, the token characters of RFC 9110 §5.6.2, so that no name holds a
 		// space, a separator or a byte a client cannot send.
 		if !isToken(n.v) {
-			bad(n.field, "must be a name of letters, digits and !#$%%&'*+-.^_`|~, got %q", n.v)
+			p.bad(n.field, "must be a name of letters, digits and !#$%%&'*+-.^_`|~, got %q", n.v)
 		}
 	}
 	if isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim) {
-		bad("UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid)")
+		p.bad("UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid)")
 	}
 	if c.UserIDClaim == c.ScopesClaim {
-		bad("ScopesClaim", "must differ from UserIDClaim")
+		p.bad("ScopesClaim", "must differ from UserIDClaim")
 	}
 	if c.AccessTokenName == c.RefreshTokenName || c.Cookies != nil && c.Cookies.Split && c.AccessTokenName+"_signature" == c.RefreshTokenName {
-		bad("RefreshTokenName", "must differ from AccessTokenName and from its split-signature cookie")
+		p.bad("RefreshTokenName", "must differ from AccessTokenName and from its split-signature cookie")
 	}
 }
 
 // checkCookies checks the Cookies group. RFC 6265bis §4.1.3: a "__Secure-" cookie must
 // be Secure, and a "__Host-" cookie must also be host-only with Path=/.
-func (a *Auth) checkCookies(bad func(field, format string, args ...any)) {
+func (a *Auth) checkCookies(p *problems) {
 	k := &a.cookies
 	if k.InsecureBodyTokens && k.Split {
-		bad("Cookies.InsecureBodyTokens", "cannot be combined with Split: the body would hold the whole token")
+		p.bad("Cookies.InsecureBodyTokens", "cannot be combined with Split: the body would hold the whole token")
 	}
 	if k.SameSite == http.SameSiteNoneMode && k.InsecureAllowHTTP {
 		// Browsers drop SameSite=None cookies without Secure: cookie mode would silently fail.
-		bad("Cookies.SameSite", "None requires Secure, so not with InsecureAllowHTTP")
+		p.bad("Cookies.SameSite", "None requires Secure, so not with InsecureAllowHTTP")
 	}
 	for _, o := range k.TrustedOrigins {
-		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || o != u.Scheme+"://"+u.Host {
-			bad("Cookies.TrustedOrigins", "must hold origins of the form scheme://host[:port], got %q", o)
+		// An origin is exactly scheme://host[:port]: no user, path, query or fragment.
+		if u, err := url.Parse(o); err != nil || u.Host == "" || o != u.Scheme+"://"+u.Host {
+			p.bad("Cookies.TrustedOrigins", "must hold origins of the form scheme://host[:port], got %q", o)
 		}
 	}
+	a.checkCookiePrefixes(p)
+}
+
+// checkCookiePrefixes applies RFC 6265bis §4.1.3 to the cookie names: a "__Secure-"
+// cookie must be Secure, and a "__Host-" cookie also host-only with Path=/.
+func (a *Auth) checkCookiePrefixes(p *problems) {
+	k := &a.cookies
 	for _, name := range []string{a.cfg.AccessTokenName, a.cfg.RefreshTokenName} {
 		host, secure := strings.HasPrefix(name, "__Host-"), strings.HasPrefix(name, "__Secure-")
 		if (host || secure) && k.InsecureAllowHTTP {
-			bad("Cookies.InsecureAllowHTTP", "cannot be set with the cookie name %q, which requires Secure", name)
+			p.bad("Cookies.InsecureAllowHTTP", "cannot be set with the cookie name %q, which requires Secure", name)
 		}
 		if host && (k.Domain != "" || k.Path != "/") {
-			bad("Cookies.Domain, Cookies.Path", "must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name)
+			p.bad("Cookies.Domain, Cookies.Path", "must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name)
 		}
 	}
 }

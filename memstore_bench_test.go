@@ -198,3 +198,34 @@ func BenchmarkMemStoreMemory(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkMemStoreSessionMemory logs in 1M users twice each (two sessions, as a phone
+// and a laptop) through IssueTokens on a MemStore, and reports the live heap per session:
+// the record (two sessions and its MAC), the user id, the map entry. Run it with
+// -benchtime=1x.
+func BenchmarkMemStoreSessionMemory(b *testing.B) {
+	const users = 1_000_000
+	if testing.Short() {
+		b.Skip("opens 2M sessions")
+	}
+	ctx := context.Background()
+	for n := 0; n < b.N; n++ {
+		st := new(MemStore)
+		a, err := New(Config{Secret: testSecret, RetrieveUser: userFromClaims, Refresh: &Refresh{Store: st}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		before := memHeap()
+		for i := 0; i < users; i++ {
+			u := &User{ID: fmt.Sprintf("user%07d", i)}
+			for j := 0; j < 2; j++ {
+				if _, err := a.IssueTokens(ctx, u); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		after := memHeap()
+		runtime.KeepAlive(st)
+		b.ReportMetric(float64(after-before)/(2*users), "B/session")
+	}
+}

@@ -41,26 +41,6 @@ func memSwap(t testing.TB, s *MemStore, key string, old, new []byte, ttl time.Du
 	}
 }
 
-// memPut stores val under key, whatever it held.
-func memPut(t testing.TB, s *MemStore, key string, val []byte, ttl time.Duration) {
-	t.Helper()
-	for i := 0; ; i++ {
-		old, err := s.Load(context.Background(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok, err := s.CompareAndSwap(context.Background(), key, old, val, ttl); err != nil || ok {
-			if err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-		if i == 10 {
-			t.Fatalf("memPut(%q): the value keeps changing", key)
-		}
-	}
-}
-
 // memWant fails unless key's value is want (nil: no live value).
 func memWant(t testing.TB, s *MemStore, key string, want []byte) {
 	t.Helper()

@@ -43,13 +43,18 @@ import (
 //
 //	-- old != nil, new != nil
 //	UPDATE tokens SET value = $3, expires_at = $4 WHERE user_id = $1 AND value = $2 AND live;
-//	-- old == nil: first delete an expired row, then, in the same transaction,
-//	INSERT INTO tokens (user_id, value, expires_at) VALUES ($1, $3, $4)
-//	  ON CONFLICT (user_id) DO NOTHING;
+//	-- old == nil: insert, or replace a row only if it has expired
+//	INSERT INTO tokens AS t (user_id, value, expires_at) VALUES ($1, $3, $4)
+//	  ON CONFLICT (user_id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+//	  WHERE t.expires_at <= now();
 //	-- new == nil
 //	DELETE FROM tokens WHERE user_id = $1 AND value = $2 AND live;
 //
-// MemStore implements Store in memory; the redisstore module implements it on Redis.
+// (Deleting an expired row and then inserting with ON CONFLICT DO NOTHING, in two
+// statements, fails an insert when the row expires between the two.)
+//
+// MemStore implements Store in memory; the redisstore module implements it on Redis,
+// and the pgstore module on PostgreSQL, with these statements.
 type Store interface {
 	Load(ctx context.Context, key string) ([]byte, error)
 	CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error)
@@ -119,12 +124,21 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 		return nil, &hookError{"RetrieveUser (claims)", err}
 	}
 	t := &Tokens{AccessToken: access}
+	if t.RefreshToken, err = a.rotate(ctx, u.ID, c.SessionID, id, presented); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// rotate decides on the refresh token presented for session id of userID and returns
+// the session's next one (empty without rotation). The decision and the write are one
+// compare-and-swap of the record; another session's change in between makes update
+// decide again on a fresh load.
+func (a *Auth) rotate(ctx context.Context, userID, sid string, id [16]byte, presented string) (next string, err error) {
 	var verdict error
-	// The decision and the write are one compare-and-swap of the record; another
-	// session's change in between makes update decide again on a fresh load.
 	var behind int
-	err = a.update(ctx, u.ID, func(ss []session, now int64) ([]session, error) {
-		verdict, t.RefreshToken = nil, ""
+	err = a.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
+		verdict, next = nil, ""
 		i := find(ss, id)
 		if i < 0 {
 			return nil, errNoSession
@@ -133,16 +147,16 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 		if err := a.sessionEnded(s, now); err != nil {
 			return nil, err // S5: even inside the reuse interval
 		}
-		rotate := !a.refreshCfg.InsecureNoRotation
+		rotating := !a.refreshCfg.InsecureNoRotation
 		kind, back := a.match(s, presented)
 		switch kind {
 		case current:
 			// RFC 9700 §4.14.2: "the authorization server issues a new refresh token
 			// with every access token refresh response. The previous refresh token is
 			// invalidated but retained by the authorization server."
-			if rotate {
+			if rotating {
 				s.gen, s.rotated = s.gen+1, now
-				t.RefreshToken = s.tokenString(a.keys[0])
+				next = s.tokenString(a.keys[0])
 			}
 			s.used = now
 			return ss, nil
@@ -152,8 +166,8 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 			// both stay logged in, and the session still has one current token. The
 			// unchanged record is still written back, so that the answer is decided
 			// on the record as it is at the swap: never after a logout.
-			if rotate && now-s.rotated < a.refreshCfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
-				t.RefreshToken = s.tokenString(a.keys[0])
+			if rotating && now-s.rotated < a.refreshCfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
+				next = s.tokenString(a.keys[0])
 				return ss, nil
 			}
 			fallthrough
@@ -173,16 +187,16 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	})
 	switch {
 	case errors.Is(err, errSessionIdle), errors.Is(err, errSessionTooOld):
-		a.emit(ctx, Event{Kind: EventSessionEnded, UserID: u.ID, SessionID: c.SessionID, Reason: "expired"})
-		return nil, err
+		a.emit(ctx, Event{Kind: EventSessionEnded, UserID: userID, SessionID: sid, Reason: "expired"})
+		return "", err
 	case err != nil:
-		return nil, err
+		return "", err
 	case verdict != nil:
-		a.emit(ctx, Event{Kind: EventReuseDetected, UserID: u.ID, SessionID: c.SessionID, GenerationsBehind: behind})
-		return nil, verdict
+		a.emit(ctx, Event{Kind: EventReuseDetected, UserID: userID, SessionID: sid, GenerationsBehind: behind})
+		return "", verdict
 	}
-	a.emit(ctx, Event{Kind: EventRefresh, UserID: u.ID, SessionID: c.SessionID})
-	return t, nil
+	a.emit(ctx, Event{Kind: EventRefresh, UserID: userID, SessionID: sid})
+	return next, nil
 }
 
 // refreshableClaims reads and verifies the access token as Protected does, except that

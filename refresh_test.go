@@ -723,11 +723,11 @@ func TestStoreNeverSeesRawToken(t *testing.T) {
 		laptop = refresh(laptop, 200)
 	}
 	prev := laptop
-	laptop = refresh(laptop, 200)
+	refresh(laptop, 200)
 	refresh(prev, 200)            // within the reuse interval: the same successor
 	f.clock.add(11 * time.Second) // past it
 	refresh(first, 401)           // a replay: the laptop's session ends
-	phone = refresh(phone, 200)
+	refresh(phone, 200)
 	tablet := keep(f.login(t, "alice"))
 	if rec := f.do(t, "POST", "/auth/logout?scope=others", "", bearer(tablet.AccessToken)...); rec.Code != 204 {
 		t.Fatalf("logout of the others: %d", rec.Code)

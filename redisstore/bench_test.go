@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtauth/jwtauth"
 	"github.com/jwtauth/jwtauth/redisstore"
+	"github.com/jwtauth/jwtauth/storetest"
 )
 
 // The benchmarks run against the shared server (JWTAUTH_REDIS_ADDR), over loopback:
@@ -102,4 +104,11 @@ func BenchmarkCompareAndSwap(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkSessions: jwtauth's session operations through the endpoints on Redis, to
+// set beside storetest's MemStore run (BenchmarkMemStoreSessions).
+func BenchmarkSessions(b *testing.B) {
+	s := benchStore(b)
+	storetest.BenchmarkSessions(b, func() jwtauth.Store { return s })
 }

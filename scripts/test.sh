@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: the root package under the race detector, then the nested modules
-# (the Redis store against a real redis-server, the cross-library checks, and the
-# browser test: the demo's browser app in a headless Chromium).
+# (the Redis store against a real redis-server, the PostgreSQL store against a real
+# PostgreSQL, the cross-library checks, and the browser test: the demo's browser app in
+# a headless Chromium).
 #
 # Each step is announced with its number, then go test prints one line per package as
 # that package finishes, then the step's time; the total comes last. Nothing is printed
@@ -22,6 +23,7 @@ duration() {
 # The steps: a title, and a function that runs it (in a subshell, so it may cd).
 root() { go test -race -count=1 ./...; }
 redis() { scripts/with-redis.sh sh -c 'cd redisstore && go test -race -count=1 ./...'; }
+pg() { scripts/with-postgres.sh sh -c 'cd pgstore && go test -race -count=1 ./...'; }
 benchmarks() { cd benchmarks && go test -count=1 ./...; }
 # The browser test skips without chromium (unless CI is set); when it ran, it leaves a
 # report and a screenshot under browsertest/artifacts/, and the report is printed here.
@@ -36,6 +38,10 @@ steps=(root)
 if [ -d redisstore ]; then
   titles+=("redisstore (-race, against redis-server)")
   steps+=(redis)
+fi
+if [ -d pgstore ]; then
+  titles+=("pgstore (-race, against PostgreSQL)")
+  steps+=(pg)
 fi
 if [ -d benchmarks ]; then
   titles+=("benchmarks module: interop and attack matrix")

@@ -14,6 +14,11 @@ func TestMemStore(t *testing.T) {
 	storetest.Run(t, func() jwtauth.Store { return new(jwtauth.MemStore) })
 }
 
+// BenchmarkMemStoreSessions: the session operations through the endpoints on a MemStore.
+func BenchmarkMemStoreSessions(b *testing.B) {
+	storetest.BenchmarkSessions(b, func() jwtauth.Store { return new(jwtauth.MemStore) })
+}
+
 // TestMemStoreSessions: jwtauth's sessions, S1 to S10, on a MemStore.
 func TestMemStoreSessions(t *testing.T) {
 	storetest.RunSessions(t, func() jwtauth.Store { return new(jwtauth.MemStore) }, 200)

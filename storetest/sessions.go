@@ -317,7 +317,6 @@ func testReuseIntervalLimits(t *testing.T, s *site) {
 	d := s.login(s.user("alice"))
 	first := d.refresh
 	s.refresh(d, 200)
-	second := d.refresh
 	s.refresh(d, 200)
 	s.wantRefresh(d, first, 401, "an ancestor two rotations old, inside the interval")
 	s.wantRefresh(d, d.refresh, 401, "the ancestor's reuse ended the session")
@@ -325,7 +324,7 @@ func testReuseIntervalLimits(t *testing.T, s *site) {
 	d = s.login(s.user("bob"))
 	first = d.refresh
 	s.refresh(d, 200)
-	second = d.refresh
+	second := d.refresh
 	s.advance(11 * time.Second)
 	s.wantRefresh(d, first, 401, "the previous token after the interval")
 	s.wantRefresh(d, second, 401, "its reuse ended the session")

@@ -1,8 +1,8 @@
 // Package storetest checks that a jwtauth.Store keeps the Store contract: what Load
 // and CompareAndSwap do with missing, matching and mismatching values, expiry, one
 // winner among concurrent swaps, byte-for-byte values and keys, and a done context.
-// jwtauth.MemStore and the redisstore module pass it. To check your own store, call Run
-// from one of your tests:
+// jwtauth.MemStore and the redisstore and pgstore modules pass it. To check your own
+// store, call Run from one of your tests:
 //
 //	func TestStore(t *testing.T) {
 //		db := openTestDatabase(t)
@@ -542,12 +542,12 @@ func testConcurrentIncrements(t *testing.T, h *harness) {
 				}
 				old, err := h.store.Load(ctx, k)
 				if err != nil {
-					return fmt.Errorf("Load: %v", err)
+					return fmt.Errorf("load: %v", err)
 				}
 				var c uint64
 				if old != nil {
 					if len(old) != 8 {
-						return fmt.Errorf("Load = %s, want 8 bytes", show(old))
+						return fmt.Errorf("load = %s, want 8 bytes", show(old))
 					}
 					c = binary.BigEndian.Uint64(old)
 				}

@@ -255,8 +255,7 @@ func newServer(cfg config) (http.Handler, error) {
 
 	orders := &orderBook{}
 	mux := http.NewServeMux()
-	mux.Handle("/auth", auth.Handler())
-	mux.Handle("/auth/", auth.Handler())
+	auth.Mount(mux)
 	mux.Handle("GET /api/orders", auth.Protected(http.HandlerFunc(orders.list)))
 	mux.Handle("POST /api/orders", auth.Scoped([]string{"orders:write"}, http.HandlerFunc(orders.create)))
 	// The load-test pair: one handler, open and protected.
