@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: the root package under the race detector, then the nested modules
 # (the Redis store against a real redis-server, the PostgreSQL store against a real
-# PostgreSQL, and the cross-library checks).
+# PostgreSQL, the cross-library checks, and the browser test: the demo's browser app in
+# a headless Chromium).
 #
 # Each step is announced with its number, then go test prints one line per package as
 # that package finishes, then the step's time; the total comes last. Nothing is printed
@@ -24,6 +25,14 @@ root() { go test -race -count=1 ./...; }
 redis() { scripts/with-redis.sh sh -c 'cd redisstore && go test -race -count=1 ./...'; }
 pg() { scripts/with-postgres.sh sh -c 'cd pgstore && go test -race -count=1 ./...'; }
 benchmarks() { cd benchmarks && go test -count=1 ./...; }
+# The browser test skips without chromium (unless CI is set); when it ran, it leaves a
+# report and a screenshot under browsertest/artifacts/, and the report is printed here.
+browser() {
+  cd browsertest
+  rm -f artifacts/report.txt
+  go test -count=1 -timeout 3m ./...
+  if [ -f artifacts/report.txt ]; then sed 's/^/   /' artifacts/report.txt; fi
+}
 titles=("jwtauth (root package, -race)")
 steps=(root)
 if [ -d redisstore ]; then
@@ -37,6 +46,10 @@ fi
 if [ -d benchmarks ]; then
   titles+=("benchmarks module: interop and attack matrix")
   steps+=(benchmarks)
+fi
+if [ -d browsertest ]; then
+  titles+=("browser test (the demo's browser app in headless Chromium)")
+  steps+=(browser)
 fi
 
 suite_start=$SECONDS

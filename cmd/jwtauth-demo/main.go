@@ -14,6 +14,10 @@
 // that PID, stops the demo gracefully. go run does not pass SIGTERM on, so when started
 // by go run the demo also stops within a second or so of the go run process going away.
 //
+// The same orders are also a small browser app at /app/ (browser.go): a page that logs in
+// with cookies instead of the Authorization header, served with its own endpoints under
+// /app/auth and its own API under /app/api. Its URL is printed at start-up.
+//
 // GET /api/ping and GET /api/ping/protected are the load-test pair: the same tiny
 // handler, answering {"pong":true}, served open and behind auth.Protected, so that
 // the difference between them is the cost of checking the access token.
@@ -113,6 +117,7 @@ func run(addr, secretFlag string, quiet bool) error {
 	go func() { errc <- hs.Serve(ln) }()
 	pid := os.Getpid()
 	log.Printf("jwtauth-demo listening on http://%s (pid %d; Ctrl-C or kill %d stops it)", ln.Addr(), pid, pid)
+	log.Printf("jwtauth-demo browser app: http://%s%s", ln.Addr(), appPath)
 
 	select {
 	case err := <-errc:
@@ -231,12 +236,14 @@ func newServer(cfg config) (http.Handler, error) {
 	if cfg.events != nil {
 		onEvent = jwtauth.LogEvents(cfg.events)
 	}
+	// One store for both front doors: the API below and the browser app (browser.go).
+	store := new(jwtauth.MemStore)
 	auth, err := jwtauth.New(jwtauth.Config{
 		Secret:       cfg.secret,
 		Endpoints:    &jwtauth.Endpoints{Authenticate: authenticate},
 		RetrieveUser: retrieveUser,
 		Refresh: &jwtauth.Refresh{
-			Store:  new(jwtauth.MemStore),
+			Store:  store,
 			Window: 24 * time.Hour, // a day idle and the user logs in again
 		},
 		ErrorLog: cfg.errorLog,
@@ -254,6 +261,11 @@ func newServer(cfg config) (http.Handler, error) {
 	// The load-test pair: one handler, open and protected.
 	mux.Handle("GET /api/ping", http.HandlerFunc(ping))
 	mux.Handle("GET /api/ping/protected", auth.Protected(http.HandlerFunc(ping)))
+	// The browser app: the same orders and users, with the tokens in cookies.
+	app := jwtauth.Config{Secret: cfg.secret, RetrieveUser: retrieveUser, ErrorLog: cfg.errorLog, OnEvent: onEvent}
+	if err := mountBrowserApp(mux, app, authenticate, store, orders); err != nil {
+		return nil, err
+	}
 
 	var handler http.Handler = mux
 	if cfg.accessLog != nil {

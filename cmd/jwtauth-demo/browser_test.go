@@ -1,0 +1,218 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// appCall is one request to the browser app, with cookies given by hand: a test client's
+// cookie jar would not send Secure cookies to the httptest server's http:// URL.
+func appCall(t *testing.T, ts *httptest.Server, method, path string, cookies []*http.Cookie, body string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for _, c := range cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	client := *ts.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(raw)
+}
+
+// tokenCookies returns the access and refresh cookies a response set, failing the test
+// unless both are there with the safe attributes.
+func tokenCookies(t *testing.T, resp *http.Response) (access, refresh *http.Cookie) {
+	t.Helper()
+	for _, c := range resp.Cookies() {
+		switch c.Name {
+		case "access_token":
+			access = c
+		case "refresh_token":
+			refresh = c
+		}
+	}
+	if access == nil || refresh == nil {
+		t.Fatalf("want access_token and refresh_token cookies, got %q", resp.Header.Values("Set-Cookie"))
+	}
+	for _, c := range []*http.Cookie{access, refresh} {
+		if c.Value == "" || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Domain != "" {
+			t.Errorf("cookie %s: want a value, Secure, HttpOnly, SameSite=Lax, no Domain: %q", c.Name, c.String())
+		}
+	}
+	return access, refresh
+}
+
+// TestBrowserAppPage checks that the page, its script and its style are served with a
+// Content-Security-Policy, and that /app redirects to /app/.
+func TestBrowserAppPage(t *testing.T) {
+	ts, _ := newTestServer(t)
+	for _, tc := range []struct{ path, contentType, contains string }{
+		{"/app/", "text/html; charset=utf-8", `<script src="app.js" defer></script>`},
+		{"/app/app.js", "text/javascript; charset=utf-8", "credentials: 'same-origin'"},
+		{"/app/app.css", "text/css; charset=utf-8", "body {"},
+	} {
+		resp, body := appCall(t, ts, "GET", tc.path, nil, "", nil)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tc.contentType || !strings.Contains(body, tc.contains) {
+			t.Errorf("GET %s: %d %q, body without %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), tc.contains)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); csp != pageCSP {
+			t.Errorf("GET %s: Content-Security-Policy %q", tc.path, csp)
+		}
+	}
+	if resp, _ := appCall(t, ts, "GET", "/app", nil, "", nil); resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/app/" {
+		t.Errorf("GET /app: %d to %q, want a redirect to /app/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := appCall(t, ts, "GET", "/app/nothing", nil, "", nil); resp.StatusCode != 404 {
+		t.Errorf("GET /app/nothing: %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestBrowserApp goes through the page's calls without a browser: the login sets the
+// cookies and answers {}, the orders API works with the access cookie (and only with
+// it), a refresh sets new cookies, and the logout clears them. The orders are the API's.
+func TestBrowserApp(t *testing.T) {
+	ts, _ := newTestServer(t)
+
+	resp, body := appCall(t, ts, "POST", "/app/auth", nil, `{"username": "alice", "password": "wonderland"}`, nil)
+	if resp.StatusCode != 200 || strings.TrimSpace(body) != "{}" {
+		t.Fatalf("login: %d %s, want 200 {}", resp.StatusCode, body)
+	}
+	access, refresh := tokenCookies(t, resp)
+	if access.Path != "/" || refresh.Path != "/app/auth/refresh" {
+		t.Errorf("cookie paths: access %q, refresh %q; want / and /app/auth/refresh, where it is used", access.Path, refresh.Path)
+	}
+
+	resp, body = appCall(t, ts, "GET", "/app/api/orders", []*http.Cookie{access}, "", nil)
+	if resp.StatusCode != 200 || strings.TrimSpace(body) != `{"orders":[],"user":"alice"}` {
+		t.Fatalf("orders with the cookie: %d %s", resp.StatusCode, body)
+	}
+	resp, body = appCall(t, ts, "POST", "/app/api/orders", []*http.Cookie{access}, `{"item": "tea"}`, nil)
+	if resp.StatusCode != 201 || strings.TrimSpace(body) != `{"id":1,"item":"tea","by":"alice"}` {
+		t.Fatalf("create with the cookie: %d %s", resp.StatusCode, body)
+	}
+	resp, body = appCall(t, ts, "GET", "/app/auth/me", []*http.Cookie{access}, "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"name":"Alice"`) {
+		t.Fatalf("me: %d %s", resp.StatusCode, body)
+	}
+
+	// The app reads the cookie only: the header that the API reads is not looked at.
+	resp, body = appCall(t, ts, "GET", "/app/api/orders", nil, "", http.Header{"Authorization": {"Bearer " + access.Value}})
+	if resp.StatusCode != 401 || !strings.Contains(body, `"MissingAuthorizationCookie"`) {
+		t.Errorf("orders with the header only: %d %s, want 401 MissingAuthorizationCookie", resp.StatusCode, body)
+	}
+	// The API and the app share the orders.
+	code, m := call(t, ts, "POST", "/auth", "", `{"username": "bob", "password": "builder"}`)
+	if code != 200 {
+		t.Fatalf("API login: %d %v", code, m)
+	}
+	if code, m = call(t, ts, "GET", "/api/orders", str(m, "access_token"), ""); code != 200 || len(m["orders"].([]any)) != 1 {
+		t.Errorf("API orders: %d %v, want the app's order", code, m)
+	}
+
+	resp, body = appCall(t, ts, "POST", "/app/auth/refresh", []*http.Cookie{access, refresh}, "", nil)
+	if resp.StatusCode != 200 || strings.TrimSpace(body) != "{}" {
+		t.Fatalf("refresh: %d %s, want 200 {}", resp.StatusCode, body)
+	}
+	access2, refresh2 := tokenCookies(t, resp)
+	if refresh2.Value == refresh.Value {
+		t.Error("refresh kept the refresh token")
+	}
+	if resp, body = appCall(t, ts, "GET", "/app/api/orders", []*http.Cookie{access2}, "", nil); resp.StatusCode != 200 {
+		t.Fatalf("orders with the new cookie: %d %s", resp.StatusCode, body)
+	}
+
+	resp, body = appCall(t, ts, "POST", "/app/auth/logout", []*http.Cookie{access2}, "", nil)
+	if resp.StatusCode != 204 {
+		t.Fatalf("logout: %d %s", resp.StatusCode, body)
+	}
+	cleared := map[string]bool{}
+	for _, c := range resp.Cookies() {
+		cleared[c.Name] = c.MaxAge < 0 && c.Value == ""
+	}
+	if !cleared["access_token"] || !cleared["refresh_token"] {
+		t.Errorf("logout clears %v; want both cookies: %q", cleared, resp.Header.Values("Set-Cookie"))
+	}
+	resp, body = appCall(t, ts, "POST", "/app/auth/refresh", []*http.Cookie{access2, refresh2}, "", nil)
+	var e struct{ Exception string }
+	if json.Unmarshal([]byte(body), &e); resp.StatusCode != 401 || e.Exception != "AuthenticationFailed" {
+		t.Errorf("refresh after logout: %d %s, want 401 AuthenticationFailed", resp.StatusCode, body)
+	}
+}
+
+// TestBrowserAppCrossOrigin: an unsafe request that the app's cookies authorise, and a
+// login, are refused (403 CrossOriginRequest) when a browser says they come from another
+// origin; the same requests from the app's own origin, or from no browser, pass. The
+// API, whose token comes from the Authorization header, is not checked.
+func TestBrowserAppCrossOrigin(t *testing.T) {
+	ts, _ := newTestServer(t)
+	resp, _ := appCall(t, ts, "POST", "/app/auth", nil, `{"username": "alice", "password": "wonderland"}`, nil)
+	access, _ := tokenCookies(t, resp)
+	cookie := []*http.Cookie{access}
+	order := `{"item": "tea"}`
+	for _, tc := range []struct {
+		name    string
+		method  string
+		path    string
+		cookies []*http.Cookie
+		body    string
+		header  http.Header
+		status  int
+	}{
+		{"same-site page", "POST", "/app/api/orders", cookie, order, http.Header{"Sec-Fetch-Site": {"same-site"}}, 403},
+		{"cross-site page", "POST", "/app/api/orders", cookie, order, http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"other Origin, no Fetch Metadata", "POST", "/app/api/orders", cookie, order, http.Header{"Origin": {"http://evil.example"}}, 403},
+		{"cross-site logout", "POST", "/app/auth/logout", cookie, "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"cross-site login", "POST", "/app/auth", nil, `{"username": "bob", "password": "builder"}`, http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"cross-site read", "GET", "/app/api/orders", cookie, "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 200},
+		{"the app itself", "POST", "/app/api/orders", cookie, order, http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {ts.URL}}, 201},
+		{"no browser", "POST", "/app/api/orders", cookie, order, nil, 201},
+	} {
+		resp, body := appCall(t, ts, tc.method, tc.path, tc.cookies, tc.body, tc.header)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %s %s: %d %s, want %d", tc.name, tc.method, tc.path, resp.StatusCode, body, tc.status)
+		}
+		if tc.status == 403 && !strings.Contains(body, `"exception":"CrossOriginRequest"`) {
+			t.Errorf("%s: %s, want CrossOriginRequest", tc.name, body)
+		}
+	}
+
+	code, m := call(t, ts, "POST", "/auth", "", `{"username": "alice", "password": "wonderland"}`)
+	if code != 200 {
+		t.Fatalf("API login: %d %v", code, m)
+	}
+	req, err := http.NewRequest("POST", ts.URL+"/api/orders", strings.NewReader(order))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+str(m, "access_token"))
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err = ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Errorf("API with the header, from a cross-site page: %d, want 201 (a header is not attached by a browser)", resp.StatusCode)
+	}
+}
