@@ -74,7 +74,8 @@ func TestNewRejectsNameCollisions(t *testing.T) {
 		{"URL prefix equal to /me", "Endpoints.URLPrefix", Config{Endpoints: &Endpoints{Authenticate: okLogin, URLPrefix: "/me"}}},
 		{"URL prefix equal to /logout", "Endpoints.URLPrefix", Config{Endpoints: &Endpoints{Authenticate: okLogin, URLPrefix: "/logout"}}},
 		{"__Host- cookie with a Domain", "Cookies.Domain", Config{AccessTokenName: "__Host-at", Cookies: &Cookies{Domain: "example.com"}}},
-		{"__Host- cookie with a Path", "Cookies.Path", Config{RefreshTokenName: "__Host-rt", Cookies: &Cookies{Path: "/app"}}},
+		{"__Host- cookie with a Path", "Cookies.Path", Config{AccessTokenName: "__Host-at", Cookies: &Cookies{Path: "/app"}}},
+		{"__Host- refresh cookie (scoped to the refresh endpoint, not Path=/)", "RefreshTokenName", Config{RefreshTokenName: "__Host-rt", Cookies: &Cookies{}}},
 		{"__Host- cookie over plain HTTP", "Cookies.InsecureAllowHTTP", Config{AccessTokenName: "__Host-at", Cookies: &Cookies{InsecureAllowHTTP: true}}},
 		{"__Secure- cookie over plain HTTP", "Cookies.InsecureAllowHTTP", Config{RefreshTokenName: "__Secure-rt", Cookies: &Cookies{InsecureAllowHTTP: true}}},
 	} {
@@ -115,7 +116,7 @@ func TestNewAcceptsTheNearMisses(t *testing.T) {
 		{"token names of every token character", Config{AccessTokenName: "!#$%&'*+-.^_`|~09Az", Cookies: &Cookies{}}},
 		{"URL prefix /", Config{Endpoints: &Endpoints{Authenticate: okLogin, URLPrefix: "/"}}},
 		{"URL prefix ending in an endpoint name", Config{Endpoints: &Endpoints{Authenticate: okLogin, URLPrefix: "/api/verify"}}},
-		{"__Host- cookies, host-only at /", Config{AccessTokenName: "__Host-at", RefreshTokenName: "__Host-rt", Cookies: &Cookies{Path: "/"}}},
+		{"__Host- access cookie, __Secure- refresh cookie", Config{AccessTokenName: "__Host-at", RefreshTokenName: "__Secure-rt", Cookies: &Cookies{Path: "/"}}},
 		{"__Secure- cookie with a Domain and a Path", Config{AccessTokenName: "__Secure-at", Cookies: &Cookies{Domain: "example.com", Path: "/app"}}},
 		{"InsecureBodyTokens without Split", Config{Cookies: &Cookies{InsecureBodyTokens: true}}},
 		{"SameSite=None, Secure", Config{Cookies: &Cookies{SameSite: http.SameSiteNoneMode}}},

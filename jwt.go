@@ -561,6 +561,10 @@ func (a *Auth) checkCookiePrefixes(p *problems) {
 		if (host || secure) && k.InsecureAllowHTTP {
 			p.bad("Cookies.InsecureAllowHTTP", "cannot be set with the cookie name %q, which requires Secure", name)
 		}
+		if host && name == a.cfg.RefreshTokenName {
+			// The refresh cookie's Path is the refresh endpoint's; __Host- needs Path=/.
+			p.bad("RefreshTokenName", "cannot start with __Host- (which needs Path=/, and the refresh cookie is scoped to the refresh endpoint): use __Secure-, got %q", name)
+		}
 		if host && (k.Domain != "" || k.Path != "/") {
 			p.bad("Cookies.Domain, Cookies.Path", "must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name)
 		}
