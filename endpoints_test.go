@@ -625,6 +625,8 @@ func TestAuthorizationHeaderForms(t *testing.T) {
 		{"canonical", nil, "Bearer " + tok, true},
 		{"lower-case scheme (RFC 7235 §2.1)", nil, "bearer " + tok, true},
 		{"upper-case scheme", nil, "BEARER " + tok, true},
+		{"another scheme of the same length", nil, "Beaver " + tok, false},
+		{"the scheme cut short", nil, "Bear " + tok, false},
 		{"Kelvin sign is not k", func(c *Config) { c.AuthorizationHeaderPrefix = "Token" }, "To\u212aen " + tok, false},
 		{"tab instead of space", nil, "Bearer\t" + tok, false},
 		{"trailing space", nil, "Bearer " + tok + " ", false},
@@ -754,6 +756,11 @@ func TestCookieSplit(t *testing.T) {
 		"access_token=" + hp.Value + "; access_token_signature=" + sig.Value + "; access_token_signature=" + sig.Value,
 	} {
 		checkError(t, f.do(t, "GET", "/orders", "", "Cookie", jar), 401, "Unauthorized", "Auth required.")
+		r := httptest.NewRequest("GET", "/orders", nil)
+		r.Header.Set("Cookie", jar)
+		if _, err := f.a.Check(r); err != errTwoCookies {
+			t.Errorf("%s: %v, want %v", jar, err, errTwoCookies)
+		}
 	}
 }
 
