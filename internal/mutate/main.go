@@ -3,7 +3,8 @@
 // passes every test is a survivor, a check that no test pins.
 //
 // A guard is an if, or a case of a switch without a tag, whose body rejects: it returns
-// an error other than nil or false, or calls a fail method. A mutant turns the condition into
+// an error other than nil or false, calls a fail method, or returns early from a function
+// without results (a fast path that gives up). A mutant turns the condition into
 // false && (cond). It is a development tool, run by scripts/mutate.sh; the library does
 // not import it.
 //
@@ -97,13 +98,14 @@ func guards(fn *ast.FuncDecl) []*ast.Expr {
 		id, ok := res.List[len(res.List)-1].Type.(*ast.Ident)
 		returnsErr = ok && id.Name == "error"
 	}
+	rejects := func(body []ast.Stmt) bool { return rejects(body, returnsErr, res == nil) }
 	var conds []*ast.Expr
 	ast.Inspect(fn.Body, func(n ast.Node) bool {
 		switch n := n.(type) {
 		case *ast.FuncLit:
 			return false // its returns are not fn's
 		case *ast.IfStmt:
-			if rejects(n.Body.List, returnsErr) {
+			if rejects(n.Body.List) {
 				conds = append(conds, &n.Cond)
 			}
 		case *ast.SwitchStmt:
@@ -111,7 +113,7 @@ func guards(fn *ast.FuncDecl) []*ast.Expr {
 				break
 			}
 			for _, c := range n.Body.List {
-				if cc := c.(*ast.CaseClause); rejects(cc.Body, returnsErr) {
+				if cc := c.(*ast.CaseClause); rejects(cc.Body) {
 					for i := range cc.List {
 						conds = append(conds, &cc.List[i])
 					}
@@ -125,8 +127,8 @@ func guards(fn *ast.FuncDecl) []*ast.Expr {
 
 // rejects reports whether a guard body rejects: it calls a fail method, or it ends by
 // returning false or, when its function returns an error, a variable, a field or an
-// fmt.Errorf other than nil.
-func rejects(body []ast.Stmt, returnsErr bool) bool {
+// fmt.Errorf other than nil, or, when its function has no results, by returning.
+func rejects(body []ast.Stmt, returnsErr, noResults bool) bool {
 	for _, s := range body {
 		if call, ok := s.(*ast.ExprStmt); ok {
 			if c, ok := call.X.(*ast.CallExpr); ok {
@@ -141,7 +143,7 @@ func rejects(body []ast.Stmt, returnsErr bool) bool {
 	}
 	ret, ok := body[len(body)-1].(*ast.ReturnStmt)
 	if !ok || len(ret.Results) == 0 {
-		return false
+		return ok && noResults
 	}
 	switch r := ret.Results[len(ret.Results)-1].(type) {
 	case *ast.Ident:
