@@ -110,7 +110,8 @@ const (
 // registeredClaims is the table without the names that the Config gives.
 var registeredClaims = claimTable{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat"}
 
-// claims returns the table of a: registeredClaims with the Config's names.
+// claims returns the table of a: registeredClaims with the Config's names. New keeps
+// it in a.names.
 func (a *Auth) claims() claimTable {
 	t := registeredClaims
 	t[claimUserID], t[claimScopes] = a.cfg.UserIDClaim, a.cfg.ScopesClaim
@@ -141,7 +142,7 @@ func isRegisteredName(name string) bool {
 // of one (an "exp" twice, the first past and the second future).
 func (a *Auth) parseClaims(c *Claims, raw string) error {
 	c.raw = raw
-	names := a.claims()
+	names := &a.names
 	l := lexer{s: raw, syntax: errPayloadJSON}
 	var seen uint8  // the registered claims read, a bit per index
 	var keys keySet // the custom names read
@@ -268,7 +269,7 @@ func (a *Auth) validate(c *Claims, now time.Time, allowExpired bool) error {
 // appendPayload appends the JSON object for c: registered claims in a fixed order, then
 // Extra sorted by name, so that equal claims always give the same bytes.
 func (a *Auth) appendPayload(b []byte, c *Claims) ([]byte, error) {
-	names := a.claims()
+	names := &a.names
 	w := objWriter{b: append(b, '{')}
 	if c.UserID != "" {
 		w.key(names[claimUserID])
@@ -300,7 +301,7 @@ func (a *Auth) appendPayload(b []byte, c *Claims) ([]byte, error) {
 			w.b = strconv.AppendInt(w.b, sec, 10)
 		}
 	}
-	appendExtra(&w, &names, c.Extra)
+	appendExtra(&w, names, c.Extra)
 	return append(w.b, '}'), w.err
 }
 
