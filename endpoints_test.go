@@ -1403,3 +1403,53 @@ func TestURLPrefixSlashServesTheBareNames(t *testing.T) {
 		checkError(t, serve("GET", path, "", bearer(tok.AccessToken)...), 404, "NotFound", "Not found.")
 	}
 }
+
+// TestProtectedContext: the context Protected passes on is the request's own plus the
+// claims: values, cancellation and deadline of the request's context reach the handler
+// and contexts derived from it, and the claims reach contexts derived from it.
+func TestProtectedContext(t *testing.T) {
+	type key struct{}
+	f := newFixture(t, nil)
+	tok := f.login(t, "alice").AccessToken
+	var inner context.Context
+	h := f.a.Protected(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		derived, cancel := context.WithCancel(context.WithValue(r.Context(), key{}, "derived"))
+		defer cancel()
+		c, ok := ClaimsFromContext(derived)
+		if !ok || c.UserID != "alice" || r.Context().Value(key{}) != "outer" || derived.Value(key{}) != "derived" {
+			t.Errorf("claims %v %v, values %v %v", c, ok, r.Context().Value(key{}), derived.Value(key{}))
+		}
+		inner = r.Context()
+	}))
+	deadline := time.Now().Add(time.Hour)
+	ctx, cancel := context.WithDeadline(context.WithValue(context.Background(), key{}, "outer"), deadline)
+	r := httptest.NewRequest("GET", "/orders", nil).WithContext(ctx)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if inner == nil {
+		t.Fatal("handler not called")
+	}
+	if d, ok := inner.Deadline(); !ok || !d.Equal(deadline) || inner.Err() != nil {
+		t.Errorf("deadline %v %v, err %v", d, ok, inner.Err())
+	}
+	cancel()
+	select {
+	case <-inner.Done():
+	case <-time.After(time.Second):
+		t.Fatal("cancelling the request's context did not reach the handler's")
+	}
+	if !errors.Is(inner.Err(), context.Canceled) {
+		t.Errorf("err %v", inner.Err())
+	}
+	if raceEnabled {
+		return // sync.Pool drops items under the race detector
+	}
+	r = httptest.NewRequest("GET", "/orders", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	h = f.a.Protected(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r) // warm the pools
+	if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(rec, r) }); n > 3 {
+		t.Errorf("Protected allocates %v times for a valid token, want at most 3: the claims, the payload, the request", n)
+	}
+}
