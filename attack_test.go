@@ -4,6 +4,7 @@ import (
 	"crypto/sha512"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,17 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 	noneHdr := func(alg string) string { return enc.EncodeToString([]byte(`{"alg":"` + alg + `","typ":"JWT"}`)) }
 	otherKey := []byte(strings.Repeat("K", 32))
 	leeway := defaultLeeway
+	// Segments that no encoder writes, for tokens under a valid MAC: a lenient decoder
+	// would read the same bytes out of them as out of the canonical segments.
+	tilde := enc.EncodeToString([]byte(payloadAt(`"n":"~~~?>?"`))) // holds '-' and '_'
+	odd := enc.EncodeToString([]byte(payloadAt(`"n":12`)))         // 43 bytes: 4 unused bits
+	oddHdr := enc.EncodeToString([]byte(`{"alg":"HS256" }`))       // 16 bytes: 4 unused bits
+	if !strings.Contains(tilde, "-") || !strings.Contains(tilde, "_") {
+		t.Fatalf("%s lacks - or _", tilde)
+	}
+	stdAlphabet := strings.NewReplacer("-", "+", "_", "/").Replace(tilde)
+	// 2^64 seconds more than an hour from now: as int64 arithmetic wraps, an hour from now.
+	wrapped := new(big.Int).Add(new(big.Int).Lsh(big.NewInt(1), 64), big.NewInt(testNow.Add(time.Hour).Unix()))
 
 	for _, tc := range []struct {
 		name  string
@@ -72,10 +84,23 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 		{"payload is an array", a, forge(stdHeader, `[]`, testSecret), ErrTokenInvalid},
 		{"payload is null", a, forge(stdHeader, `null`, testSecret), ErrTokenInvalid},
 		{"payload is a number", a, forge(stdHeader, `1`, testSecret), ErrTokenInvalid},
+		{"payload with ; between members", a, forge(stdHeader, strings.Replace(payloadAt(""), ",", ";", 1), testSecret), errPayloadJSON},
 		{"payload with trailing bytes", a, forge(stdHeader, payloadAt("")+"x", testSecret), ErrTokenInvalid},
 		{"payload followed by a second object", a, forge(stdHeader, payloadAt("")+`{"user_id":"root"}`, testSecret), ErrTokenInvalid},
-		{"payload with invalid UTF-8", a, forge(stdHeader, payloadAt(`"n":"`+"\xff"+`"`), testSecret), ErrTokenInvalid},
-		{"payload with an unpaired surrogate", a, forge(stdHeader, payloadAt(`"n":"\ud800"`), testSecret), ErrTokenInvalid},
+		{"payload with invalid UTF-8", a, forge(stdHeader, payloadAt(`"n":"`+"\xff"+`"`), testSecret), errStrictText},
+		{"payload with invalid UTF-8 in a string with an escape", a, forge(stdHeader, payloadAt(`"n":"\n`+"\xff"+`"`), testSecret), errStrictText},
+		{"payload with an unpaired surrogate", a, forge(stdHeader, payloadAt(`"n":"\ud800"`), testSecret), errStrictText},
+		{"payload with a high surrogate before an escaped non-surrogate", a, forge(stdHeader, payloadAt(`"n":"\ud800\u0041"`), testSecret), errStrictText},
+		{"payload with an unknown escape, \\x0041", a, forge(stdHeader, payloadAt(`"n":"\x0041"`), testSecret), errPayloadJSON},
+		{"payload with a \\u escape of non-hex digits", a, forge(stdHeader, payloadAt(`"n":"\u00zz"`), testSecret), errPayloadJSON},
+		{"payload with a raw control character in a string with an escape", a, forge(stdHeader, payloadAt(`"n":"\n`+"\x01"+`"`), testSecret), errPayloadJSON},
+		{"payload ending inside a non-ASCII string", a, forge(stdHeader, `{"user_id":"é`, testSecret), errUserID},
+		{"payload ending after an escaped quote", a, forge(stdHeader, `{"user_id":"\"`, testSecret), errUserID},
+		{"payload ending with a backslash inside a string", a, forge(stdHeader, `{"user_id":"\"\`, testSecret), errUserID},
+		{"custom number with a trailing dot", a, forge(stdHeader, payloadAt(`"n":1.`), testSecret), errPayloadJSON},
+		{"custom number with an empty exponent", a, forge(stdHeader, payloadAt(`"n":1e`), testSecret), errPayloadJSON},
+		{"duplicate custom claim", a, forge(stdHeader, payloadAt(`"x":1,"x":2`), testSecret), errDuplicateKey},
+		{"duplicate custom claim after eight others", a, forge(stdHeader, payloadAt(`"a":1,"b":1,"c":1,"d":1,"e":1,"f":1,"g":1,"h":1,"i":1,"a":2`), testSecret), errDuplicateKey},
 		{"payload with a raw control character", a, forge(stdHeader, payloadAt(`"n":"`+"\x01"+`"`), testSecret), ErrTokenInvalid},
 		{"payload nested too deeply", a, forge(stdHeader, payloadAt(`"n":`+strings.Repeat("[", 100)+strings.Repeat("]", 100)), testSecret), ErrTokenInvalid},
 		{"signature by another key", a, forge(stdHeader, payloadAt(""), otherKey), ErrTokenInvalid},
@@ -87,6 +112,15 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 		{"signature with CR inside", a, valid[:len(valid)-10] + "\r" + valid[len(valid)-10:], ErrTokenInvalid},
 		{"signature with + and /", a, hdr + "." + body + "." + "+/" + sig[2:], ErrTokenInvalid},
 		{"payload with LF inside", a, hdr + "." + body[:10] + "\n" + body[10:] + "." + sig, ErrTokenInvalid},
+		{"CR inside the payload under a valid MAC", a, macOver(hdr+"."+body[:10]+"\r"+body[10:], testSecret), errAlphabet},
+		{"LF inside the payload under a valid MAC", a, macOver(hdr+"."+body[:10]+"\n"+body[10:], testSecret), errAlphabet},
+		{"CR LF inside the header under a valid MAC", a, macOver(hdr[:10]+"\r\n"+hdr[10:]+"."+body, testSecret), errAlphabet},
+		{"+ and / for - and _ in the payload under a valid MAC", a, macOver(hdr+"."+stdAlphabet, testSecret), errAlphabet},
+		{"+ in the header under a valid MAC", a, macOver(strings.Replace(hdr, "J", "+", 1)+"."+body, testSecret), errAlphabet},
+		{"payload padded with = under a valid MAC", a, macOver(hdr+"."+odd+"==", testSecret), errAlphabet},
+		{"header padded with = under a valid MAC", a, macOver(oddHdr+"==."+body, testSecret), errAlphabet},
+		{"payload with a flipped unused bit under a valid MAC", a, macOver(hdr+"."+flipUnusedBit(odd), testSecret), errPayloadB64},
+		{"header with a flipped unused bit under a valid MAC", a, macOver(flipUnusedBit(oddHdr)+"."+body, testSecret), errHdrEncoding},
 		{"three dots", a, valid + ".", ErrTokenInvalid},
 		{"four dots", a, valid + ".x.", ErrTokenInvalid},
 		{"one dot", a, hdr + "." + body, ErrTokenInvalid},
@@ -101,11 +135,19 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 		{"exp beyond year 9999", a, forge(stdHeader, payloadAt(`"exp":1e12`), testSecret), ErrTokenInvalid},
 		{"exp with a leading zero", a, forge(stdHeader, payloadAt(`"exp":01700000000`), testSecret), ErrTokenInvalid},
 		{"exp missing", a, forge(stdHeader, `{"user_id":"alice"}`, testSecret), ErrTokenInvalid},
+		{"exp with a trailing dot", a, forge(stdHeader, payloadAt(fmt.Sprintf(`"exp":%d.`, testNow.Add(time.Hour).Unix())), testSecret), errExp},
+		{"exp 2^64 s after a valid exp, which int64 wraps to it", a, forge(stdHeader, payloadAt(`"exp":`+wrapped.String()), testSecret), errExp},
 		{"nbf as a string", a, forge(stdHeader, payloadAt(`"nbf":"1"`), testSecret), ErrTokenInvalid},
 		{"iat negative", a, forge(stdHeader, payloadAt(`"iat":-5`), testSecret), ErrTokenInvalid},
 		{"user id as a number", a, forge(stdHeader, fmt.Sprintf(`{"user_id":1,"exp":%d}`, testNow.Add(time.Hour).Unix()), testSecret), ErrTokenInvalid},
 		{"scopes as a string", a, forge(stdHeader, payloadAt(`"scopes":"admin"`), testSecret), ErrTokenInvalid},
 		{"scopes holding a number", a, forge(stdHeader, payloadAt(`"scopes":["admin",1]`), testSecret), ErrTokenInvalid},
+		{"user id opened with a letter instead of a quote", a, forge(stdHeader, fmt.Sprintf(`{"user_id":xadmin","exp":%d}`, testNow.Add(time.Hour).Unix()), testSecret), errUserID},
+		{"scopes holding a raw control character", a, forge(stdHeader, payloadAt(`"scopes":["a`+"\x01"+`,"b"]`), testSecret), errScopes},
+		{"scopes as a lone ]", a, forge(stdHeader, payloadAt(`"scopes":]`), testSecret), errScopes},
+		{"aud string holding a raw control character and an array", withAud, forge(stdHeader, payloadAt(`"aud":"x`+"\x01"+`["api"]`), testSecret), errAud},
+		{"aud as a lone ]", a, forge(stdHeader, payloadAt(`"aud":]`), testSecret), errAud},
+		{"scopes with ; between elements", a, forge(stdHeader, payloadAt(`"scopes":["read";"admin"]`), testSecret), errScopes},
 		{"exp past beyond leeway", a, forge(stdHeader, payloadAt(fmt.Sprintf(`"exp":%d`, testNow.Add(-leeway-time.Second).Unix())), testSecret), ErrTokenExpired},
 		{"nbf future beyond leeway", a, forge(stdHeader, payloadAt(fmt.Sprintf(`"nbf":%d`, testNow.Add(leeway+time.Second).Unix())), testSecret), ErrTokenNotYetValid},
 		{"wrong iss", withIss, forge(stdHeader, payloadAt(`"iss":"https://evil.example"`), testSecret), ErrInvalidIssuer},

@@ -46,6 +46,8 @@ type Claims struct {
 	// scopes and one audience allocates neither slice.
 	scopeBuf [4]string
 	audBuf   [1]string
+
+	ctx claimsContext // the request context Protected puts these claims in
 }
 
 // ErrClaimNotFound is returned by Claims.Get for a claim the token does not carry.
@@ -115,7 +117,8 @@ const (
 // registeredClaims is the table without the names that the Config gives.
 var registeredClaims = claimTable{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat", claimSid: "sid"}
 
-// claims returns the table of a: registeredClaims with the Config's names.
+// claims returns the table of a: registeredClaims with the Config's names. New keeps
+// it in a.names.
 func (a *Auth) claims() claimTable {
 	t := registeredClaims
 	t[claimUserID], t[claimScopes] = a.cfg.UserIDClaim, a.cfg.ScopesClaim
@@ -146,12 +149,13 @@ func isRegisteredName(name string) bool {
 // of one (an "exp" twice, the first past and the second future).
 func (a *Auth) parseClaims(c *Claims, raw string) error {
 	c.raw = raw
-	names := a.claims()
+	names := &a.names
 	l := lexer{s: raw, syntax: errPayloadJSON}
 	var seen uint8  // the registered claims read, a bit per index
 	var keys keySet // the custom names read
 	prev := -1      // the index of the last registered claim read
-	for name, ok := l.member(true, nil); ok; name, ok = l.member(false, nil) {
+	l.quickClaims(c, names, &seen, &prev)
+	for name, ok := l.member(l.i == 0, nil); ok; name, ok = l.member(false, nil) {
 		i := names.index(name, prev)
 		if i < 0 {
 			if !keys.add(name) {
@@ -194,6 +198,57 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 	return l.err
 }
 
+// quickClaims is the claims parse's fast path. It reads the registered claims that are
+// written as Sign writes them: no whitespace, strings of printable ASCII without
+// escapes, dates in whole seconds. It stops at the first member written any other way
+// (a custom claim, an escape, a fraction, a duplicate, malformed JSON) and leaves l at
+// the '{' or ',' before that member, or at the closing '}': the strict scan goes on from
+// there and reads what it stopped at, so every error is the strict scan's.
+func (l *lexer) quickClaims(c *Claims, names *claimTable, seen *uint8, prev *int) {
+	s, delim := l.s, byte('{')
+	for ; l.i < len(s) && s[l.i] == delim; delim = ',' {
+		name, j, ok := plainStr(s, l.i+1)
+		i := names.index(name, *prev)
+		if !ok || i < 0 || *seen&(1<<i) != 0 || j == len(s) || s[j] != ':' {
+			return
+		}
+		end, ok := quickClaim(c, i, s, j+1)
+		if !ok || end == len(s) || s[end] != ',' && s[end] != '}' {
+			return
+		}
+		*seen |= 1 << i
+		*prev = i
+		l.i = end
+	}
+}
+
+// quickClaim reads the value at s[v] of the registered claim i into c, if it is written
+// as Sign writes it, and returns the index after it.
+func quickClaim(c *Claims, i int, s string, v int) (end int, ok bool) {
+	switch i {
+	case claimUserID:
+		c.UserID, end, ok = plainStr(s, v)
+	case claimIss:
+		c.Issuer, end, ok = plainStr(s, v)
+	case claimScopes:
+		c.Scopes, end, ok = plainStrs(s, v, c.scopeBuf[:0])
+	case claimAud: // a string or an array of strings (RFC 7519 §4.1.3)
+		c.Audience = c.audBuf[:]
+		if c.audBuf[0], end, ok = plainStr(s, v); !ok {
+			c.Audience, end, ok = plainStrs(s, v, c.audBuf[:0])
+		}
+	case claimExp:
+		c.ExpiresAt, end, ok = wholeSeconds(s, v)
+	case claimNbf:
+		c.NotBefore, end, ok = wholeSeconds(s, v)
+	case claimIat:
+		c.IssuedAt, end, ok = wholeSeconds(s, v)
+	case claimSid:
+		c.SessionID, end, ok = plainStr(s, v)
+	}
+	return end, ok
+}
+
 // maxNumericDate is 9999-12-31T23:59:59Z. Larger dates are refused: they are not real
 // expiry times, and they would overflow time arithmetic.
 const maxNumericDate = 253402300799
@@ -204,8 +259,8 @@ const maxNumericDate = 253402300799
 func (l *lexer) date(bad error) time.Time {
 	text := l.number(bad)
 	// Fast path: the whole seconds Sign writes.
-	if sec, ok := smallUint(text); ok && sec > 0 && sec <= maxNumericDate {
-		return time.Unix(sec, 0).UTC()
+	if t, end, ok := wholeSeconds(text, 0); ok && end == len(text) {
+		return t
 	}
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil || !(f > 0) || f > maxNumericDate {
@@ -216,21 +271,19 @@ func (l *lexer) date(bad error) time.Time {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
 }
 
-// smallUint parses up to twelve decimal digits, which cannot overflow an int64;
-// anything else is left to ParseFloat.
-func smallUint(s string) (int64, bool) {
-	if len(s) == 0 || len(s) > 12 {
-		return 0, false
+// wholeSeconds reads the digits at s[i] as a NumericDate if they are written as Sign
+// writes one: no leading zero, at most twelve digits (which cannot overflow an int64),
+// at most maxNumericDate. It returns the date and the index after the digits it read.
+func wholeSeconds(s string, i int) (time.Time, int, bool) {
+	var sec int64
+	j := i
+	for end := min(i+12, len(s)); j < end && s[j]-'0' <= 9; j++ {
+		sec = sec*10 + int64(s[j]-'0')
 	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		d := s[i] - '0'
-		if d > 9 {
-			return 0, false
-		}
-		n = n*10 + int64(d)
+	if j == i || s[i] == '0' || sec > maxNumericDate {
+		return time.Time{}, j, false
 	}
-	return n, true
+	return time.Unix(sec, 0).UTC(), j, true
 }
 
 // validate runs the checks against the clock and the Config, after RFC 7519 §7.2 has
@@ -270,7 +323,7 @@ func (a *Auth) validate(c *Claims, now time.Time, allowExpired bool) error {
 // appendPayload appends the JSON object for c: registered claims in a fixed order, then
 // Extra sorted by name, so that equal claims always give the same bytes.
 func (a *Auth) appendPayload(b []byte, c *Claims) ([]byte, error) {
-	names := a.claims()
+	names := &a.names
 	w := objWriter{b: append(b, '{')}
 	if c.UserID != "" {
 		w.key(names[claimUserID])
@@ -306,7 +359,7 @@ func (a *Auth) appendPayload(b []byte, c *Claims) ([]byte, error) {
 		w.key(names[claimSid])
 		w.str(c.SessionID)
 	}
-	appendExtra(&w, &names, c.Extra)
+	appendExtra(&w, names, c.Extra)
 	return append(w.b, '}'), w.err
 }
 

@@ -451,6 +451,22 @@ const (
 	userKey
 )
 
+// claimsContext is the request context that Protected passes on: the request's own,
+// answering claimsKey with the verified claims. It is a field of those Claims, so that
+// the claims and the context are one allocation (context.WithValue would be another);
+// in exchange, Claims kept after the request keep its context alive with them.
+type claimsContext struct {
+	context.Context
+	c *Claims
+}
+
+func (ctx *claimsContext) Value(key any) any {
+	if key == claimsKey {
+		return ctx.c
+	}
+	return ctx.Context.Value(key)
+}
+
 // ClaimsFromContext returns the claims that Protected, Scoped or InjectUser verified
 // for the request whose context ctx is.
 func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
@@ -502,7 +518,8 @@ func (a *Auth) Protected(next http.Handler) http.Handler {
 			a.deny(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey, c)))
+		c.ctx = claimsContext{r.Context(), c} // c is new: no one else has it yet
+		next.ServeHTTP(w, r.WithContext(&c.ctx))
 	})
 }
 

@@ -675,6 +675,8 @@ func TestAuthorizationHeaderForms(t *testing.T) {
 		{"canonical", nil, "Bearer " + tok, true},
 		{"lower-case scheme (RFC 7235 §2.1)", nil, "bearer " + tok, true},
 		{"upper-case scheme", nil, "BEARER " + tok, true},
+		{"another scheme of the same length", nil, "Beaver " + tok, false},
+		{"the scheme cut short", nil, "Bear " + tok, false},
 		{"Kelvin sign is not k", func(c *Config) { c.AuthorizationHeaderPrefix = "Token" }, "To\u212aen " + tok, false},
 		{"tab instead of space", nil, "Bearer\t" + tok, false},
 		{"trailing space", nil, "Bearer " + tok + " ", false},
@@ -809,6 +811,11 @@ func TestCookieSplit(t *testing.T) {
 		"access_token=" + hp.Value + "; access_token_signature=" + sig.Value + "; access_token_signature=" + sig.Value,
 	} {
 		checkError(t, f.do(t, "GET", "/orders", "", "Cookie", jar), 401, "Unauthorized", "Auth required.")
+		r := httptest.NewRequest("GET", "/orders", nil)
+		r.Header.Set("Cookie", jar)
+		if _, err := f.a.Check(r); err != errTwoCookies {
+			t.Errorf("%s: %v, want %v", jar, err, errTwoCookies)
+		}
 	}
 }
 
@@ -1485,5 +1492,55 @@ func TestURLPrefixSlashServesTheBareNames(t *testing.T) {
 	}
 	for _, path := range []string{"/auth", "/auth/verify", "/x/verify", "/verify/", "//verify"} {
 		checkError(t, serve("GET", path, "", bearer(tok.AccessToken)...), 404, "NotFound", "Not found.")
+	}
+}
+
+// TestProtectedContext: the context Protected passes on is the request's own plus the
+// claims: values, cancellation and deadline of the request's context reach the handler
+// and contexts derived from it, and the claims reach contexts derived from it.
+func TestProtectedContext(t *testing.T) {
+	type key struct{}
+	f := newFixture(t, nil)
+	tok := f.login(t, "alice").AccessToken
+	var inner context.Context
+	h := f.a.Protected(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		derived, cancel := context.WithCancel(context.WithValue(r.Context(), key{}, "derived"))
+		defer cancel()
+		c, ok := ClaimsFromContext(derived)
+		if !ok || c.UserID != "alice" || r.Context().Value(key{}) != "outer" || derived.Value(key{}) != "derived" {
+			t.Errorf("claims %v %v, values %v %v", c, ok, r.Context().Value(key{}), derived.Value(key{}))
+		}
+		inner = r.Context()
+	}))
+	deadline := time.Now().Add(time.Hour)
+	ctx, cancel := context.WithDeadline(context.WithValue(context.Background(), key{}, "outer"), deadline)
+	r := httptest.NewRequest("GET", "/orders", nil).WithContext(ctx)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if inner == nil {
+		t.Fatal("handler not called")
+	}
+	if d, ok := inner.Deadline(); !ok || !d.Equal(deadline) || inner.Err() != nil {
+		t.Errorf("deadline %v %v, err %v", d, ok, inner.Err())
+	}
+	cancel()
+	select {
+	case <-inner.Done():
+	case <-time.After(time.Second):
+		t.Fatal("cancelling the request's context did not reach the handler's")
+	}
+	if !errors.Is(inner.Err(), context.Canceled) {
+		t.Errorf("err %v", inner.Err())
+	}
+	if raceEnabled {
+		return // sync.Pool drops items under the race detector
+	}
+	r = httptest.NewRequest("GET", "/orders", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	h = f.a.Protected(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r) // warm the pools
+	if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(rec, r) }); n > 3 {
+		t.Errorf("Protected allocates %v times for a valid token, want at most 3: the claims, the payload, the request", n)
 	}
 }

@@ -70,7 +70,7 @@ func resignable(t *testing.T, c *Claims) *Claims {
 	if err := d.Decode(&m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"exp", "nbf", "iat", "iss", "aud", "user_id", "scopes"} {
+	for _, k := range []string{"exp", "nbf", "iat", "iss", "aud", "user_id", "scopes", "sid"} {
 		delete(m, k)
 	}
 	out := *c
@@ -144,7 +144,7 @@ func FuzzClaimsDifferential(f *testing.F) {
 			if refErr != nil {
 				t.Fatalf("scanner accepts %q, encoding/json says %v", payload, refErr)
 			}
-			if c.UserID != ref.UserID || c.Issuer != ref.Issuer || !sameStrings(c.Scopes, ref.Scopes) ||
+			if c.UserID != ref.UserID || c.Issuer != ref.Issuer || c.SessionID != ref.SessionID || !sameStrings(c.Scopes, ref.Scopes) ||
 				!sameStrings(c.Audience, ref.Audience) || !c.ExpiresAt.Equal(ref.ExpiresAt) ||
 				!c.NotBefore.Equal(ref.NotBefore) || !c.IssuedAt.Equal(ref.IssuedAt) {
 				t.Fatalf("%q:\n scanner       %+v\n encoding/json %+v", payload, c, ref)
@@ -246,6 +246,8 @@ func referenceClaims(payload []byte) (*refClaims, error) {
 			err = date(raw, &r.IssuedAt)
 		case "iss":
 			err = str(raw, &r.Issuer)
+		case "sid":
+			err = str(raw, &r.SessionID)
 		case "user_id":
 			err = str(raw, &r.UserID)
 		case "scopes":

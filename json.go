@@ -133,23 +133,18 @@ func (l *lexer) str(bad error) string {
 		return ""
 	}
 	// The common case in one pass: printable ASCII up to the closing quote.
-	start := l.i + 1
-	s := l.s[start:]
-	j := 0
-	for j < len(s) && jsonPlain[s[j]] {
-		j++
-	}
-	if j < len(s) && s[j] == '"' {
-		l.i = start + j + 1
-		return s[:j]
+	if v, next, ok := plainStr(l.s, l.i); ok {
+		l.i = next
+		return v
 	}
 	// Anything else: an escape, a control character, non-ASCII text, no closing quote.
-	end := strings.IndexByte(s[j:], '"')
+	start := l.i + 1
+	end := strings.IndexByte(l.s[start:], '"')
 	if end < 0 {
 		l.fail(bad)
 		return ""
 	}
-	switch v := s[:j+end]; {
+	switch v := l.s[start : start+end]; {
 	case strings.IndexByte(v, '\\') >= 0:
 		return l.unescape(start, bad)
 	case !utf8.ValidString(v): // RFC 8259 §8.1: the text is UTF-8
@@ -161,6 +156,38 @@ func (l *lexer) str(bad error) string {
 		return v
 	}
 	return ""
+}
+
+// plainStr reads the JSON string at s[i] if it holds only printable ASCII without
+// escapes, and returns it and the index after it: str's fast path, and the claims'.
+func plainStr(s string, i int) (string, int, bool) {
+	if i >= len(s) || s[i] != '"' {
+		return "", i, false
+	}
+	j := i + 1
+	for j < len(s) && jsonPlain[s[j]] {
+		j++
+	}
+	return s[i+1 : j], j + 1, j < len(s) && s[j] == '"'
+}
+
+// plainStrs reads the JSON array at s[i] if it holds only strings that plainStr reads,
+// appending them to dst, and returns dst and the index after the array.
+func plainStrs(s string, i int, dst []string) ([]string, int, bool) {
+	if i >= len(s) || s[i] != '[' {
+		return dst, i, false
+	}
+	if i+1 < len(s) && s[i+1] == ']' {
+		return dst, i + 2, true
+	}
+	for sep := byte('['); i < len(s) && s[i] == sep; sep = ',' {
+		v, j, ok := plainStr(s, i+1)
+		if !ok {
+			return dst, j, false
+		}
+		dst, i = append(dst, v), j
+	}
+	return dst, i + 1, i < len(s) && s[i] == ']'
 }
 
 // jsonSpace tells JSON whitespace (RFC 8259 §2), a read-only lookup table.

@@ -338,6 +338,7 @@ type Auth struct {
 	keys       []*macKey // Secret first, then PreviousSecrets
 	leeway     time.Duration
 	verifyExp  bool
+	names      claimTable // a.claims(), computed once: Verify reads it on every call
 }
 
 // Defaults that New applies to zero fields.
@@ -374,6 +375,7 @@ func New(cfg Config) (*Auth, error) {
 	if c.ScopeValidator == nil {
 		c.ScopeValidator = ScopesMatch
 	}
+	a.names = a.claims()
 	if c.Endpoints != nil {
 		a.endpoints = *c.Endpoints
 		setDefault(&a.endpoints.URLPrefix, "/auth")

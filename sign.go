@@ -18,8 +18,10 @@ const canonicalHeader = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 
 // b64 is base64url without padding (RFC 7515 §2) in strict mode: the unused low bits of
 // the last character must be zero, so every byte string has exactly one encoding. The
-// decoder still skips CR and LF, so checkAlphabet runs first and rejects them.
-// It is a read-only table, not configuration.
+// decoder refuses every byte outside the alphabet except CR and LF, which it skips: so
+// every decode of a segment also checks that the decoded bytes encode to as many
+// characters as the segment has, which fails exactly when one was skipped. It is a
+// read-only table, not configuration.
 var b64 = base64.RawURLEncoding.Strict()
 
 // sigLen is the length of an encoded HS256 signature: 32 bytes in 43 characters.
@@ -145,14 +147,15 @@ func (a *Auth) Sign(c *Claims) (string, error) {
 // Verify checks token and returns its claims, or nil and an error wrapping one of
 // ErrTokenInvalid, ErrTokenExpired, ErrTokenNotYetValid, ErrInvalidIssuer,
 // ErrInvalidAudience or ErrVerificationFailed. The steps run in this order, and a
-// token that fails one is never looked at by the next:
+// token that fails several is refused with the error of the first:
 //
 //  1. length at most MaxTokenSize, before any decoding;
 //  2. exactly two dots, only [A-Za-z0-9_-] in the segments, a 43-character canonical
 //     signature;
 //  3. the header: alg exactly HS256, no crit, typ absent or JWT (RFC 8725 §3.1);
 //  4. the MAC, compared with hmac.Equal, under Secret then each of PreviousSecrets;
-//  5. the claims: a strict JSON object with typed registered claims;
+//  5. the claims, decoded only once the MAC matches: a strict JSON object with typed
+//     registered claims;
 //  6. exp and nbf against Now with Leeway, then iss and aud, then ExtraVerifications.
 //
 // It is safe for concurrent use.
@@ -180,55 +183,29 @@ func (a *Auth) decode(token string) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-
 	st := a.keys[0].get()
 	defer a.keys[0].put(st)
-	// One copy of the token; the MAC input, the signature and the decoded payload are
-	// slices of this buffer.
-	payloadLen := b64.DecodedLen(d2 - d1 - 1)
-	buf := st.grow(len(token) + payloadLen)
-	copy(buf, token)
-	var sig [sha256.Size]byte
-	if n, err := b64.Decode(sig[:], buf[d2+1:len(token)]); err != nil || n != sha256.Size {
-		return nil, errSigEncoding
-	}
-
-	// RFC 8725 §3.1: the algorithm is fixed, never taken from the token. The header is
-	// checked before any MAC work.
-	if token[:d1] != canonicalHeader {
-		hdr := buf[len(token) : len(token)+payloadLen] // borrow the payload's space
-		if b64.DecodedLen(d1) > len(hdr) {
-			hdr = make([]byte, b64.DecodedLen(d1))
-		}
-		n, err := b64.Decode(hdr, buf[:d1])
-		if err != nil {
-			return nil, errHdrEncoding
-		}
-		if err := checkHeader(hdr[:n]); err != nil {
-			return nil, err
-		}
-	}
-
-	// RFC 7515 §5.2 step 6 and RFC 7518 §3.2: compare in constant time.
-	if !a.macMatches(st, buf[:d2], sig[:]) {
-		return nil, errSignature
-	}
-
-	// Only an authentic payload is decoded and parsed.
-	payload := buf[len(token) : len(token)+payloadLen]
-	n, err := b64.Decode(payload, buf[d1+1:d2])
+	payload, err := a.authenticate(st, token, d1, d2)
 	if err != nil {
-		return nil, errPayloadB64
+		// RFC 7515 §2: each segment is base64url "with all trailing '=' characters
+		// omitted ... and without the inclusion of any line breaks, whitespace, or other
+		// additional characters". A byte outside the alphabet fails a decode (see b64),
+		// or makes the header differ from canonicalHeader, before the payload is decoded:
+		// so the alphabet is checked here, on refused tokens only, to refuse them with
+		// the error of step 2.
+		if !base64URLOnly(token) {
+			return nil, errAlphabet
+		}
+		return nil, err
 	}
 	c := new(Claims)
-	if err := a.parseClaims(c, string(payload[:n])); err != nil {
+	if err := a.parseClaims(c, string(payload)); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// split runs steps 1 and 2 of Verify on nothing but the token's bytes, and returns the
-// indexes of its two dots.
+// split runs step 1 and the dots of step 2, and returns the indexes of the two dots.
 func (a *Auth) split(token string) (d1, d2 int, err error) {
 	// Bounded input before anything else: CVE-2025-30204 (golang-jwt) was an unbounded
 	// split of a token made of dots. Nothing has been decoded or allocated yet.
@@ -246,16 +223,53 @@ func (a *Auth) split(token string) (d1, d2 int, err error) {
 	if d1 < 0 || d2 == d1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
 		return 0, 0, errShape
 	}
-	// RFC 7515 §2: each segment is base64url "with all trailing '=' characters omitted ...
-	// and without the inclusion of any line breaks, whitespace, or other additional
-	// characters". Go's decoder would silently skip CR and LF, so check first.
-	if !base64URLOnly(token) {
-		return 0, 0, errAlphabet
-	}
-	if len(token)-d2-1 != sigLen {
-		return 0, 0, errSigLen
-	}
 	return d1, d2, nil
+}
+
+// authenticate runs the rest of steps 2 to 4 with st, a state of keys[0], and returns
+// the decoded payload, a slice of st's buffer.
+func (a *Auth) authenticate(st *macState, token string, d1, d2 int) ([]byte, error) {
+	if len(token)-d2-1 != sigLen {
+		return nil, errSigLen
+	}
+	// One copy of the token; the MAC input, the signature and the decoded payload are
+	// slices of this buffer.
+	payloadLen := b64.DecodedLen(d2 - d1 - 1)
+	buf := st.grow(len(token) + payloadLen)
+	copy(buf, token)
+	var sig [sha256.Size]byte // 43 characters decode to 32 bytes only if none was skipped
+	if n, err := b64.Decode(sig[:], buf[d2+1:len(token)]); err != nil || n != sha256.Size {
+		return nil, errSigEncoding
+	}
+
+	// RFC 8725 §3.1: the algorithm is fixed, never taken from the token. The header is
+	// checked before any MAC work.
+	if token[:d1] != canonicalHeader {
+		hdr := buf[len(token) : len(token)+payloadLen] // borrow the payload's space
+		if b64.DecodedLen(d1) > len(hdr) {
+			hdr = make([]byte, b64.DecodedLen(d1))
+		}
+		n, err := b64.Decode(hdr, buf[:d1])
+		if err != nil || b64.EncodedLen(n) != d1 {
+			return nil, errHdrEncoding
+		}
+		if err := checkHeader(hdr[:n]); err != nil {
+			return nil, err
+		}
+	}
+
+	// RFC 7515 §5.2 step 6 and RFC 7518 §3.2: compare in constant time.
+	if !a.macMatches(st, buf[:d2], sig[:]) {
+		return nil, errSignature
+	}
+
+	// Only an authentic payload is decoded.
+	payload := buf[len(token) : len(token)+payloadLen]
+	n, err := b64.Decode(payload, buf[d1+1:d2])
+	if err != nil || b64.EncodedLen(n) != d2-d1-1 {
+		return nil, errPayloadB64
+	}
+	return payload[:n], nil
 }
 
 // macMatches reports whether sig is the MAC of msg under Secret (with st, a state of
@@ -288,8 +302,8 @@ var base64URLAlphabet = func() (t [256]byte) {
 }()
 
 // base64URLOnly reports whether s holds only base64url characters and dots. It reads
-// eight bytes per iteration and branches once per iteration: it runs on every request,
-// on bytes an attacker chose, before the MAC.
+// eight bytes per iteration and branches once per iteration: it runs on every token
+// Verify refuses after split, on bytes an attacker chose.
 func base64URLOnly(s string) bool {
 	t := &base64URLAlphabet
 	var bad byte

@@ -29,6 +29,14 @@ func forgeWith(h func() hash.Hash, header, payload string, key []byte) string {
 	return in + "." + enc.EncodeToString(m.Sum(nil))
 }
 
+// macOver returns input, a dot and the HS256 MAC of input under key: a valid MAC over
+// exactly these bytes, whatever they hold (CR, LF, '+', '=', set unused bits).
+func macOver(input string, key []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(input))
+	return input + "." + enc.EncodeToString(m.Sum(nil))
+}
+
 // flipUnusedBit sets the lowest bit of the last character's 6-bit value: 43 characters
 // carry 258 bits for a 256-bit MAC, so that bit is unused and a lax decoder ignores it.
 func flipUnusedBit(tok string) string {
@@ -118,6 +126,11 @@ func TestSignRejectsUnencodableClaims(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrInvalidClaims", name, err)
 		}
 	}
+	// A value encoding/json cannot write is refused with encoding/json's reason.
+	_, err := a.Sign(&Claims{Extra: map[string]any{"k": make(chan int)}, ExpiresAt: exp})
+	if !errors.Is(err, ErrInvalidClaims) || !strings.Contains(err.Error(), "json: unsupported type") {
+		t.Errorf("custom claim of a channel: err = %v, want encoding/json's reason", err)
+	}
 }
 
 // TestVerifyStepOrder: a token failing two steps reports the earlier one, in the order
@@ -136,6 +149,7 @@ func TestVerifyStepOrder(t *testing.T) {
 		want  error
 	}{
 		{"length cap before shape", strings.Repeat(".", 201), errTooLong},
+		{"empty before shape", "", errEmpty},
 		{"shape before alphabet", "a+b.c", errShape},
 		{"alphabet before signature length", "a+b.c.d", errAlphabet},
 		{"signature length before header", forge(`{"alg":"none"}`, "{}", testSecret) + "A", errSigLen},
