@@ -2,7 +2,6 @@ package jwtauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -221,53 +220,38 @@ func (a *Auth) refreshableClaims(r *http.Request) (*Claims, error) {
 	return c, nil
 }
 
-// bodyToken reads a JSON object from body and returns its member name, which must be a
-// string. An empty body, an object without the member, or a null member is
-// errNoRefreshBody; a body that is not exactly one JSON object or a non-string value is
-// errBadBody; a duplicate member (encoding/json would silently keep the last one) is
-// errTwoRefresh. A read error, a *http.MaxBytesError among them, is returned wrapped.
+// bodyToken reads a JSON object from body, with the package's strict lexer, and returns
+// its member name, which must be a string. An empty body, an object without the member,
+// or a null member is errNoRefreshBody; a body that is not exactly one strict JSON
+// object or a non-string value is errBadBody; the member twice (encoding/json would
+// silently keep the last one) is errTwoRefresh. A read error, a *http.MaxBytesError
+// among them, is returned as it is.
 func bodyToken(body io.Reader, name string) (string, error) {
 	if body == nil {
 		return "", errNoRefreshBody
 	}
-	dec := json.NewDecoder(body)
-	tok, err := dec.Token()
-	if err == io.EOF {
+	b, err := io.ReadAll(body) // bounded by Endpoints.MaxBodyBytes
+	if err != nil {
+		return "", bodyErr(err)
+	}
+	l := lexer{s: string(b), syntax: errBadBody}
+	if l.ws(); l.i == len(l.s) {
 		return "", errNoRefreshBody
 	}
-	if d, ok := tok.(json.Delim); err != nil || !ok || d != '{' {
-		return "", bodyErr(err)
-	}
 	var vals []string
-	for dec.More() {
-		key, err := dec.Token() // a key is always a string inside an object
-		if err != nil {
-			return "", bodyErr(err)
+	for key, ok := l.member(true, nil); ok; key, ok = l.member(false, nil) {
+		switch {
+		case key != name:
+			l.skip(0)
+		case l.peek() == 'n': // "refresh_token": null is no token
+			l.literal()
+			vals = append(vals, "")
+		default:
+			vals = append(vals, l.str(errBadBody))
 		}
-		// Decode the raw value first: a string is unmarshalled, null means no token,
-		// and anything else is refused without building it (a megabyte of array would
-		// otherwise become tens of megabytes of interface values).
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return "", bodyErr(err)
-		}
-		if key != name {
-			continue
-		}
-		var s *string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", errBadBody
-		}
-		if s == nil {
-			s = new(string) // "refresh_token": null is no token
-		}
-		vals = append(vals, *s)
 	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
-		return "", bodyErr(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return "", bodyErr(err) // trailing data after the object
+	if l.end(); l.err != nil {
+		return "", errBadBody
 	}
 	return one(vals, errNoRefreshBody, errTwoRefresh)
 }
