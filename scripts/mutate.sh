@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
 go run ./internal/mutate . sign.go json.go claims.go || status=$?
-go run ./internal/mutate -funcs readToken,one,cookieToken,headerToken,asciiEqualFold . endpoints.go || status=$?
+go run ./internal/mutate -funcs readToken,one,cookieToken,cookieValue,sameOrigin,headerToken,asciiEqualFold . endpoints.go || status=$?
 exit "$status"
