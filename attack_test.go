@@ -84,6 +84,8 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 		{"payload is an array", a, forge(stdHeader, `[]`, testSecret), ErrTokenInvalid},
 		{"payload is null", a, forge(stdHeader, `null`, testSecret), ErrTokenInvalid},
 		{"payload is a number", a, forge(stdHeader, `1`, testSecret), ErrTokenInvalid},
+		{"payload is a lone }", a, forge(stdHeader, `}`, testSecret), errPayloadJSON},
+		{"payload cut after a comma", a, forge(stdHeader, strings.TrimSuffix(payloadAt(""), "}")+",", testSecret), errPayloadJSON},
 		{"payload with ; between members", a, forge(stdHeader, strings.Replace(payloadAt(""), ",", ";", 1), testSecret), errPayloadJSON},
 		{"payload with trailing bytes", a, forge(stdHeader, payloadAt("")+"x", testSecret), ErrTokenInvalid},
 		{"payload followed by a second object", a, forge(stdHeader, payloadAt("")+`{"user_id":"root"}`, testSecret), ErrTokenInvalid},

@@ -151,10 +151,12 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 	c.raw = raw
 	names := &a.names
 	l := lexer{s: raw, syntax: errPayloadJSON}
-	var seen uint8  // the registered claims read, a bit per index
+	var seen uint8 // the registered claims read, a bit per index
+	prev := -1     // the index of the last registered claim read
+	if l.quickClaims(c, names, &seen, &prev); l.i > 0 && l.i == len(raw)-1 && raw[l.i] == '}' {
+		return nil // the fast path read the whole object
+	}
 	var keys keySet // the custom names read
-	prev := -1      // the index of the last registered claim read
-	l.quickClaims(c, names, &seen, &prev)
 	for name, ok := l.member(l.i == 0, nil); ok; name, ok = l.member(false, nil) {
 		i := names.index(name, prev)
 		if i < 0 {

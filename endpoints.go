@@ -398,7 +398,7 @@ func (a *Auth) cookieValue(r *http.Request, p place, refresh bool) (string, erro
 // the scheme is case-insensitive, compared here in ASCII only; RFC 6750 §2.1 b64token
 // syntax has exactly one space after "Bearer". Anything else is ambiguous and refused.
 func (a *Auth) headerToken(r *http.Request) (string, error) {
-	vals := r.Header.Values(a.cfg.AuthorizationHeader)
+	vals := r.Header[a.cfg.AuthorizationHeader] // canonical since New
 	switch {
 	case len(vals) == 0:
 		return "", errNoHeader

@@ -689,6 +689,7 @@ func TestAuthorizationHeaderForms(t *testing.T) {
 		{"no prefix: whole value", func(c *Config) { c.AuthorizationHeaderNoPrefix = true }, tok, true},
 		{"no prefix: a prefix is not stripped", func(c *Config) { c.AuthorizationHeaderNoPrefix = true }, "Bearer " + tok, false},
 		{"custom header", func(c *Config) { c.AuthorizationHeader = "X-Token" }, "Bearer " + tok, true},
+		{"custom header named in lower case", func(c *Config) { c.AuthorizationHeader = "x-token" }, "Bearer " + tok, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newFixture(t, tc.mod)

@@ -367,6 +367,8 @@ func New(cfg Config) (*Auth, error) {
 	setDefault(&c.AccessTokenName, "access_token")
 	setDefault(&c.RefreshTokenName, "refresh_token")
 	setDefault(&c.AuthorizationHeader, "Authorization")
+	// The form net/http stores header names in, so that reading it is one map lookup.
+	c.AuthorizationHeader = http.CanonicalHeaderKey(c.AuthorizationHeader)
 	setDefault(&c.AuthorizationHeaderPrefix, "Bearer")
 	setDefault(&c.ErrorLog, slog.Default())
 	if c.Now == nil {
