@@ -46,8 +46,6 @@ type Claims struct {
 	// scopes and one audience allocates neither slice.
 	scopeBuf [4]string
 	audBuf   [1]string
-
-	ctx claimsContext // the request context Protected puts these claims in
 }
 
 // ErrClaimNotFound is returned by Claims.Get for a claim the token does not carry.

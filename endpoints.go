@@ -452,17 +452,16 @@ const (
 )
 
 // claimsContext is the request context that Protected passes on: the request's own,
-// answering claimsKey with the verified claims. It is a field of those Claims, so that
-// the claims and the context are one allocation (context.WithValue would be another);
-// in exchange, Claims kept after the request keep its context alive with them.
+// answering claimsKey with the verified claims, which it holds, so that the claims and
+// the context are one allocation (context.WithValue would be another).
 type claimsContext struct {
 	context.Context
-	c *Claims
+	claims Claims
 }
 
 func (ctx *claimsContext) Value(key any) any {
 	if key == claimsKey {
-		return ctx.c
+		return &ctx.claims
 	}
 	return ctx.Context.Value(key)
 }
@@ -487,11 +486,16 @@ func UserFromContext(ctx context.Context) (*User, bool) {
 // also refuses, with ErrTokenInvalid, a token whose session has ended (Verify, which
 // reads no store, does not). It is safe for concurrent use.
 func (a *Auth) Check(r *http.Request) (*Claims, error) {
+	return a.verifyRequest(r, nil)
+}
+
+// verifyRequest is Check reading the claims into c, or into a new Claims if c is nil.
+func (a *Auth) verifyRequest(r *http.Request, c *Claims) (*Claims, error) {
 	tok, err := a.readToken(r, false)
 	if err != nil {
 		return nil, err
 	}
-	c, err := a.verify(tok, false)
+	c, err = a.verify(tok, false, c)
 	if err == nil && a.refreshCfg.VerifySessions {
 		err = a.sessionLive(r.Context(), c)
 	}
@@ -513,13 +517,12 @@ func (a *Auth) Check(r *http.Request) (*Claims, error) {
 // concurrent use if next is.
 func (a *Auth) Protected(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := a.Check(r)
-		if err != nil {
+		ctx := &claimsContext{Context: r.Context()}
+		if _, err := a.verifyRequest(r, &ctx.claims); err != nil {
 			a.deny(w, r, err)
 			return
 		}
-		c.ctx = claimsContext{r.Context(), c} // c is new: no one else has it yet
-		next.ServeHTTP(w, r.WithContext(&c.ctx))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

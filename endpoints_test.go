@@ -324,7 +324,7 @@ func (f *fixture) storedSessions(t testing.TB, user string) []session {
 // no such session or it has ended.
 func (f *fixture) sessionToken(t testing.TB, access string) string {
 	t.Helper()
-	c, err := f.a.verify(access, true)
+	c, err := f.a.verify(access, true, nil)
 	if err != nil {
 		t.Fatalf("access token: %v", err)
 	}
@@ -343,7 +343,7 @@ func (f *fixture) sessionToken(t testing.TB, access string) string {
 // sidOf returns the sid claim of an access token, expired or not.
 func sidOf(t testing.TB, a *Auth, access string) string {
 	t.Helper()
-	c, err := a.verify(access, true)
+	c, err := a.verify(access, true, nil)
 	if err != nil {
 		t.Fatalf("access token: %v", err)
 	}

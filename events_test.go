@@ -229,7 +229,7 @@ func TestLogEventsAttributes(t *testing.T) {
 // claimsOf verifies the access token of t (expired or not).
 func claimsOf(t *testing.T, f *fixture, tok *Tokens) *Claims {
 	t.Helper()
-	c, err := f.a.verify(tok.AccessToken, true)
+	c, err := f.a.verify(tok.AccessToken, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

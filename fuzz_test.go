@@ -138,7 +138,7 @@ func FuzzClaimsDifferential(f *testing.F) {
 		if len(tok) > a.cfg.MaxTokenSize {
 			return
 		}
-		c, err := a.decode(tok)
+		c, err := a.decode(tok, nil)
 		ref, refErr := referenceClaims(payload)
 		if err == nil {
 			if refErr != nil {

@@ -207,7 +207,7 @@ func (a *Auth) refreshableClaims(r *http.Request) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := a.verify(tok, true)
+	c, err := a.verify(tok, true, nil)
 	if err != nil {
 		return nil, err
 	}

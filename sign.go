@@ -160,13 +160,14 @@ func (a *Auth) Sign(c *Claims) (string, error) {
 //
 // It is safe for concurrent use.
 func (a *Auth) Verify(token string) (*Claims, error) {
-	return a.verify(token, false)
+	return a.verify(token, false, nil)
 }
 
 // verify runs Verify's steps; with allowExpired, an expired token is not an error (the
-// refresh endpoint applies its own window).
-func (a *Auth) verify(token string, allowExpired bool) (*Claims, error) {
-	c, err := a.decode(token)
+// refresh endpoint applies its own window). It reads the claims into c, or into a new
+// Claims if c is nil.
+func (a *Auth) verify(token string, allowExpired bool, c *Claims) (*Claims, error) {
+	c, err := a.decode(token, c)
 	if err != nil {
 		return nil, err
 	}
@@ -177,8 +178,9 @@ func (a *Auth) verify(token string, allowExpired bool) (*Claims, error) {
 }
 
 // decode runs steps 1 to 5 of Verify: everything but the checks against the clock and
-// the Config.
-func (a *Auth) decode(token string) (*Claims, error) {
+// the Config. It reads the claims into c, or into a new Claims if c is nil, allocated
+// only for a token whose MAC matches.
+func (a *Auth) decode(token string, c *Claims) (*Claims, error) {
 	d1, d2, err := a.split(token)
 	if err != nil {
 		return nil, err
@@ -198,7 +200,9 @@ func (a *Auth) decode(token string) (*Claims, error) {
 		}
 		return nil, err
 	}
-	c := new(Claims)
+	if c == nil {
+		c = new(Claims)
+	}
 	if err := a.parseClaims(c, string(payload)); err != nil {
 		return nil, err
 	}
