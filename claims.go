@@ -151,7 +151,7 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 	l := lexer{s: raw, syntax: errPayloadJSON}
 	var seen uint8 // the registered claims read, a bit per index
 	prev := -1     // the index of the last registered claim read
-	if l.quickClaims(c, names, &seen, &prev); l.i > 0 && l.i == len(raw)-1 && raw[l.i] == '}' {
+	if l.quickClaims(c, &a.jsonKeys, &seen, &prev); l.i > 0 && l.i == len(raw)-1 && raw[l.i] == '}' {
 		return nil // the fast path read the whole object
 	}
 	var keys keySet // the custom names read
@@ -201,18 +201,21 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 // quickClaims is the claims parse's fast path. It reads the registered claims that are
 // written as Sign writes them: no whitespace, strings of printable ASCII without
 // escapes, dates in whole seconds. It stops at the first member written any other way
-// (a custom claim, an escape, a fraction, a duplicate, malformed JSON) and leaves l at
-// the '{' or ',' before that member, or at the closing '}': the strict scan goes on from
-// there and reads what it stopped at, so every error is the strict scan's.
-func (l *lexer) quickClaims(c *Claims, names *claimTable, seen *uint8, prev *int) {
+// (a custom claim, a claim out of Sign's order, an escape, a fraction, malformed JSON)
+// and leaves l at the '{' or ',' before that member, or at the closing '}': the strict
+// scan goes on from there and reads what it stopped at, so every error is the strict
+// scan's. It reads the claims in table order only, so it never reads one twice.
+func (l *lexer) quickClaims(c *Claims, keys *claimTable, seen *uint8, prev *int) {
 	s, delim := l.s, byte('{')
 	for ; l.i < len(s) && s[l.i] == delim; delim = ',' {
-		name, j, ok := plainStr(s, l.i+1)
-		i := names.index(name, *prev)
-		if !ok || i < 0 || *seen&(1<<i) != 0 || j == len(s) || s[j] != ':' {
+		i := *prev + 1
+		for i < numClaims && !strings.HasPrefix(s[l.i+1:], keys[i]) {
+			i++
+		}
+		if i == numClaims {
 			return
 		}
-		end, ok := quickClaim(c, i, s, j+1)
+		end, ok := quickClaim(c, i, s, l.i+1+len(keys[i]))
 		if !ok || end == len(s) || s[end] != ',' && s[end] != '}' {
 			return
 		}

@@ -339,6 +339,7 @@ type Auth struct {
 	leeway     time.Duration
 	verifyExp  bool
 	names      claimTable // a.claims(), computed once: Verify reads it on every call
+	jsonKeys   claimTable // the names as Sign writes them as JSON keys: "name":
 }
 
 // Defaults that New applies to zero fields.
@@ -378,6 +379,9 @@ func New(cfg Config) (*Auth, error) {
 		c.ScopeValidator = ScopesMatch
 	}
 	a.names = a.claims()
+	for i, n := range a.names {
+		a.jsonKeys[i] = `"` + n + `":` // n needs no escape: checkNames, registeredClaims
+	}
 	if c.Endpoints != nil {
 		a.endpoints = *c.Endpoints
 		setDefault(&a.endpoints.URLPrefix, "/auth")
