@@ -151,6 +151,8 @@ func TestVerifyStepOrder(t *testing.T) {
 		{"length cap before shape", strings.Repeat(".", 201), errTooLong},
 		{"empty before shape", "", errEmpty},
 		{"shape before alphabet", "a+b.c", errShape},
+		{"a third dot before alphabet", "a+b.c.d.e", errShape},
+		{"a third dot under a valid MAC", macOver(good[:36]+".e30."+good[37:strings.LastIndexByte(good, '.')], testSecret), errShape},
 		{"alphabet before signature length", "a+b.c.d", errAlphabet},
 		{"signature length before header", forge(`{"alg":"none"}`, "{}", testSecret) + "A", errSigLen},
 		{"canonical signature before header", flipUnusedBit(forge(`{"alg":"none"}`, "{}", testSecret)), errSigEncoding},
