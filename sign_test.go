@@ -152,6 +152,8 @@ func TestVerifyStepOrder(t *testing.T) {
 		{"empty before shape", "", errEmpty},
 		{"shape before alphabet", "a+b.c", errShape},
 		{"a third dot before alphabet", "a+b.c.d.e", errShape},
+		{"no dot: a signature alone", good[strings.LastIndexByte(good, '.')+1:], errShape},
+		{"one dot: a header and a signature", good[:36] + good[strings.LastIndexByte(good, '.'):], errShape},
 		{"a third dot under a valid MAC", macOver(good[:36]+".e30."+good[37:strings.LastIndexByte(good, '.')], testSecret), errShape},
 		{"alphabet before signature length", "a+b.c.d", errAlphabet},
 		{"signature length before header", forge(`{"alg":"none"}`, "{}", testSecret) + "A", errSigLen},
