@@ -224,10 +224,11 @@ func (a *Auth) split(token string) (d1, d2 int, err error) {
 	}
 	// RFC 7519 §7.2 step 1: "Verify that the JWT contains at least one period"; a JWS in
 	// compact serialization has exactly two (RFC 7515 §7.1). Four segments would be a JWE,
-	// which this package never accepts. A dot between the first and the last fails the
-	// payload's strict decode, and decode refuses that token with this error.
-	d1, d2 = strings.IndexByte(token, '.'), strings.LastIndexByte(token, '.')
-	if d1 == d2 { // one dot, or none
+	// which this package never accepts. A dot after the second fails the signature's
+	// strict decode, and decode refuses that token with this error.
+	d1 = strings.IndexByte(token, '.')
+	d2 = strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 when there is no second dot
+	if d2 == d1 { // one dot, or none
 		return 0, 0, errShape
 	}
 	return d1, d2, nil
