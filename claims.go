@@ -151,8 +151,8 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 	l := lexer{s: raw, syntax: errPayloadJSON}
 	var seen uint8 // the registered claims read, a bit per index
 	prev := -1     // the index of the last registered claim read
-	if l.quickClaims(c, &a.jsonKeys, &seen, &prev); l.i > 0 && l.i == len(raw)-1 && raw[l.i] == '}' {
-		return nil // the fast path read the whole object
+	if l.quickClaims(c, &a.jsonKeys, &seen, &prev) {
+		return nil
 	}
 	var keys keySet // the custom names read
 	for name, ok := l.member(l.i == 0, nil); ok; name, ok = l.member(false, nil) {
@@ -204,8 +204,9 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 // (a custom claim, a claim out of Sign's order, an escape, a fraction, malformed JSON)
 // and leaves l at the '{' or ',' before that member, or at the closing '}': the strict
 // scan goes on from there and reads what it stopped at, so every error is the strict
-// scan's. It reads the claims in table order only, so it never reads one twice.
-func (l *lexer) quickClaims(c *Claims, keys *claimTable, seen *uint8, prev *int) {
+// scan's. It reads the claims in table order only, so it never reads one twice. It
+// reports whether it read the whole object, which leaves nothing to the strict scan.
+func (l *lexer) quickClaims(c *Claims, keys *claimTable, seen *uint8, prev *int) bool {
 	s, delim := l.s, byte('{')
 	for ; l.i < len(s) && s[l.i] == delim; delim = ',' {
 		i := *prev + 1
@@ -213,16 +214,17 @@ func (l *lexer) quickClaims(c *Claims, keys *claimTable, seen *uint8, prev *int)
 			i++
 		}
 		if i == numClaims {
-			return
+			return false
 		}
 		end, ok := quickClaim(c, i, s, l.i+1+len(keys[i]))
 		if !ok || end == len(s) || s[end] != ',' && s[end] != '}' {
-			return
+			return false
 		}
 		*seen |= 1 << i
 		*prev = i
 		l.i = end
 	}
+	return l.i > 0 && l.i == len(s)-1 && s[l.i] == '}' // after a member, the last byte
 }
 
 // quickClaim reads the value at s[v] of the registered claim i into c, if it is written

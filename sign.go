@@ -227,8 +227,8 @@ func (a *Auth) split(token string) (d1, d2 int, err error) {
 	// which this package never accepts. A dot after the second fails the signature's
 	// strict decode, and decode refuses that token with this error.
 	d1 = strings.IndexByte(token, '.')
-	d2 = strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 when there is no second dot
-	if d2 == d1 { // one dot, or none
+	d2 = strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 with fewer than two dots
+	if d2 == d1 {
 		return 0, 0, errShape
 	}
 	return d1, d2, nil
