@@ -194,10 +194,7 @@ func (a *Auth) decode(token string, c *Claims) (*Claims, error) {
 		// additional characters". A byte outside the alphabet fails a decode (see b64),
 		// or makes the header differ from canonicalHeader, before the payload is decoded:
 		// so the alphabet is checked here, on refused tokens only, to refuse them with
-		// the error of step 2; so is a third dot, which split does not look for.
-		if strings.Count(token, ".") != 2 {
-			return nil, errShape
-		}
+		// the error of step 2.
 		if !base64URLOnly(token) {
 			return nil, errAlphabet
 		}
@@ -224,11 +221,10 @@ func (a *Auth) split(token string) (d1, d2 int, err error) {
 	}
 	// RFC 7519 §7.2 step 1: "Verify that the JWT contains at least one period"; a JWS in
 	// compact serialization has exactly two (RFC 7515 §7.1). Four segments would be a JWE,
-	// which this package never accepts. A dot after the second fails the signature's
-	// strict decode, and decode refuses that token with this error.
+	// which this package never accepts.
 	d1 = strings.IndexByte(token, '.')
 	d2 = strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 with fewer than two dots
-	if d2 == d1 {
+	if d2 == d1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
 		return 0, 0, errShape
 	}
 	return d1, d2, nil
