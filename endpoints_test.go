@@ -324,10 +324,11 @@ func (f *fixture) storedSessions(t testing.TB, user string) []session {
 // no such session or it has ended.
 func (f *fixture) sessionToken(t testing.TB, access string) string {
 	t.Helper()
-	c, err := f.a.verify(access, true, nil)
+	cc, err := f.a.verify(access, true)
 	if err != nil {
 		t.Fatalf("access token: %v", err)
 	}
+	c := &cc.claims
 	id, ok := parseSID(c.SessionID)
 	if !ok {
 		t.Fatalf("access token with the sid %q", c.SessionID)
@@ -343,11 +344,11 @@ func (f *fixture) sessionToken(t testing.TB, access string) string {
 // sidOf returns the sid claim of an access token, expired or not.
 func sidOf(t testing.TB, a *Auth, access string) string {
 	t.Helper()
-	c, err := a.verify(access, true, nil)
+	cc, err := a.verify(access, true)
 	if err != nil {
 		t.Fatalf("access token: %v", err)
 	}
-	return c.SessionID
+	return cc.claims.SessionID
 }
 
 // The tests.

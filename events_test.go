@@ -229,11 +229,11 @@ func TestLogEventsAttributes(t *testing.T) {
 // claimsOf verifies the access token of t (expired or not).
 func claimsOf(t *testing.T, f *fixture, tok *Tokens) *Claims {
 	t.Helper()
-	c, err := f.a.verify(tok.AccessToken, true, nil)
+	cc, err := f.a.verify(tok.AccessToken, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return &cc.claims
 }
 
 // refresh trades tok for new tokens, failing the test unless the answer is 200.

@@ -207,10 +207,11 @@ func (a *Auth) refreshableClaims(r *http.Request) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := a.verify(tok, true, nil)
+	cc, err := a.verify(tok, true)
 	if err != nil {
 		return nil, err
 	}
+	c := &cc.claims
 	if w := a.refreshCfg.Window; w > 0 && !c.ExpiresAt.IsZero() && a.now().After(c.ExpiresAt.Add(a.leeway+w)) {
 		return nil, errRefreshLate
 	}

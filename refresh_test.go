@@ -170,8 +170,8 @@ func TestRefreshFlowHoursAfterExpiry(t *testing.T) {
 	if want := f.clock.now().Add(defaultExpirationDelta).Unix(); c.ExpiresAt.Unix() != want {
 		t.Errorf("exp %d, want %d", c.ExpiresAt.Unix(), want)
 	}
-	if oc, _ := f.a.verify(old.AccessToken, true, nil); c.SessionID != oc.SessionID {
-		t.Errorf("new token's sid %q, want the session's %q", c.SessionID, oc.SessionID)
+	if oc, _ := f.a.verify(old.AccessToken, true); c.SessionID != oc.claims.SessionID {
+		t.Errorf("new token's sid %q, want the session's %q", c.SessionID, oc.claims.SessionID)
 	}
 	if cur := f.sessionToken(t, got.AccessToken); cur != got.RefreshToken {
 		t.Errorf("the session's current token is %q, want the new one", cur)

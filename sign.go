@@ -160,27 +160,30 @@ func (a *Auth) Sign(c *Claims) (string, error) {
 //
 // It is safe for concurrent use.
 func (a *Auth) Verify(token string) (*Claims, error) {
-	return a.verify(token, false, nil)
-}
-
-// verify runs Verify's steps; with allowExpired, an expired token is not an error (the
-// refresh endpoint applies its own window). It reads the claims into c, or into a new
-// Claims if c is nil.
-func (a *Auth) verify(token string, allowExpired bool, c *Claims) (*Claims, error) {
-	c, err := a.decode(token, c)
+	cc, err := a.verify(token, false)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.validate(c, a.now(), allowExpired); err != nil {
+	return &cc.claims, nil
+}
+
+// verify runs Verify's steps; with allowExpired, an expired token is not an error (the
+// refresh endpoint applies its own window). It returns the claims in the value that
+// Protected passes on as the request context (see claimsContext).
+func (a *Auth) verify(token string, allowExpired bool) (*claimsContext, error) {
+	cc, err := a.decode(token)
+	if err != nil {
 		return nil, err
 	}
-	return c, nil
+	if err := a.validate(&cc.claims, a.now(), allowExpired); err != nil {
+		return nil, err
+	}
+	return cc, nil
 }
 
 // decode runs steps 1 to 5 of Verify: everything but the checks against the clock and
-// the Config. It reads the claims into c, or into a new Claims if c is nil, allocated
-// only for a token whose MAC matches.
-func (a *Auth) decode(token string, c *Claims) (*Claims, error) {
+// the Config.
+func (a *Auth) decode(token string) (*claimsContext, error) {
 	d1, d2, err := a.split(token)
 	if err != nil {
 		return nil, err
@@ -200,13 +203,11 @@ func (a *Auth) decode(token string, c *Claims) (*Claims, error) {
 		}
 		return nil, err
 	}
-	if c == nil {
-		c = new(Claims)
-	}
-	if err := a.parseClaims(c, string(payload)); err != nil {
+	cc := new(claimsContext) // the one allocation besides the payload, for an authentic token
+	if err := a.parseClaims(&cc.claims, string(payload)); err != nil {
 		return nil, err
 	}
-	return c, nil
+	return cc, nil
 }
 
 // split runs step 1 and the dots of step 2, and returns the indexes of the two dots.
