@@ -455,10 +455,11 @@ const (
 // passes on: the request's own (Context, which Protected sets), answering claimsKey with
 // the claims. Verify allocates every Claims inside one, so that Protected's context is
 // no allocation of its own (context.WithValue would be one); it costs a Claims 16 bytes,
-// within the same size class.
+// within the same size class. The claims come first, where a bare Claims would be: Verify
+// measured 2% slower with the Context in front.
 type claimsContext struct {
-	context.Context
 	claims Claims
+	context.Context
 }
 
 func (ctx *claimsContext) Value(key any) any {
