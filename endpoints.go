@@ -807,7 +807,7 @@ func (a *Auth) misrouted(path string) bool {
 	if a.endpoints.URLPrefix == "/" {
 		return false // the names alone are the paths: nothing to mount elsewhere
 	}
-	for _, name := range endpointNames[:6] { // all but the login's, which are "/" and ""
+	for _, name := range endpointNames[:len(endpointNames)-2] { // all but the login's, "/" and ""
 		if strings.HasSuffix(strings.TrimSuffix(path, "/"), strings.TrimSuffix(name, "/")) {
 			return true
 		}

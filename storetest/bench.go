@@ -2,8 +2,6 @@ package storetest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -45,8 +43,6 @@ type benchSite struct {
 }
 
 func newBenchSite(b *testing.B, st jwtauth.Store, verify bool) *benchSite {
-	var r [8]byte
-	rand.Read(r[:])
 	a, err := jwtauth.New(jwtauth.Config{
 		Secret: testSecret,
 		Endpoints: &jwtauth.Endpoints{Authenticate: func(r *http.Request) (*jwtauth.User, error) {
@@ -65,7 +61,7 @@ func newBenchSite(b *testing.B, st jwtauth.Store, verify bool) *benchSite {
 	mux := http.NewServeMux()
 	a.Mount(mux)
 	mux.Handle("GET /orders", a.Protected(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
-	return &benchSite{h: mux, prefix: "storetest:" + hex.EncodeToString(r[:]) + ":"}
+	return &benchSite{h: mux, prefix: userPrefix(b)}
 }
 
 // call sends one request and decodes the JSON answer into out (if not nil).

@@ -3,7 +3,6 @@ package storetest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -77,10 +76,8 @@ type site struct {
 var testSecret = []byte("storetest-secret-0123456789abcdef-0123")
 
 func newSite(t *testing.T, st jwtauth.Store, rounds int) *site {
-	var b [8]byte
-	rand.Read(b[:])
 	s := &site{t: t, store: &recorder{Store: st}, rounds: rounds,
-		prefix: "storetest:" + hex.EncodeToString(b[:]) + ":", now: time.Now().Truncate(time.Second)}
+		prefix: userPrefix(t), now: time.Now().Truncate(time.Second)}
 	s.configure(func(*jwtauth.Config) {})
 	return s
 }

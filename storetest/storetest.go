@@ -128,11 +128,7 @@ func newHarness(t *testing.T, newStore func() jwtauth.Store) *harness {
 	if s == nil {
 		t.Fatal("newStore returned nil")
 	}
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, store: s, prefix: "storetest:" + hex.EncodeToString(b[:]) + ":", keys: map[string]struct{}{}}
+	h := &harness{t: t, store: s, prefix: userPrefix(t), keys: map[string]struct{}{}}
 	t.Cleanup(h.cleanup)
 	return h
 }
@@ -749,4 +745,14 @@ func testTTLFailedCAS(t *testing.T, h *harness) {
 	h.wantLive(k, v, began, shortTTL)
 	sleepUntil(returned.Add(shortTTL + expiryMargin))
 	h.want(k, nil)
+}
+
+// userPrefix returns "storetest:", 16 random hexadecimal digits and ":": every user id
+// of one run begins with it, so that a shared store meets no other data.
+func userPrefix(t testing.TB) string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return "storetest:" + hex.EncodeToString(b[:]) + ":"
 }
