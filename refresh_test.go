@@ -256,6 +256,51 @@ func TestRefreshReplayRevokesAfterTheClientHangsUp(t *testing.T) {
 	}
 }
 
+// A logout whose client hangs up while the store answers still ends the session: a
+// request must not escape a revocation by disconnecting.
+func TestLogoutEndsTheSessionAfterTheClientHangsUp(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.login(t, "alice")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.store.setAfter(func(method string) {
+		if method == "load" {
+			cancel()
+		}
+	})
+	r := httptest.NewRequest("POST", "/auth/logout", nil).WithContext(ctx)
+	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	f.h.ServeHTTP(httptest.NewRecorder(), r)
+	f.store.setAfter(nil)
+	if ctx.Err() == nil {
+		t.Fatal("the request's context was not cancelled")
+	}
+	if cur := f.sessionToken(t, tok.AccessToken); cur != "" {
+		t.Fatalf("the session's refresh token %q survived the logout", cur)
+	}
+	rec := f.do(t, "POST", "/auth/refresh", refreshBody(tok.RefreshToken), bearer(tok.AccessToken)...)
+	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+}
+
+// The reuse interval's answer (the token just rotated out gets the session's current
+// tokens) is decided on the record as it is at the swap: a logout that lands between
+// the load and the swap wins, and the late refresh gets a 401, not fresh tokens.
+func TestReuseIntervalAnswerLosesToALogout(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Refresh.ReuseInterval = 10 * time.Second })
+	first := f.login(t, "alice")
+	if rec := f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...); rec.Code != 200 {
+		t.Fatalf("refresh: %d", rec.Code)
+	}
+	var once sync.Once
+	f.store.setAfter(func(method string) {
+		if method == "load" {
+			once.Do(func() { f.store.remove("alice") }) // a logout elsewhere, after the load
+		}
+	})
+	rec := f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...)
+	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+}
+
 func TestRefreshFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
