@@ -82,9 +82,9 @@ func BenchmarkVerifyFloor(b *testing.B) {
 		if _, err := b64.Decode(sig[:], buf[d2+1:]); err != nil {
 			b.Fatal(err)
 		}
-		st := a.keys[0].get()
+		st := a.tok.keys[0].get()
 		ok := hmac.Equal(st.sum(buf[:d2]), sig[:])
-		a.keys[0].put(st)
+		a.tok.keys[0].put(st)
 		if !ok {
 			b.Fatal("mac")
 		}

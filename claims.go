@@ -2,12 +2,10 @@ package jwtauth
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -48,9 +46,6 @@ type Claims struct {
 	audBuf   [1]string
 }
 
-// ErrClaimNotFound is returned by Claims.Get for a claim the token does not carry.
-var ErrClaimNotFound = errors.New("jwtauth: claim not found")
-
 // Get decodes the claim name into v with encoding/json. It reads Extra first, then the
 // verified payload. A missing claim is an error wrapping ErrClaimNotFound.
 //
@@ -77,21 +72,17 @@ func (c *Claims) Get(name string, v any) error {
 	return fmt.Errorf("%w: %q", ErrClaimNotFound, name)
 }
 
-// Claim-specific causes of ErrTokenInvalid (see sign.go for the rest).
+// Causes of a refused payload (see sign.go for the rest of Verify's).
 var (
-	errExp     = fmt.Errorf("%w: exp must be a positive JSON number", ErrTokenInvalid)
-	errNbf     = fmt.Errorf("%w: nbf must be a positive JSON number", ErrTokenInvalid)
-	errIat     = fmt.Errorf("%w: iat must be a positive JSON number", ErrTokenInvalid)
-	errIss     = fmt.Errorf("%w: iss must be a string", ErrTokenInvalid)
-	errAud     = fmt.Errorf("%w: aud must be a string or an array of strings", ErrTokenInvalid)
-	errUserID  = fmt.Errorf("%w: user id claim must be a string", ErrTokenInvalid)
-	errScopes  = fmt.Errorf("%w: scopes claim must be an array of strings", ErrTokenInvalid)
-	errSid     = fmt.Errorf("%w: sid must be a string", ErrTokenInvalid)
-	errNoExp   = fmt.Errorf("%w: exp is required", ErrTokenInvalid)
-	errExpired = fmt.Errorf("%w: exp is past", ErrTokenExpired)
-	errNotYet  = fmt.Errorf("%w: nbf is in the future", ErrTokenNotYetValid)
-	errIssuer  = fmt.Errorf("%w: iss does not match", ErrInvalidIssuer)
-	errAudSet  = fmt.Errorf("%w: aud does not contain the expected audience", ErrInvalidAudience)
+	errPayloadJSON = fmt.Errorf("%w: payload is not a strict JSON object", ErrTokenInvalid)
+	errExp         = fmt.Errorf("%w: exp must be a positive JSON number", ErrTokenInvalid)
+	errNbf         = fmt.Errorf("%w: nbf must be a positive JSON number", ErrTokenInvalid)
+	errIat         = fmt.Errorf("%w: iat must be a positive JSON number", ErrTokenInvalid)
+	errIss         = fmt.Errorf("%w: iss must be a string", ErrTokenInvalid)
+	errAud         = fmt.Errorf("%w: aud must be a string or an array of strings", ErrTokenInvalid)
+	errUserID      = fmt.Errorf("%w: user id claim must be a string", ErrTokenInvalid)
+	errScopes      = fmt.Errorf("%w: scopes claim must be an array of strings", ErrTokenInvalid)
+	errSid         = fmt.Errorf("%w: sid must be a string", ErrTokenInvalid)
 )
 
 // claimTable holds the names of the registered claims, the claims that Claims holds as
@@ -115,20 +106,18 @@ const (
 // registeredClaims is the table without the names that the Config gives.
 var registeredClaims = claimTable{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat", claimSid: "sid"}
 
-// claims returns the table of a: registeredClaims with the Config's names. New keeps
-// it in a.names.
-func (a *Auth) claims() claimTable {
+// newClaimTable returns registeredClaims with the Config's names for the user id and
+// the scopes.
+func newClaimTable(userID, scopes string) claimTable {
 	t := registeredClaims
-	t[claimUserID], t[claimScopes] = a.cfg.UserIDClaim, a.cfg.ScopesClaim
+	t[claimUserID], t[claimScopes] = userID, scopes
 	return t
 }
 
-// index returns the index of name, or -1 for a custom claim. The search starts after
-// prev, the index of the previous match: a payload that Sign wrote lists the registered
-// claims in table order, so that the first comparison usually matches.
-func (t *claimTable) index(name string, prev int) int {
-	for k := 1; k <= numClaims; k++ {
-		if i := (prev + k) % numClaims; t[i] == name {
+// index returns the index of name, or -1 for a custom claim.
+func (t *claimTable) index(name string) int {
+	for i := range t {
+		if t[i] == name {
 			return i
 		}
 	}
@@ -140,23 +129,18 @@ func isRegisteredName(name string) bool {
 	return slices.Contains(registeredClaims[claimIss:], name)
 }
 
-// parseClaims reads the registered claims of an authenticated payload into c and keeps
-// the payload for Get. RFC 7519 §7.2 step 10: the claims must be a JSON object. RFC 7519
+// parse reads the registered claims of an authenticated payload into c and keeps the
+// payload for Get. RFC 7519 §7.2 step 10: the claims must be a JSON object. RFC 7519
 // §4: claim names "MUST be unique"; a parser must reject duplicates or keep the last. We
 // reject them, at every depth, so that no two parsers can read two different tokens out
 // of one (an "exp" twice, the first past and the second future).
-func (a *Auth) parseClaims(c *Claims, raw string) error {
+func (t *claimTable) parse(c *Claims, raw string) error {
 	c.raw = raw
-	names := &a.names
 	l := lexer{s: raw, syntax: errPayloadJSON}
-	var seen uint8 // the registered claims read, a bit per index
-	prev := -1     // the index of the last registered claim read
-	if l.quickClaims(c, &a.jsonKeys, &seen, &prev) {
-		return nil
-	}
+	var seen uint8  // the registered claims read, a bit per index
 	var keys keySet // the custom names read
-	for name, ok := l.member(l.i == 0, nil); ok; name, ok = l.member(false, nil) {
-		i := names.index(name, prev)
+	for name, ok := l.member(true, nil); ok; name, ok = l.member(false, nil) {
+		i := t.index(name)
 		if i < 0 {
 			if !keys.add(name) {
 				l.fail(errDuplicateKey)
@@ -168,7 +152,6 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 			l.fail(errDuplicateKey)
 		}
 		seen |= 1 << i
-		prev = i
 		switch i {
 		case claimIss:
 			c.Issuer = l.str(errIss)
@@ -196,62 +179,6 @@ func (a *Auth) parseClaims(c *Claims, raw string) error {
 	}
 	l.end()
 	return l.err
-}
-
-// quickClaims is the claims parse's fast path. It reads the registered claims that are
-// written as Sign writes them: no whitespace, strings of printable ASCII without
-// escapes, dates in whole seconds. It stops at the first member written any other way
-// (a custom claim, a claim out of Sign's order, an escape, a fraction, malformed JSON)
-// and leaves l at the '{' or ',' before that member, or at the closing '}': the strict
-// scan goes on from there and reads what it stopped at, so every error is the strict
-// scan's. It reads the claims in table order only, so it never reads one twice. It
-// reports whether it read the whole object, which leaves nothing to the strict scan.
-func (l *lexer) quickClaims(c *Claims, keys *claimTable, seen *uint8, prev *int) bool {
-	s, delim := l.s, byte('{')
-	for ; l.i < len(s) && s[l.i] == delim; delim = ',' {
-		i := *prev + 1
-		for i < numClaims && !strings.HasPrefix(s[l.i+1:], keys[i]) {
-			i++
-		}
-		if i == numClaims {
-			return false
-		}
-		end, ok := quickClaim(c, i, s, l.i+1+len(keys[i]))
-		if !ok || end == len(s) || s[end] != ',' && s[end] != '}' {
-			return false
-		}
-		*seen |= 1 << i
-		*prev = i
-		l.i = end
-	}
-	return l.i > 0 && l.i == len(s)-1 && s[l.i] == '}' // after a member, the last byte
-}
-
-// quickClaim reads the value at s[v] of the registered claim i into c, if it is written
-// as Sign writes it, and returns the index after it.
-func quickClaim(c *Claims, i int, s string, v int) (end int, ok bool) {
-	switch i {
-	case claimUserID:
-		c.UserID, end, ok = plainStr(s, v)
-	case claimIss:
-		c.Issuer, end, ok = plainStr(s, v)
-	case claimScopes:
-		c.Scopes, end, ok = plainStrs(s, v, c.scopeBuf[:0])
-	case claimAud: // a string or an array of strings (RFC 7519 §4.1.3)
-		c.Audience = c.audBuf[:]
-		if c.audBuf[0], end, ok = plainStr(s, v); !ok {
-			c.Audience, end, ok = plainStrs(s, v, c.audBuf[:0])
-		}
-	case claimExp:
-		c.ExpiresAt, end, ok = wholeSeconds(s, v)
-	case claimNbf:
-		c.NotBefore, end, ok = wholeSeconds(s, v)
-	case claimIat:
-		c.IssuedAt, end, ok = wholeSeconds(s, v)
-	case claimSid:
-		c.SessionID, end, ok = plainStr(s, v)
-	}
-	return end, ok
 }
 
 // maxNumericDate is 9999-12-31T23:59:59Z. Larger dates are refused: they are not real
@@ -291,44 +218,9 @@ func wholeSeconds(s string, i int) (time.Time, int, bool) {
 	return time.Unix(sec, 0).UTC(), j, true
 }
 
-// validate runs the checks against the clock and the Config, after RFC 7519 §7.2 has
-// accepted the token: exp, nbf, iss, aud, then ExtraVerifications.
-func (a *Auth) validate(c *Claims, now time.Time, allowExpired bool) error {
-	// RFC 7519 §4.1.4: the current time "MUST be before the expiration date/time";
-	// RFC 7519 §4.1.4 allows "some small leeway ... to account for clock skew". A token
-	// exactly Leeway past exp is still accepted.
-	if a.verifyExp {
-		if c.ExpiresAt.IsZero() {
-			return errNoExp
-		}
-		if !allowExpired && now.After(c.ExpiresAt.Add(a.leeway)) {
-			return errExpired
-		}
-	}
-	// RFC 7519 §4.1.5: not before nbf, with the same leeway.
-	if !c.NotBefore.IsZero() && now.Before(c.NotBefore.Add(-a.leeway)) {
-		return errNotYet
-	}
-	// RFC 7519 §4.1.1 and §4.1.3: when we expect an issuer or audience, a token without
-	// it, or with another, is rejected.
-	if a.cfg.Issuer != "" && c.Issuer != a.cfg.Issuer {
-		return errIssuer
-	}
-	if a.cfg.Audience != "" && !slices.Contains(c.Audience, a.cfg.Audience) {
-		return errAudSet
-	}
-	for _, f := range a.cfg.ExtraVerifications {
-		if err := f(c); err != nil {
-			return fmt.Errorf("%w: %w", ErrVerificationFailed, err)
-		}
-	}
-	return nil
-}
-
 // appendPayload appends the JSON object for c: registered claims in a fixed order, then
 // Extra sorted by name, so that equal claims always give the same bytes.
-func (a *Auth) appendPayload(b []byte, c *Claims) ([]byte, error) {
-	names := &a.names
+func (names *claimTable) appendPayload(b []byte, c *Claims) ([]byte, error) {
 	w := objWriter{b: append(b, '{')}
 	if c.UserID != "" {
 		w.key(names[claimUserID])
@@ -406,63 +298,4 @@ func appendExtra(w *objWriter, names *claimTable, extra map[string]any) {
 		}
 		w.b = append(w.b, v...)
 	}
-}
-
-// ScopesMatch is the default Config.ScopeValidator: Sanic JWT's scope rules. A scope is
-// "namespace[:action[:action...]]". A required scope is met by a user scope when the
-// namespaces are equal (or the required namespace is empty) and
-//   - the required scope has actions and the user scope has none (a namespace-only user
-//     scope covers every action), or
-//   - both have actions and the user scope has all the required ones (any one of them
-//     when requireAllActions is false), or
-//   - neither has actions.
-//
-// One matching user scope is enough for a required scope. All required scopes must be
-// met (any one when requireAll is false). There is no "*" wildcard, and a user without
-// scopes, or a route requiring none, never passes.
-func ScopesMatch(required, user []string, requireAll, requireAllActions bool) bool {
-	if len(user) == 0 || len(required) == 0 {
-		return false
-	}
-	for _, req := range required {
-		met := false
-		for _, u := range user {
-			if scopeMatches(req, u, requireAllActions) {
-				met = true
-				break
-			}
-		}
-		if met && !requireAll {
-			return true
-		}
-		if !met && requireAll {
-			return false
-		}
-	}
-	return requireAll
-}
-
-func scopeMatches(required, user string, requireAllActions bool) bool {
-	reqNS, reqActs, reqHas := strings.Cut(required, ":")
-	userNS, userActs, userHas := strings.Cut(user, ":")
-	if reqNS != "" && reqNS != userNS {
-		return false
-	}
-	switch {
-	case !reqHas:
-		return !userHas
-	case !userHas:
-		return true
-	}
-	have := strings.Split(userActs, ":")
-	for _, act := range strings.Split(reqActs, ":") {
-		found := slices.Contains(have, act)
-		if found && !requireAllActions {
-			return true
-		}
-		if !found && requireAllActions {
-			return false
-		}
-	}
-	return requireAllActions
 }

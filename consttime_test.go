@@ -20,11 +20,11 @@ var secretOperands = map[string]bool{
 }
 
 // secretProducers are the functions and methods whose results are MACs or refresh
-// tokens: session.token and session.tokenString derive a session's refresh tokens,
-// recordMAC is a record's MAC, and macState.sum is any HMAC. A variable assigned from
+// tokens: session.token and session.current derive a session's refresh tokens,
+// recordMAC is a record's MAC, and macState.sum and macKey.mac are any HMAC. A variable assigned from
 // one of them, or from another secret (p := []byte(presented)), is a secret too.
 var secretProducers = map[string]bool{
-	"token": true, "tokenString": true, "recordMAC": true, "sum": true,
+	"token": true, "current": true, "recordMAC": true, "sum": true, "mac": true,
 }
 
 // variableTimeCompares are the comparisons that stop at the first differing byte.
@@ -39,14 +39,14 @@ var variableTimeCompares = map[string]bool{
 // bytes.Equal (or the like) anywhere in the package has a MAC or token as an operand (a
 // comparison with nil, which reads no byte of the value, excepted). Those functions are
 // macMatches (a token's signature), match (a presented refresh token against a
-// session's generations), openRecord (a store record's MAC) and MemStore's
+// session's generations), open (a store record's MAC) and MemStore's
 // CompareAndSwap (the stored value). A timing test would be flaky; this one fails on the
 // first comparison someone rewrites.
 func TestSecretComparisonsAreConstantTime(t *testing.T) {
 	want := map[string]string{
-		"(*Auth).macMatches":         "hmac.Equal",
-		"(*Auth).match":              "hmac.Equal",
-		"(*Auth).openRecord":         "hmac.Equal",
+		"(*tokens).macMatches":       "hmac.Equal",
+		"(*sessions).match":          "hmac.Equal",
+		"(*sessions).open":           "hmac.Equal",
 		"(*MemStore).CompareAndSwap": "subtle.ConstantTimeCompare",
 	}
 	files, err := filepath.Glob("*.go")

@@ -312,7 +312,7 @@ func cookieHeader(rec *httptest.ResponseRecorder) string {
 // open fails the test.
 func (f *fixture) storedSessions(t testing.TB, user string) []session {
 	t.Helper()
-	ss, err := f.a.openRecord(user, f.store.get(user))
+	ss, err := f.a.sess.open(user, f.store.get(user))
 	if err != nil {
 		t.Fatalf("%s's record: %v", user, err)
 	}
@@ -324,31 +324,30 @@ func (f *fixture) storedSessions(t testing.TB, user string) []session {
 // no such session or it has ended.
 func (f *fixture) sessionToken(t testing.TB, access string) string {
 	t.Helper()
-	cc, err := f.a.verify(access, true)
+	c, err := f.a.tok.verify(access, true, newClaims)
 	if err != nil {
 		t.Fatalf("access token: %v", err)
 	}
-	c := &cc.claims
-	id, ok := parseSID(c.SessionID)
+	id, ok := parseSessionID(c.SessionID)
 	if !ok {
 		t.Fatalf("access token with the sid %q", c.SessionID)
 	}
 	ss := f.storedSessions(t, c.UserID)
 	i := find(ss, id)
-	if i < 0 || f.a.sessionEnded(&ss[i], f.clock.now().UnixMilli()) != nil {
+	if i < 0 || f.a.sess.ended(&ss[i], f.clock.now().UnixMilli()) != nil {
 		return ""
 	}
-	return ss[i].tokenString(f.a.keys[0])
+	return ss[i].current(f.a.tok.keys[0])
 }
 
 // sidOf returns the sid claim of an access token, expired or not.
 func sidOf(t testing.TB, a *Auth, access string) string {
 	t.Helper()
-	cc, err := a.verify(access, true)
+	c, err := a.tok.verify(access, true, newClaims)
 	if err != nil {
 		t.Fatalf("access token: %v", err)
 	}
-	return cc.claims.SessionID
+	return c.SessionID
 }
 
 // The tests.

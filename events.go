@@ -53,13 +53,6 @@ type Event struct {
 	GenerationsBehind int
 }
 
-// emit hands e to Config.OnEvent, if set.
-func (a *Auth) emit(ctx context.Context, e Event) {
-	if a.cfg.OnEvent != nil {
-		a.cfg.OnEvent(ctx, e)
-	}
-}
-
 // LogEvents returns an OnEvent hook that writes every event to l, one record each:
 // message "jwtauth: " and the kind, with the attributes event, user_id, session_id,
 // reason and generations_behind (those that are set). Reuse and cross-origin refusals

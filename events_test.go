@@ -229,11 +229,11 @@ func TestLogEventsAttributes(t *testing.T) {
 // claimsOf verifies the access token of t (expired or not).
 func claimsOf(t *testing.T, f *fixture, tok *Tokens) *Claims {
 	t.Helper()
-	cc, err := f.a.verify(tok.AccessToken, true)
+	c, err := f.a.tok.verify(tok.AccessToken, true, newClaims)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &cc.claims
+	return c
 }
 
 // refresh trades tok for new tokens, failing the test unless the answer is 200.

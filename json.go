@@ -15,8 +15,10 @@ import (
 // UTF-16 surrogate escapes are errors, where encoding/json keeps the last duplicate and
 // substitutes U+FFFD. Nesting is limited to maxDepth.
 var (
-	errStrictText = fmt.Errorf("%w: invalid UTF-8 or unpaired surrogate in a JSON string", ErrTokenInvalid)
-	errDepth      = fmt.Errorf("%w: JSON nested too deeply", ErrTokenInvalid)
+	errStrictText   = fmt.Errorf("%w: invalid UTF-8 or unpaired surrogate in a JSON string", ErrTokenInvalid)
+	errDepth        = fmt.Errorf("%w: JSON nested too deeply", ErrTokenInvalid)
+	errDuplicateKey = fmt.Errorf("%w: duplicate JSON member name", ErrTokenInvalid)
+	errSignUTF8     = fmt.Errorf("%w: strings must be valid UTF-8", ErrInvalidClaims)
 )
 
 const maxDepth = 32
@@ -159,7 +161,7 @@ func (l *lexer) str(bad error) string {
 }
 
 // plainStr reads the JSON string at s[i] if it holds only printable ASCII without
-// escapes, and returns it and the index after it: str's fast path, and the claims'.
+// escapes, and returns it and the index after it: str's fast path.
 func plainStr(s string, i int) (string, int, bool) {
 	if i >= len(s) || s[i] != '"' {
 		return "", i, false
@@ -169,25 +171,6 @@ func plainStr(s string, i int) (string, int, bool) {
 		j++
 	}
 	return s[i+1 : j], j + 1, j < len(s) && s[j] == '"'
-}
-
-// plainStrs reads the JSON array at s[i] if it holds only strings that plainStr reads,
-// appending them to dst, and returns dst and the index after the array.
-func plainStrs(s string, i int, dst []string) ([]string, int, bool) {
-	if i >= len(s) || s[i] != '[' {
-		return dst, i, false
-	}
-	if i+1 < len(s) && s[i+1] == ']' {
-		return dst, i + 2, true
-	}
-	for sep := byte('['); i < len(s) && s[i] == sep; sep = ',' {
-		v, j, ok := plainStr(s, i+1)
-		if !ok {
-			return dst, j, false
-		}
-		dst, i = append(dst, v), j
-	}
-	return dst, i + 1, i < len(s) && s[i] == ']'
 }
 
 // jsonSpace tells JSON whitespace (RFC 8259 §2), a read-only lookup table.
@@ -396,8 +379,6 @@ type objWriter struct {
 	first bool // a member has been written
 	err   error
 }
-
-var errSignUTF8 = fmt.Errorf("%w: strings must be valid UTF-8", ErrInvalidClaims)
 
 func (w *objWriter) fail(err error) {
 	if w.err == nil {

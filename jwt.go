@@ -75,42 +75,6 @@ import (
 	"time"
 )
 
-// Sentinel errors. Every error the package returns wraps one of these; test with errors.Is.
-var (
-	// ErrTokenMissing: the request carries no access token where one was looked for.
-	ErrTokenMissing = errors.New("jwtauth: token missing")
-	// ErrInvalidAuthorizationHeader: an Authorization header is present but is not
-	// exactly "<prefix> <token>" (wrong prefix, extra spaces, two headers).
-	ErrInvalidAuthorizationHeader = errors.New("jwtauth: invalid authorization header")
-	// ErrTokenInvalid: the token is malformed, forged, altered, or uses anything but HS256.
-	ErrTokenInvalid = errors.New("jwtauth: token invalid")
-	// ErrTokenExpired: the token's MAC is good but its exp is past (beyond Leeway).
-	ErrTokenExpired = errors.New("jwtauth: token expired")
-	// ErrTokenNotYetValid: the token's MAC is good but its nbf is in the future (beyond Leeway).
-	ErrTokenNotYetValid = errors.New("jwtauth: token not yet valid")
-	// ErrInvalidIssuer: Config.Issuer is set and the token's iss differs.
-	ErrInvalidIssuer = errors.New("jwtauth: invalid issuer")
-	// ErrInvalidAudience: Config.Audience is set and the token's aud does not contain it.
-	ErrInvalidAudience = errors.New("jwtauth: invalid audience")
-	// ErrVerificationFailed: one of Config.ExtraVerifications returned an error.
-	ErrVerificationFailed = errors.New("jwtauth: verifications were not met")
-	// ErrInvalidScope: the token's scopes do not satisfy the route's required scopes.
-	ErrInvalidScope = errors.New("jwtauth: invalid scope")
-	// ErrAuthenticationFailed: wrong credentials or wrong refresh token. An Authenticate
-	// hook that returns an error wrapping it makes POST /auth answer 401 with the fixed
-	// reason "Authentication failed."; to send a message of its own, or a 400 for a
-	// malformed body, the hook returns an *Error instead.
-	ErrAuthenticationFailed = errors.New("jwtauth: authentication failed")
-	// ErrUserNotFound: RetrieveUser returns it (or nil, nil) when the token's user no
-	// longer exists; the endpoints answer 401.
-	ErrUserNotFound = errors.New("jwtauth: user not found")
-	// ErrInvalidClaims: Sign was given claims it cannot encode, such as a custom claim
-	// that overrides a registered one.
-	ErrInvalidClaims = errors.New("jwtauth: invalid claims")
-	// ErrInvalidConfig: New rejected the Config; the message names every offending field.
-	ErrInvalidConfig = errors.New("jwtauth: invalid config")
-)
-
 // User is what Authenticate and RetrieveUser return: who the user is and what their
 // tokens say.
 type User struct {
@@ -213,9 +177,9 @@ type Config struct {
 	// endpoints answer 404.
 	Refresh *Refresh
 
-	// ScopeValidator replaces the Sanic JWT scope rules (see ScopesMatch). It reports
-	// whether the user's scopes satisfy the required ones.
-	ScopeValidator func(required, user []string, requireAll, requireAllActions bool) bool
+	// ScopeValidator replaces the Sanic JWT scope rules of Scoped and ScopedWith: it
+	// reports whether a token's scopes satisfy a route's rule. Default ScopesMatch.
+	ScopeValidator func(rule ScopeRule, tokenScopes []string) bool
 	// LoginRedirectURL, when set, makes Protected redirect (302) requests that accept
 	// text/html instead of answering 401. It must be a path (not "//..." nor "/\...")
 	// or an http(s) URL, without control characters.
@@ -290,67 +254,22 @@ type Endpoints struct {
 	MaxBodyBytes int64
 }
 
-// Refresh configures refresh tokens and the sessions they belong to. Every login opens
-// a session, with a refresh token of its own that rotates at every refresh; a user has
-// up to MaxSessions of them, one per device or browser, and logging in on one leaves the
-// others alone.
-type Refresh struct {
-	// Store keeps every user's sessions in one record under the user id; required.
-	// MemStore keeps them in memory.
-	Store Store
-	// MaxSessions is how many sessions a user may have; a login beyond ends the least
-	// recently used one. Default 10, at most 255.
-	MaxSessions int
-	// IdleTimeout ends a session that has not been refreshed for this long. Default
-	// 30 days.
-	IdleTimeout time.Duration
-	// MaxLifetime ends a session this long after its login, however often it is
-	// refreshed: rotation never extends it. Default 90 days.
-	MaxLifetime time.Duration
-	// ReuseInterval is how long after a rotation the token just rotated out still
-	// works, answered with the same new refresh token the first request got, so that
-	// two tabs refreshing at the same moment both stay logged in. Default 0: presenting
-	// a rotated-out token ends its session at once (RFC 9700 §4.14.2 reuse detection).
-	// A few seconds is enough for racing tabs; an older token ends its session even
-	// inside the interval.
-	ReuseInterval time.Duration
-	// Window, when non-zero, is how long after its exp an access token may still be
-	// used at POST /auth/refresh.
-	Window time.Duration
-	// VerifySessions makes Protected, Scoped and InjectUser also load the user's
-	// sessions at every request, and refuse (401) an access token whose session has
-	// ended, so that a logout or a revocation reaches access tokens at once. Off, access
-	// tokens stay valid until their exp, and verifying them touches no store.
-	VerifySessions bool
-	// InsecureNoRotation keeps a session's refresh token the same at every refresh, so
-	// that a stolen one works until its session ends. With rotation (the default, RFC
-	// 9700 §4.14.2), presenting a rotated-out token ends its session.
-	InsecureNoRotation bool
-}
-
 // Auth signs and verifies tokens and serves the endpoints and middleware. Create it
 // with New. It is safe for concurrent use.
 type Auth struct {
-	cfg        Config // defaults applied; the groups below are copies
-	endpoints  Endpoints
-	cookies    Cookies
-	refreshCfg Refresh
-	keys       []*macKey // Secret first, then PreviousSecrets
-	leeway     time.Duration
-	verifyExp  bool
-	names      claimTable // a.claims(), computed once: Verify reads it on every call
-	jsonKeys   claimTable // the names as Sign writes them as JSON keys: "name":
+	tok     tokens     // the token core
+	sess    *sessions  // the session layer; nil without Config.Refresh
+	cookies *Cookies   // a copy, defaults applied; nil without Config.Cookies
+	ep      *Endpoints // a copy, defaults applied; nil without Config.Endpoints
+	cfg     Config     // the rest, defaults applied; its group pointers are nil
 }
 
-// Defaults that New applies to zero fields.
+// Defaults that New applies to zero fields (the Refresh group's are in refresh.go).
 const (
 	defaultMaxTokenSize    = 8 << 10
 	defaultMaxBodyBytes    = 1 << 20
 	defaultExpirationDelta = 30 * time.Minute
 	defaultLeeway          = 180 * time.Second
-	defaultIdleTimeout     = 30 * 24 * time.Hour
-	defaultMaxLifetime     = 90 * 24 * time.Hour
-	defaultMaxSessions     = 10
 	minSecretSize          = 32 // RFC 7518 §3.2: at least the hash output, 256 bits
 	maxDuration            = 100 * 365 * 24 * time.Hour
 )
@@ -378,41 +297,39 @@ func New(cfg Config) (*Auth, error) {
 	if c.ScopeValidator == nil {
 		c.ScopeValidator = ScopesMatch
 	}
-	a.names = a.claims()
-	for i, n := range a.names {
-		a.jsonKeys[i] = `"` + n + `":` // n needs no escape: checkNames, registeredClaims
-	}
-	if c.Endpoints != nil {
-		a.endpoints = *c.Endpoints
-		setDefault(&a.endpoints.URLPrefix, "/auth")
-		setDefault(&a.endpoints.MaxBodyBytes, defaultMaxBodyBytes)
-	}
-	if c.Cookies != nil {
-		a.cookies = *c.Cookies
-		a.cookies.TrustedOrigins = slices.Clone(a.cookies.TrustedOrigins) // the caller's may change
-		setDefault(&a.cookies.Path, "/")
-		if a.cookies.SameSite == 0 || a.cookies.SameSite == http.SameSiteDefaultMode {
-			a.cookies.SameSite = http.SameSiteLaxMode
-		}
-	}
-	if c.Refresh != nil {
-		a.refreshCfg = *c.Refresh
-		setDefault(&a.refreshCfg.IdleTimeout, defaultIdleTimeout)
-		setDefault(&a.refreshCfg.MaxLifetime, defaultMaxLifetime)
-		setDefault(&a.refreshCfg.MaxSessions, defaultMaxSessions)
+	if c.OnEvent == nil {
+		c.OnEvent = func(context.Context, Event) {}
 	}
 	if c.RetrieveUser == nil && c.Refresh == nil {
 		c.RetrieveUser = userFromClaims
 	}
-	a.leeway = max(c.Leeway, 0)
-	a.verifyExp = !c.InsecureNoExpiry
-
+	if c.Endpoints != nil {
+		ep := *c.Endpoints
+		setDefault(&ep.URLPrefix, "/auth")
+		setDefault(&ep.MaxBodyBytes, defaultMaxBodyBytes)
+		a.ep = &ep
+	}
+	if c.Cookies != nil {
+		k := *c.Cookies
+		k.TrustedOrigins = slices.Clone(k.TrustedOrigins) // the caller's may change
+		setDefault(&k.Path, "/")
+		if k.SameSite == 0 || k.SameSite == http.SameSiteDefaultMode {
+			k.SameSite = http.SameSiteLaxMode
+		}
+		a.cookies = &k
+	}
+	a.tok = tokens{names: newClaimTable(c.UserIDClaim, c.ScopesClaim), maxSize: c.MaxTokenSize,
+		leeway: max(c.Leeway, 0), verifyExp: !c.InsecureNoExpiry, issuer: c.Issuer, audience: c.Audience,
+		extra: slices.Clone(c.ExtraVerifications), now: c.Now}
+	for _, s := range append([][]byte{c.Secret}, c.PreviousSecrets...) {
+		a.tok.keys = append(a.tok.keys, newMACKey(s))
+	}
+	if c.Refresh != nil {
+		a.sess = newSessions(*c.Refresh, a.tok.keys, c.Now, c.OnEvent)
+	}
+	c.Endpoints, c.Cookies, c.Refresh = nil, nil, nil // read the copies above
 	if err := a.check(); err != nil {
 		return nil, err
-	}
-	a.keys = append(a.keys, newMACKey(c.Secret))
-	for _, s := range c.PreviousSecrets {
-		a.keys = append(a.keys, newMACKey(s))
 	}
 	return a, nil
 }
@@ -455,30 +372,38 @@ func (a *Auth) checkSizes(p *problems) {
 			p.bad(fmt.Sprintf("PreviousSecrets[%d]", i), "must be at least %d bytes (RFC 7518 §3.2)", minSecretSize)
 		}
 	}
+	var ep Endpoints
+	var k Cookies
+	var r Refresh
+	second := time.Duration(0) // without Refresh, its durations are 0
+	if a.ep != nil {
+		ep = *a.ep
+	}
+	if a.cookies != nil {
+		k = *a.cookies
+	}
+	if a.sess != nil {
+		r, second = a.sess.cfg, time.Second // a session lasts at least a second
+	}
 	for _, n := range []struct {
 		field  string
 		v, max int64
 	}{
-		{"MaxTokenSize", int64(c.MaxTokenSize), math.MaxInt64}, {"Endpoints.MaxBodyBytes", a.endpoints.MaxBodyBytes, math.MaxInt64},
-		{"Cookies.MaxAge", int64(a.cookies.MaxAge), math.MaxInt64}, {"Refresh.MaxSessions", int64(a.refreshCfg.MaxSessions), 255},
+		{"MaxTokenSize", int64(c.MaxTokenSize), math.MaxInt64}, {"Endpoints.MaxBodyBytes", ep.MaxBodyBytes, math.MaxInt64},
+		{"Cookies.MaxAge", int64(k.MaxAge), math.MaxInt64}, {"Refresh.MaxSessions", int64(r.MaxSessions), 255},
 	} {
 		if n.v < 0 || n.v > n.max {
 			p.bad(n.field, "must be from 0 to %d, got %d", n.max, n.v)
 		}
 	}
-	// Durations stay within a century, so that no time arithmetic overflows; a session
-	// lasts at least a second (without Refresh, both are 0).
-	second := time.Duration(0)
-	if c.Refresh != nil {
-		second = time.Second
-	}
+	// Durations stay within a century, so that no time arithmetic overflows.
 	for _, d := range []struct {
 		field  string
 		v, min time.Duration
 	}{
 		{"ExpirationDelta", c.ExpirationDelta, 0}, {"Leeway", max(c.Leeway, 0), 0}, {"NotBeforeDelta", c.NotBeforeDelta, 0},
-		{"Refresh.IdleTimeout", a.refreshCfg.IdleTimeout, second}, {"Refresh.MaxLifetime", a.refreshCfg.MaxLifetime, second},
-		{"Refresh.ReuseInterval", a.refreshCfg.ReuseInterval, 0}, {"Refresh.Window", a.refreshCfg.Window, 0},
+		{"Refresh.IdleTimeout", r.IdleTimeout, second}, {"Refresh.MaxLifetime", r.MaxLifetime, second},
+		{"Refresh.ReuseInterval", r.ReuseInterval, 0}, {"Refresh.Window", r.Window, 0},
 	} {
 		if d.v < d.min || d.v > maxDuration {
 			p.bad(d.field, "must be from %v to 100 years, got %v", d.min, d.v)
@@ -492,24 +417,24 @@ func (a *Auth) checkSizes(p *problems) {
 // checkGroups checks what the Endpoints, Refresh and Cookies groups need.
 func (a *Auth) checkGroups(p *problems) {
 	c := &a.cfg
-	if pre := a.endpoints.URLPrefix; c.Endpoints != nil {
-		if _, isName := endpoints[pre]; pre[0] != '/' || (len(pre) > 1 && pre[len(pre)-1] == '/') || isName && pre != "/" {
+	if a.ep != nil {
+		if pre := a.ep.URLPrefix; pre[0] != '/' || (len(pre) > 1 && pre[len(pre)-1] == '/') || endpoints[pre] != nil && pre != "/" {
 			p.bad("Endpoints.URLPrefix", `must start with "/", not end with one, and not be an endpoint's name, got %q`, pre)
 		}
-		if a.endpoints.Authenticate == nil {
+		if a.ep.Authenticate == nil {
 			p.bad("Endpoints.Authenticate", "is required")
 		}
 	}
-	if c.Refresh != nil && a.refreshCfg.Store == nil {
+	if a.sess != nil && a.sess.store == nil {
 		p.bad("Refresh.Store", "is required")
 	}
-	if c.Refresh != nil && c.RetrieveUser == nil {
+	if a.sess != nil && c.RetrieveUser == nil {
 		p.bad("RetrieveUser", "is required with Refresh")
 	}
 	if c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL) {
 		p.bad("LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
 	}
-	if c.Cookies != nil {
+	if a.cookies != nil {
 		a.checkCookies(p)
 	}
 }
@@ -535,7 +460,7 @@ func (a *Auth) checkNames(p *problems) {
 	if c.UserIDClaim == c.ScopesClaim {
 		p.bad("ScopesClaim", "must differ from UserIDClaim")
 	}
-	if c.AccessTokenName == c.RefreshTokenName || c.Cookies != nil && c.Cookies.Split && c.AccessTokenName+"_signature" == c.RefreshTokenName {
+	if c.AccessTokenName == c.RefreshTokenName || a.cookies != nil && a.cookies.Split && c.AccessTokenName+"_signature" == c.RefreshTokenName {
 		p.bad("RefreshTokenName", "must differ from AccessTokenName and from its split-signature cookie")
 	}
 }
@@ -543,7 +468,7 @@ func (a *Auth) checkNames(p *problems) {
 // checkCookies checks the Cookies group. RFC 6265bis §4.1.3: a "__Secure-" cookie must
 // be Secure, and a "__Host-" cookie must also be host-only with Path=/.
 func (a *Auth) checkCookies(p *problems) {
-	k := &a.cookies
+	k := a.cookies
 	if k.InsecureBodyTokens && k.Split {
 		p.bad("Cookies.InsecureBodyTokens", "cannot be combined with Split: the body would hold the whole token")
 	}
@@ -557,13 +482,6 @@ func (a *Auth) checkCookies(p *problems) {
 			p.bad("Cookies.TrustedOrigins", "must hold origins of the form scheme://host[:port], got %q", o)
 		}
 	}
-	a.checkCookiePrefixes(p)
-}
-
-// checkCookiePrefixes applies RFC 6265bis §4.1.3 to the cookie names: a "__Secure-"
-// cookie must be Secure, and a "__Host-" cookie also host-only with Path=/.
-func (a *Auth) checkCookiePrefixes(p *problems) {
-	k := &a.cookies
 	for _, name := range []string{a.cfg.AccessTokenName, a.cfg.RefreshTokenName} {
 		host, secure := strings.HasPrefix(name, "__Host-"), strings.HasPrefix(name, "__Secure-")
 		if (host || secure) && k.InsecureAllowHTTP {
@@ -590,14 +508,6 @@ func isToken(s string) bool {
 	return s != ""
 }
 
-// setDefault replaces a zero value with def.
-func setDefault[T comparable](p *T, def T) {
-	var zero T
-	if *p == zero {
-		*p = def
-	}
-}
-
 // safeRedirect reports whether u is a path on this site or an http(s) URL. "//host" and
 // "/\host" are protocol-relative to browsers (an absolute redirect dressed as a path),
 // and browsers drop tabs and newlines from URLs, so "/<TAB>/host" would become "//host":
@@ -612,4 +522,73 @@ func safeRedirect(u string) bool {
 	return strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") && !strings.HasPrefix(u, "/\\")
 }
 
-func (a *Auth) now() time.Time { return a.cfg.Now() }
+// Sign encodes c as an HS256 JWT with the header {"alg":"HS256","typ":"JWT"}, MACed
+// with Config.Secret. It writes exactly the fields c holds: use IssueTokens, or the
+// endpoints, to get exp, iat, nbf, iss and aud filled in from the Config. Dates are
+// written in whole seconds. It refuses, with an error wrapping ErrInvalidClaims, what
+// Verify would reject: claims without exp (unless InsecureNoExpiry), a custom claim in
+// Extra that overrides a registered one or whose JSON is not strict (duplicate names,
+// unpaired surrogates, nesting deeper than 32), and a token longer than MaxTokenSize.
+// It also refuses strings that are not valid UTF-8 anywhere in c, nested values and
+// map keys in Extra included: encoding/json would silently write U+FFFD in their
+// place, and the token would say something else than c. As encoding/json writes that
+// replacement as the escape \ufffd, a custom claim whose JSON holds the escape itself
+// (from a json.Marshaler or json.RawMessage) is refused as well; write U+FFFD
+// unescaped. It is safe for concurrent use.
+func (a *Auth) Sign(c *Claims) (string, error) { return a.tok.sign(c) }
+
+// Verify checks token and returns its claims, or nil and an error wrapping one of
+// ErrTokenInvalid, ErrTokenExpired, ErrTokenNotYetValid, ErrInvalidIssuer,
+// ErrInvalidAudience or ErrVerificationFailed. The steps run in this order, and a
+// token that fails several is refused with the error of the first:
+//
+//  1. length at most MaxTokenSize, before any decoding;
+//  2. exactly two dots, only [A-Za-z0-9_-] in the segments, a 43-character canonical
+//     signature;
+//  3. the header: alg exactly HS256, no crit, typ absent or JWT (RFC 8725 §3.1);
+//  4. the MAC, compared with hmac.Equal, under Secret then each of PreviousSecrets;
+//  5. the claims, decoded only once the MAC matches: a strict JSON object with typed
+//     registered claims;
+//  6. exp and nbf against Now with Leeway, then iss and aud, then ExtraVerifications.
+//
+// It reads no store: with Refresh.VerifySessions, Check also refuses a token whose
+// session has ended. It is safe for concurrent use.
+func (a *Auth) Verify(token string) (*Claims, error) { return a.tok.verify(token, false, newClaims) }
+
+func newClaims() *Claims { return new(Claims) }
+
+// Sessions returns the live sessions of userID, oldest first, for admin tools. It is
+// safe for concurrent use.
+func (a *Auth) Sessions(ctx context.Context, userID string) ([]Session, error) {
+	if a.sess == nil {
+		return nil, errNoRefresh
+	}
+	return a.sess.list(ctx, userID, nil)
+}
+
+// RevokeSession ends the session sessionID of userID: its refresh tokens stop working at
+// once, and its access tokens too with Refresh.VerifySessions. It reports whether there
+// was such a live session. It is safe for concurrent use.
+func (a *Auth) RevokeSession(ctx context.Context, userID, sessionID string) (bool, error) {
+	if a.sess == nil {
+		return false, errNoRefresh
+	}
+	id, ok := parseSessionID(sessionID)
+	if !ok {
+		return false, nil
+	}
+	n, err := a.sess.end(ctx, userID, nil, "revoked", func(s *session) bool { return s.id == id })
+	return n > 0, err
+}
+
+// RevokeSessions ends every session of userID, on every device. It is also the way out
+// of a record the package cannot read (a 500 at every login, refresh and logout of the
+// user): it deletes such a record whole. It is safe for concurrent use.
+func (a *Auth) RevokeSessions(ctx context.Context, userID string) error {
+	if a.sess == nil {
+		return errNoRefresh
+	}
+	return a.sess.endAll(ctx, userID)
+}
+
+var errNoRefresh = errors.New("jwtauth: sessions need Config.Refresh")

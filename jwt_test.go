@@ -89,11 +89,11 @@ func TestNewAppliesDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"MaxTokenSize", c.MaxTokenSize, 8 << 10},
-		{"Endpoints.MaxBodyBytes", a.endpoints.MaxBodyBytes, int64(1 << 20)},
-		{"Endpoints.URLPrefix", a.endpoints.URLPrefix, "/auth"},
+		{"Endpoints.MaxBodyBytes", a.ep.MaxBodyBytes, int64(1 << 20)},
+		{"Endpoints.URLPrefix", a.ep.URLPrefix, "/auth"},
 		{"ExpirationDelta", c.ExpirationDelta, 30 * time.Minute},
 		{"Leeway", c.Leeway, 180 * time.Second},
-		{"leeway in force", a.leeway, 180 * time.Second},
+		{"leeway in force", a.tok.leeway, 180 * time.Second},
 		{"UserIDClaim", c.UserIDClaim, "user_id"},
 		{"ScopesClaim", c.ScopesClaim, "scopes"},
 		{"AccessTokenName", c.AccessTokenName, "access_token"},
@@ -106,9 +106,9 @@ func TestNewAppliesDefaults(t *testing.T) {
 		{"Cookies.InsecureAllowHTTP", a.cookies.InsecureAllowHTTP, false},
 		{"Cookies.InsecureScriptAccess", a.cookies.InsecureScriptAccess, false},
 		{"Cookies.InsecureBodyTokens", a.cookies.InsecureBodyTokens, false},
-		{"Refresh.IdleTimeout", a.refreshCfg.IdleTimeout, 30 * 24 * time.Hour},
-		{"Refresh.InsecureNoRotation", a.refreshCfg.InsecureNoRotation, false},
-		{"verify exp", a.verifyExp, true},
+		{"Refresh.IdleTimeout", a.sess.cfg.IdleTimeout, 30 * 24 * time.Hour},
+		{"Refresh.InsecureNoRotation", a.sess.cfg.InsecureNoRotation, false},
+		{"verify exp", a.tok.verifyExp, true},
 		{"HeaderFallback", c.HeaderFallback, false},
 		{"InsecureQueryString", c.InsecureQueryString, false},
 		{"InsecureDebug", c.InsecureDebug, false},
@@ -139,14 +139,14 @@ func TestNewCopiesGroups(t *testing.T) {
 	cfg.Endpoints.URLPrefix = "no slash"
 	cfg.Cookies.InsecureAllowHTTP = true
 	cfg.Refresh.IdleTimeout = -1
-	if a.endpoints.URLPrefix != "/auth" || a.cookies.InsecureAllowHTTP || a.refreshCfg.IdleTimeout != defaultIdleTimeout {
-		t.Errorf("Auth follows the caller's groups: %+v %+v %+v", a.endpoints, a.cookies, a.refreshCfg)
+	if a.ep.URLPrefix != "/auth" || a.cookies.InsecureAllowHTTP || a.sess.cfg.IdleTimeout != defaultIdleTimeout {
+		t.Errorf("Auth follows the caller's groups: %+v %+v %+v", a.ep, a.cookies, a.sess.cfg)
 	}
 }
 
 func TestNoLeewayMeansExactChecks(t *testing.T) {
-	if a := testAuth(t, func(c *Config) { c.Leeway = NoLeeway }); a.leeway != 0 {
-		t.Errorf("NoLeeway: leeway %v, want 0", a.leeway)
+	if a := testAuth(t, func(c *Config) { c.Leeway = NoLeeway }); a.tok.leeway != 0 {
+		t.Errorf("NoLeeway: leeway %v, want 0", a.tok.leeway)
 	}
 }
 

@@ -11,6 +11,38 @@ import (
 	"time"
 )
 
+// Store keeps the sessions' records: one opaque value per key, the key being a user id.
+// It has two operations, and every change the package makes is the second one, so that
+// no two requests can both read a value and then both write it: a logout, a revocation
+// or a login can never be undone by a refresh that was in flight.
+//
+// Load returns the value under key, or nil and no error when there is none or it has
+// expired. The returned slice is the caller's.
+//
+// CompareAndSwap stores new under key if, at that moment, the key holds old byte for
+// byte, and reports whether it did; the compare and the write are one atomic step. A nil
+// old means "only if the key holds nothing" (an expired value counts as nothing), and a
+// nil new deletes the key. With ttl > 0 the new value expires ttl after the call; with 0
+// it does not expire. A compare that fails is (false, nil) and changes nothing, the
+// expiry included. An error means the store failed, and the outcome may be unknown (a
+// timed-out write may still have been applied); the package then answers 500, never
+// 401. The store must not keep or modify old and new after the call.
+//
+// What the package passes: keys are user ids, strings that may hold any byte (store
+// them as bytes, or encode them); values are never empty; ttl is never negative; old and
+// new are never both nil. Calls may come with a context that is never cancelled (a
+// revocation must not be skipped because a client hung up), so bound their time in the
+// store itself. Both methods must be safe for concurrent use, and storetest.Run checks a
+// Store against all of the above.
+//
+// MemStore implements Store in memory; the redisstore module implements it on Redis, and
+// the pgstore module on PostgreSQL (its documentation gives the SQL: one statement per
+// swap, whose affected-row count is the answer).
+type Store interface {
+	Load(ctx context.Context, key string) ([]byte, error)
+	CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error)
+}
+
 // MemStore is the built-in Store: values in a map guarded by a mutex, in this process's
 // memory. It is safe for concurrent use, and its zero value is ready to use.
 //

@@ -13,7 +13,7 @@ func TestMountServesEveryEndpoint(t *testing.T) {
 		mux := http.NewServeMux()
 		f.a.Mount(mux)
 		f.h = mux
-		p := f.a.endpoints.URLPrefix
+		p := f.a.ep.URLPrefix
 		if p == "/" {
 			p = ""
 		}

@@ -2,61 +2,166 @@ package jwtauth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
-	"io"
-	"net/http"
-	"net/url"
+	"fmt"
 	"time"
 )
 
-// This file is the refresh-token flow: the Store contract, generating tokens, the
-// digests the store sees, POST /auth/refresh and POST /auth/logout.
+// This file is the session layer: refresh tokens and the sessions they belong to. Every
+// login opens a session, a family of refresh tokens of its own (RFC 9700 §4.14.2
+// rotation, reuse detection per family), so that devices do not log each other out. All
+// sessions of a user live in one record under the user id (record.go), and every change
+// to it is one Store.CompareAndSwap (update). It uses the token core's keys and nothing
+// of HTTP: the handlers in endpoints.go call it.
+//
+// A session's refresh tokens are not stored but derived, as in Supabase Auth's second
+// generation of refresh tokens: the token of generation g is
+//
+//	base64url(HMAC-SHA256(Secret, "jwtauth refresh\x00" || sid || key || g)[:18])
+//
+// 24 characters, 144 bits. key is 32 bytes from crypto/rand, kept in the record; without
+// the server's Secret it computes nothing, so a dump of the store and of every access
+// token gives no refresh token (RFC 6819 §5.1.4.1.3: no tokens in the clear at rest).
+// Deriving lets the server hand the same successor to a request that presents the
+// previous token within Refresh.ReuseInterval (two tabs refreshing at once) without
+// storing it.
 
-// Store keeps the server side of refresh tokens: one opaque value per key, the key
-// being a user id. It has two operations, and every change the package makes is the
-// second one, so that no two requests can both read a value and then both write it: a
-// logout, a revocation or a login can never be undone by a refresh that was in flight.
-//
-// Load returns the value under key, or nil and no error when there is none or it has
-// expired. The returned slice is the caller's.
-//
-// CompareAndSwap stores new under key if, at that moment, the key holds old byte for
-// byte, and reports whether it did; the compare and the write are one atomic step. A nil
-// old means "only if the key holds nothing" (an expired value counts as nothing), and a
-// nil new deletes the key. With ttl > 0 the new value expires ttl after the call; with 0
-// it does not expire. A compare that fails is (false, nil) and changes nothing, the
-// expiry included. An error means the store failed, and the outcome may be unknown (a
-// timed-out write may still have been applied); the package then answers 500, never
-// 401. The store must not keep or modify old and new after the call.
-//
-// What the package passes: keys are user ids, strings that may hold any byte (store
-// them as bytes, or encode them); values are never empty; ttl is never negative; old and
-// new are never both nil. Calls may come with a context that is never cancelled (a
-// revocation must not be skipped because a client hung up), so bound their time in the
-// store itself. Both methods must be safe for concurrent use, and storetest.Run checks a
-// Store against all of the above.
-//
-// In SQL, with a table tokens(user_id bytea primary key, value bytea not null,
-// expires_at timestamptz), each swap is one statement whose affected-row count is the
-// answer, where live means (expires_at IS NULL OR expires_at > now()):
-//
-//	-- old != nil, new != nil
-//	UPDATE tokens SET value = $3, expires_at = $4 WHERE user_id = $1 AND value = $2 AND live;
-//	-- old == nil: insert, or replace a row only if it has expired
-//	INSERT INTO tokens AS t (user_id, value, expires_at) VALUES ($1, $3, $4)
-//	  ON CONFLICT (user_id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
-//	  WHERE t.expires_at <= now();
-//	-- new == nil
-//	DELETE FROM tokens WHERE user_id = $1 AND value = $2 AND live;
-//
-// (Deleting an expired row and then inserting with ON CONFLICT DO NOTHING, in two
-// statements, fails an insert when the row expires between the two.)
-//
-// MemStore implements Store in memory; the redisstore module implements it on Redis,
-// and the pgstore module on PostgreSQL, with these statements.
-type Store interface {
-	Load(ctx context.Context, key string) ([]byte, error)
-	CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error)
+// Refresh configures refresh tokens and the sessions they belong to. Every login opens
+// a session, with a refresh token of its own that rotates at every refresh; a user has
+// up to MaxSessions of them, one per device or browser, and logging in on one leaves the
+// others alone.
+type Refresh struct {
+	// Store keeps every user's sessions in one record under the user id; required.
+	// MemStore keeps them in memory.
+	Store Store
+	// MaxSessions is how many sessions a user may have; a login beyond ends the least
+	// recently used one. Default 10, at most 255.
+	MaxSessions int
+	// IdleTimeout ends a session that has not been refreshed for this long. Default
+	// 30 days.
+	IdleTimeout time.Duration
+	// MaxLifetime ends a session this long after its login, however often it is
+	// refreshed: rotation never extends it. Default 90 days.
+	MaxLifetime time.Duration
+	// ReuseInterval is how long after a rotation the token just rotated out still
+	// works, answered with the same new refresh token the first request got, so that
+	// two tabs refreshing at the same moment both stay logged in. Default 0: presenting
+	// a rotated-out token ends its session at once (RFC 9700 §4.14.2 reuse detection).
+	// A few seconds is enough for racing tabs; an older token ends its session even
+	// inside the interval.
+	ReuseInterval time.Duration
+	// Window, when non-zero, is how long after its exp an access token may still be
+	// used at POST /auth/refresh.
+	Window time.Duration
+	// VerifySessions makes Protected, Scoped and InjectUser also load the user's
+	// sessions at every request, and refuse (401) an access token whose session has
+	// ended, so that a logout or a revocation reaches access tokens at once. Off, access
+	// tokens stay valid until their exp, and verifying them touches no store.
+	VerifySessions bool
+	// InsecureNoRotation keeps a session's refresh token the same at every refresh, so
+	// that a stolen one works until its session ends. With rotation (the default, RFC
+	// 9700 §4.14.2), presenting a rotated-out token ends its session.
+	InsecureNoRotation bool
+}
+
+// Session is one login of a user, as Auth.Sessions and GET /auth/sessions list it.
+type Session struct {
+	// ID is the session's id, the sid claim of its access tokens.
+	ID string `json:"id"`
+	// CreatedAt is the login.
+	CreatedAt time.Time `json:"created_at"`
+	// LastUsedAt is the last login or refresh.
+	LastUsedAt time.Time `json:"last_used_at"`
+	// ExpiresAt is when the session ends unless it is refreshed before (Refresh.IdleTimeout
+	// after LastUsedAt, never later than Refresh.MaxLifetime after CreatedAt).
+	ExpiresAt time.Time `json:"expires_at"`
+	// Current is true for the session of the access token that asked.
+	Current bool `json:"current"`
+}
+
+// sessions is the session layer's own state: the Refresh group with its defaults, the
+// token core's keys (Secret first) and the clock. Auth holds one with Config.Refresh.
+type sessions struct {
+	store Store
+	cfg   Refresh
+	keys  []*macKey
+	now   func() time.Time
+	emit  func(context.Context, Event)
+}
+
+// Defaults of the Refresh group.
+const (
+	defaultIdleTimeout = 30 * 24 * time.Hour
+	defaultMaxLifetime = 90 * 24 * time.Hour
+	defaultMaxSessions = 10
+)
+
+// newSessions returns the session layer for cfg, with its defaults applied (New checks
+// the result).
+func newSessions(cfg Refresh, keys []*macKey, now func() time.Time, emit func(context.Context, Event)) *sessions {
+	setDefault(&cfg.IdleTimeout, defaultIdleTimeout)
+	setDefault(&cfg.MaxLifetime, defaultMaxLifetime)
+	setDefault(&cfg.MaxSessions, defaultMaxSessions)
+	return &sessions{store: cfg.Store, cfg: cfg, keys: keys, now: now, emit: emit}
+}
+
+// setDefault replaces a zero value with def.
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
+
+// sessionID is a session's id: random, not secret. The sid claim carries it as 22
+// base64url characters.
+type sessionID [16]byte
+
+func (id sessionID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// parseSessionID reads a sid claim; ok is false for anything this package did not write.
+func parseSessionID(sid string) (id sessionID, ok bool) {
+	if len(sid) != 22 {
+		return id, false
+	}
+	n, err := b64.Decode(id[:], []byte(sid))
+	return id, err == nil && n == len(id)
+}
+
+// session is one login's refresh-token family. Times are Unix milliseconds.
+type session struct {
+	id      sessionID
+	key     [32]byte // from crypto/rand; the tokens are derived from it with the Secret
+	created int64    // the login
+	used    int64    // the last login or refresh: the idle timeout counts from here
+	rotated int64    // when generation gen became current: the reuse interval counts from here
+	gen     uint32   // how many times the session's token was rotated
+}
+
+// newSession makes a session with a random id and key; start sets its times.
+func newSession() (session, error) {
+	var s session
+	if _, err := rand.Read(s.id[:]); err != nil {
+		return s, &internalError{"crypto/rand", err}
+	}
+	if _, err := rand.Read(s.key[:]); err != nil {
+		return s, &internalError{"crypto/rand", err}
+	}
+	return s, nil
+}
+
+// find returns the index of the session id in ss, or -1.
+func find(ss []session, id sessionID) int {
+	for i := range ss {
+		if ss[i].id == id {
+			return i
+		}
+	}
+	return -1
 }
 
 // refreshTokenBytes is the entropy of a refresh token: 144 bits, which base64url writes
@@ -65,6 +170,94 @@ type Store interface {
 // many sessions a store holds.
 const refreshTokenBytes = 18
 
+// token derives the session's refresh token of generation gen under key k.
+func (s *session) token(k *macKey, gen uint32) [24]byte {
+	var g [4]byte
+	binary.BigEndian.PutUint32(g[:], gen)
+	sum := k.mac("jwtauth refresh\x00", s.id[:], s.key[:], g[:])
+	var t [24]byte
+	base64.RawURLEncoding.Encode(t[:], sum[:refreshTokenBytes])
+	return t
+}
+
+// current is the session's current refresh token, derived under k.
+func (s *session) current(k *macKey) string {
+	t := s.token(k, s.gen)
+	return string(t[:])
+}
+
+// expiry is when s ends if it is not used again: IdleTimeout after its last use, and
+// never later than MaxLifetime after the login, which rotation does not extend.
+func (m *sessions) expiry(s *session) int64 {
+	return min(s.used+m.cfg.IdleTimeout.Milliseconds(), s.created+m.cfg.MaxLifetime.Milliseconds())
+}
+
+// Causes of a refused refresh token, each its own reason with InsecureDebug. All answer
+// 401 AuthenticationFailed.
+var (
+	errRefreshRefused  = fmt.Errorf("%w: refresh refused", ErrAuthenticationFailed)
+	errNoSession       = fmt.Errorf("%w: no such session (logged out, ended, or a token from before sessions)", errRefreshRefused)
+	errSessionIdle     = fmt.Errorf("%w: session idle longer than Refresh.IdleTimeout", errRefreshRefused)
+	errSessionTooOld   = fmt.Errorf("%w: session older than Refresh.MaxLifetime", errRefreshRefused)
+	errRefreshReused   = fmt.Errorf("%w: rotated-out refresh token presented: session ended", errRefreshRefused)
+	errRefreshMismatch = fmt.Errorf("%w: refresh token does not match the session", errRefreshRefused)
+)
+
+// ended says why s is over at now, or nil.
+func (m *sessions) ended(s *session, now int64) error {
+	switch {
+	case now >= s.created+m.cfg.MaxLifetime.Milliseconds():
+		return errSessionTooOld
+	case now >= m.expiry(s):
+		return errSessionIdle
+	}
+	return nil
+}
+
+// How a presented refresh token relates to its session.
+const (
+	noMatch  = iota // not a token of this session: a plain 401
+	current         // the session's token now
+	previous        // the one rotated out last (S4 within ReuseInterval, else reuse)
+	ancestor        // an older one: reuse, the session ends
+)
+
+// lookBack is how many generations before the current one a presented token is
+// recognised as an ancestor (and ends its session) rather than as unknown. It bounds
+// what a refresh token that matches nothing costs: (lookBack+1) MACs per key. A token
+// rotated out more than lookBack refreshes ago is a plain 401; at one refresh per
+// 30-minute access token that is 16 hours of use by the legitimate client.
+const lookBack = 32
+
+// match finds presented among the session's current token and the lookBack before it,
+// under Secret and each of PreviousSecrets (so that rotating the Secret ends no session).
+// Each comparison is hmac.Equal; the search stops at the first match, which tells the
+// timing what the response says anyway. back is how many rotations old the match is.
+func (m *sessions) match(s *session, presented string) (kind, back int) {
+	p := []byte(presented)
+	for back := 0; back <= lookBack && back <= int(s.gen); back++ {
+		for _, k := range m.keys {
+			if t := s.token(k, s.gen-uint32(back)); hmac.Equal(t[:], p) {
+				return min(current+back, ancestor), back
+			}
+		}
+	}
+	return noMatch, 0
+}
+
+// load returns userID's record as stored, and its sessions.
+func (m *sessions) load(ctx context.Context, userID string) ([]byte, []session, error) {
+	raw, err := m.store.Load(ctx, userID)
+	if err != nil {
+		return nil, nil, &internalError{"Store.Load", err}
+	}
+	ss, err := m.open(userID, raw)
+	if err != nil {
+		return nil, nil, &internalError{"Store (record)", err}
+	}
+	return raw, ss, nil
+}
+
 // maxSwaps bounds the compare-and-swap retries of one store update. Each retry means
 // another request changed the user's record in between, so running out takes that many
 // concurrent logins, refreshes or logouts of one user: a 500, never a lost write.
@@ -72,82 +265,114 @@ const maxSwaps = 16
 
 var (
 	errContended = errors.New("the record kept changing under concurrent updates")
-	errOtherUser = errors.New("RetrieveUser returned a user with another ID than the token's")
+	// errUnchanged, from an update's change function, ends the update without a write.
+	errUnchanged = errors.New("jwtauth: no change")
 )
 
-// serveRefresh is POST /auth/refresh.
-func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request, _ string) {
-	t, err := a.refresh(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
+// update changes the sessions of userID with change, as one compare-and-swap of the
+// record, retried while another request changes it in between. change sees every
+// session, ended ones included, and may run more than once, each time on a fresh load;
+// ended sessions are dropped after it, and a record left without sessions is deleted.
+//
+// Time only moves forward: now is never before the newest time in the record, so that a
+// server whose clock is behind another's never writes a session used before it was
+// created, nor reopens a reuse interval.
+func (m *sessions) update(ctx context.Context, userID string, change func(ss []session, now int64) ([]session, error)) error {
+	for i := 0; i < maxSwaps; i++ {
+		raw, ss, err := m.load(ctx, userID)
+		if err != nil {
+			return err
+		}
+		now := m.now().UnixMilli()
+		for _, s := range ss {
+			now = max(now, s.used, s.rotated)
+		}
+		if ss, err = change(ss, now); err != nil {
+			if err == errUnchanged {
+				return nil
+			}
+			return err
+		}
+		n, end := 0, int64(0)
+		for _, s := range ss {
+			if e := m.expiry(&s); now < e {
+				ss[n], end = s, max(end, e)
+				n++
+			}
+		}
+		next := m.seal(userID, ss[:n])
+		if raw == nil && next == nil {
+			return nil
+		}
+		// The record lives until its last session ends. New bounds every duration by
+		// maxDuration, so this fits a Duration.
+		ok, err := m.store.CompareAndSwap(ctx, userID, raw, next, time.Duration(max(end-now, 1))*time.Millisecond)
+		if err != nil {
+			return &internalError{"Store.CompareAndSwap", err}
+		}
+		if ok {
+			return nil
+		}
 	}
-	a.writeTokens(w, r, "/refresh", t)
+	return &internalError{"Store.CompareAndSwap", errContended}
 }
 
-// refresh checks the presented tokens and returns new ones: an access token, and the
-// session's next refresh token unless rotation is off.
-func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
-	// Not cancelled with the request: a client that presents a rotated-out token and
-	// hangs up must not escape the end of its session (through a RetrieveUser or a
-	// store that honours cancellation).
-	ctx := context.WithoutCancel(r.Context())
-	// The access token says who is refreshing and in which session. It may be expired
-	// (that is why the client is here) but it must be authentic and otherwise valid. A
-	// token from before sessions has no sid: its user logs in again.
-	c, err := a.refreshableClaims(r)
+// start stores s, made by newSession, as a new session of userID opened now, ending the
+// least recently used live sessions beyond Refresh.MaxSessions, and returns its first
+// refresh token.
+func (m *sessions) start(ctx context.Context, userID string, s *session) (string, error) {
+	var evicted []sessionID
+	err := m.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
+		s.created, s.used, s.rotated, s.gen = now, now, now, 0
+		evicted = evicted[:0]
+		for {
+			lru, live := -1, 0
+			for i := range ss {
+				if m.ended(&ss[i], now) == nil {
+					live++
+					if lru < 0 || ss[i].used < ss[lru].used {
+						lru = i
+					}
+				}
+			}
+			if live < m.cfg.MaxSessions {
+				return append(ss, *s), nil
+			}
+			evicted = append(evicted, ss[lru].id)
+			ss = append(ss[:lru], ss[lru+1:]...)
+		}
+	})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	id, ok := parseSID(c.SessionID)
-	if !ok {
-		return nil, errNoSession
+	m.emit(ctx, Event{Kind: EventLogin, UserID: userID, SessionID: s.id.String()})
+	for _, id := range evicted {
+		m.emit(ctx, Event{Kind: EventSessionEnded, UserID: userID, SessionID: id.String(), Reason: "evicted"})
 	}
-	presented, err := a.readToken(r, true)
-	if err != nil {
-		return nil, err
-	}
-	// The current user, so that the new access token carries today's scopes and claims,
-	// not those of the login.
-	u, err := a.retrieveUser(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	if u.ID != c.UserID {
-		return nil, &hookError{"RetrieveUser", errOtherUser}
-	}
-	// Sign before touching the store: a user whose claims cannot be signed is a 500
-	// that must not cost the client its session.
-	access, err := a.issueAccessToken(u, c.SessionID)
-	if err != nil {
-		return nil, &hookError{"RetrieveUser (claims)", err}
-	}
-	t := &Tokens{AccessToken: access}
-	if t.RefreshToken, err = a.rotate(ctx, u.ID, c.SessionID, id, presented); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return s.current(m.keys[0]), nil
 }
 
 // rotate decides on the refresh token presented for session id of userID and returns
 // the session's next one (empty without rotation). The decision and the write are one
 // compare-and-swap of the record; another session's change in between makes update
-// decide again on a fresh load.
-func (a *Auth) rotate(ctx context.Context, userID, sid string, id [16]byte, presented string) (next string, err error) {
+// decide again on a fresh load. It runs even when the client has gone: a client that
+// presents a rotated-out token and hangs up must not escape the end of its session.
+func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, presented string) (next string, err error) {
+	ctx = context.WithoutCancel(ctx)
 	var verdict error
 	var behind int
-	err = a.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
+	err = m.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
 		verdict, next = nil, ""
 		i := find(ss, id)
 		if i < 0 {
 			return nil, errNoSession
 		}
 		s := &ss[i]
-		if err := a.sessionEnded(s, now); err != nil {
+		if err := m.ended(s, now); err != nil {
 			return nil, err // S5: even inside the reuse interval
 		}
-		rotating := !a.refreshCfg.InsecureNoRotation
-		kind, back := a.match(s, presented)
+		rotating := !m.cfg.InsecureNoRotation
+		kind, back := m.match(s, presented)
 		switch kind {
 		case current:
 			// RFC 9700 §4.14.2: "the authorization server issues a new refresh token
@@ -155,7 +380,7 @@ func (a *Auth) rotate(ctx context.Context, userID, sid string, id [16]byte, pres
 			// invalidated but retained by the authorization server."
 			if rotating {
 				s.gen, s.rotated = s.gen+1, now
-				next = s.tokenString(a.keys[0])
+				next = s.current(m.keys[0])
 			}
 			s.used = now
 			return ss, nil
@@ -165,8 +390,8 @@ func (a *Auth) rotate(ctx context.Context, userID, sid string, id [16]byte, pres
 			// both stay logged in, and the session still has one current token. The
 			// unchanged record is still written back, so that the answer is decided
 			// on the record as it is at the swap: never after a logout.
-			if rotating && now-s.rotated < a.refreshCfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
-				next = s.tokenString(a.keys[0])
+			if rotating && now-s.rotated < m.cfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
+				next = s.current(m.keys[0])
 				return ss, nil
 			}
 			fallthrough
@@ -184,128 +409,116 @@ func (a *Auth) rotate(ctx context.Context, userID, sid string, id [16]byte, pres
 		// Not a token of this session at all: no evidence of a breach, nothing revoked.
 		return nil, errRefreshMismatch
 	})
+	ev := Event{Kind: EventRefresh, UserID: userID, SessionID: id.String()}
 	switch {
 	case errors.Is(err, errSessionIdle), errors.Is(err, errSessionTooOld):
-		a.emit(ctx, Event{Kind: EventSessionEnded, UserID: userID, SessionID: sid, Reason: "expired"})
-		return "", err
+		ev.Kind, ev.Reason = EventSessionEnded, "expired"
 	case err != nil:
 		return "", err
 	case verdict != nil:
-		a.emit(ctx, Event{Kind: EventReuseDetected, UserID: userID, SessionID: sid, GenerationsBehind: behind})
-		return "", verdict
+		ev.Kind, ev.GenerationsBehind, err = EventReuseDetected, behind, verdict
 	}
-	a.emit(ctx, Event{Kind: EventRefresh, UserID: userID, SessionID: sid})
-	return next, nil
+	m.emit(ctx, ev)
+	return next, err
 }
 
-// refreshableClaims reads and verifies the access token as Protected does, except that
-// an expired one is accepted, within Refresh.Window (plus Leeway) after its exp when a
-// window is set. Without exp (InsecureNoExpiry) there is nothing to measure the window
-// from, and the token is accepted.
-func (a *Auth) refreshableClaims(r *http.Request) (*Claims, error) {
-	tok, err := a.readToken(r, false)
-	if err != nil {
-		return nil, err
-	}
-	cc, err := a.verify(tok, true)
-	if err != nil {
-		return nil, err
-	}
-	c := &cc.claims
-	if w := a.refreshCfg.Window; w > 0 && !c.ExpiresAt.IsZero() && a.now().After(c.ExpiresAt.Add(a.leeway+w)) {
-		return nil, errRefreshLate
-	}
-	if c.UserID == "" {
-		return nil, errNoUserID
-	}
-	return c, nil
-}
+// errSessionGone is an access token whose session has ended, where a live one is
+// needed: with VerifySessions, and to list or end sessions.
+var errSessionGone = fmt.Errorf("%w: the token's session has ended", ErrTokenInvalid)
 
-// bodyToken reads a JSON object from body, with the package's strict lexer, and returns
-// its member name, which must be a string. An empty body, an object without the member,
-// or a null member is errNoRefreshBody; a body that is not exactly one strict JSON
-// object or a non-string value is errBadBody; the member twice (encoding/json would
-// silently keep the last one) is errTwoRefresh. A read error, a *http.MaxBytesError
-// among them, is returned as it is.
-func bodyToken(body io.Reader, name string) (string, error) {
-	if body == nil {
-		return "", errNoRefreshBody
-	}
-	b, err := io.ReadAll(body) // bounded by Endpoints.MaxBodyBytes
-	if err != nil {
-		return "", bodyErr(err)
-	}
-	l := lexer{s: string(b), syntax: errBadBody}
-	if l.ws(); l.i == len(l.s) {
-		return "", errNoRefreshBody
-	}
-	var vals []string
-	for key, ok := l.member(true, nil); ok; key, ok = l.member(false, nil) {
-		switch {
-		case key != name:
-			l.skip(0)
-		case l.peek() == 'n': // "refresh_token": null is no token
-			l.literal()
-			vals = append(vals, "")
-		default:
-			vals = append(vals, l.str(errBadBody))
+// end ends the live sessions of userID for which end is true, in one compare-and-swap,
+// and reports how many it ended; each is an EventSessionEnded with reason. With caller,
+// the session of the access token that asks must be live: a token of an ended session
+// manages nothing. It runs even when the client has gone: a request must not escape a
+// revocation by hanging up.
+func (m *sessions) end(ctx context.Context, userID string, caller *sessionID, reason string, end func(*session) bool) (int, error) {
+	var ended []sessionID
+	err := m.update(context.WithoutCancel(ctx), userID, func(ss []session, now int64) ([]session, error) {
+		if caller != nil {
+			if i := find(ss, *caller); i < 0 || m.ended(&ss[i], now) != nil {
+				return nil, errSessionGone
+			}
 		}
+		ended = ended[:0]
+		kept := ss[:0]
+		for _, s := range ss {
+			if m.ended(&s, now) == nil && end(&s) {
+				ended = append(ended, s.id)
+				continue
+			}
+			kept = append(kept, s)
+		}
+		if len(ended) == 0 {
+			return nil, errUnchanged
+		}
+		return kept, nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	if l.end(); l.err != nil {
-		return "", errBadBody
+	for _, id := range ended {
+		m.emit(ctx, Event{Kind: EventSessionEnded, UserID: userID, SessionID: id.String(), Reason: reason})
 	}
-	return one(vals, errNoRefreshBody, errTwoRefresh)
+	return len(ended), nil
 }
 
-// bodyErr is errBadBody, or the read error that stopped the decoder (a
-// *http.MaxBytesError is a 413, not a malformed body).
-func bodyErr(err error) error {
-	if errors.As(err, new(*http.MaxBytesError)) {
+// endAll ends every session of userID. A record the package cannot read (a 500 at every
+// login, refresh and logout of the user) is deleted whole: it is the way out.
+func (m *sessions) endAll(ctx context.Context, userID string) error {
+	_, err := m.end(ctx, userID, nil, "revoked", func(*session) bool { return true })
+	if !errors.Is(err, errCorruptRecord) {
 		return err
 	}
-	return errBadBody
+	ctx = context.WithoutCancel(ctx)
+	raw, err := m.store.Load(ctx, userID)
+	if err == nil && raw != nil {
+		var ok bool
+		if ok, err = m.store.CompareAndSwap(ctx, userID, raw, nil, 0); err == nil && !ok {
+			err = errContended
+		}
+	}
+	if err != nil {
+		return &internalError{"Store", err}
+	}
+	return nil
 }
 
-// errLogoutScope is a query string of POST /auth/logout other than none, scope=others
-// or scope=all.
-var errLogoutScope = errors.New("jwtauth: logout scope must be empty, others or all")
+// list returns the live sessions of userID, oldest first; with caller, that session must
+// be live, and is marked Current.
+func (m *sessions) list(ctx context.Context, userID string, caller *sessionID) ([]Session, error) {
+	_, ss, err := m.load(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	now, out, found := m.now().UnixMilli(), []Session{}, caller == nil
+	for _, s := range ss {
+		if m.ended(&s, now) != nil {
+			continue
+		}
+		cur := caller != nil && s.id == *caller
+		found = found || cur
+		out = append(out, Session{ID: s.id.String(), CreatedAt: time.UnixMilli(s.created).UTC(),
+			LastUsedAt: time.UnixMilli(s.used).UTC(), ExpiresAt: time.UnixMilli(m.expiry(&s)).UTC(),
+			Current: cur})
+	}
+	if !found {
+		return nil, errSessionGone
+	}
+	return out, nil
+}
 
-// serveLogout is POST /auth/logout[?scope=others|all]: end the access token's session,
-// every other session of its user, or all of them, and clear the cookies unless the
-// session lives on. An expired access token is accepted as at /refresh, so that a
-// client whose access token ran out can still end its session; ending the others, or
-// all, needs the token's own session to be live.
-func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) {
-	c, err := a.refreshableClaims(r)
+// live is VerifySessions' check: the session sid of userID exists and has not ended.
+func (m *sessions) live(ctx context.Context, userID, sid string) error {
+	id, ok := parseSessionID(sid)
+	if !ok {
+		return errSessionGone
+	}
+	_, ss, err := m.load(ctx, userID)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	id, _ := parseSID(c.SessionID) // no sid: no session of its own to end
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	scope := ""
-	if err == nil {
-		scope, err = one(q["scope"], nil, errLogoutScope)
+	if i := find(ss, id); i < 0 || m.ended(&ss[i], m.now().UnixMilli()) != nil {
+		return errSessionGone
 	}
-	switch {
-	case err != nil:
-		err = errLogoutScope
-	case scope == "":
-		_, err = a.endSessions(r.Context(), c.UserID, nil, "logout", func(s *session) bool { return s.id == id })
-	case scope == "others":
-		_, err = a.endSessions(r.Context(), c.UserID, &id, "logout", func(s *session) bool { return s.id != id })
-	case scope == "all":
-		_, err = a.endSessions(r.Context(), c.UserID, &id, "logout", func(*session) bool { return true })
-	default:
-		err = errLogoutScope
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if a.cfg.Cookies != nil && scope != "others" {
-		a.setCookies(w, r, "/logout", nil)
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -170,8 +170,8 @@ func TestRefreshFlowHoursAfterExpiry(t *testing.T) {
 	if want := f.clock.now().Add(defaultExpirationDelta).Unix(); c.ExpiresAt.Unix() != want {
 		t.Errorf("exp %d, want %d", c.ExpiresAt.Unix(), want)
 	}
-	if oc, _ := f.a.verify(old.AccessToken, true); c.SessionID != oc.claims.SessionID {
-		t.Errorf("new token's sid %q, want the session's %q", c.SessionID, oc.claims.SessionID)
+	if oc, _ := f.a.tok.verify(old.AccessToken, true, newClaims); c.SessionID != oc.SessionID {
+		t.Errorf("new token's sid %q, want the session's %q", c.SessionID, oc.SessionID)
 	}
 	if cur := f.sessionToken(t, got.AccessToken); cur != got.RefreshToken {
 		t.Errorf("the session's current token is %q, want the new one", cur)
@@ -605,7 +605,7 @@ func TestLoginOnAContendedStoreIs500(t *testing.T) {
 			other.id[0], other.id[1] = byte(n), byte(n>>8)
 			other.created = f.clock.now().UnixMilli()
 			other.used, other.rotated = other.created, other.created
-			f.store.mem.CompareAndSwap(context.Background(), "alice", f.store.get("alice"), f.a.sealRecord("alice", []session{other}), 0)
+			f.store.mem.CompareAndSwap(context.Background(), "alice", f.store.get("alice"), f.a.sess.seal("alice", []session{other}), 0)
 		}
 	})
 	rec := f.do(t, "POST", "/auth", loginBody("alice"))
@@ -818,7 +818,7 @@ func TestStoreNeverSeesRawToken(t *testing.T) {
 	for _, v := range seen {
 		opened := false
 		for _, u := range users {
-			if _, err := f.a.openRecord(u, v); err == nil {
+			if _, err := f.a.sess.open(u, v); err == nil {
 				opened = true
 			}
 		}
@@ -867,7 +867,7 @@ func TestRefreshTokenDerivation(t *testing.T) {
 	seen := map[string]bool{}
 	for _, gen := range []uint32{0, 1, 2, 255, 256, 1 << 24, math.MaxUint32} {
 		for ki, secret := range [][]byte{testSecret, httpSecret} {
-			tok := s.token(a.keys[ki], gen)
+			tok := s.token(a.tok.keys[ki], gen)
 			if got := string(tok[:]); got != want(secret, &s, gen) {
 				t.Errorf("generation %d, key %d: %q, want %q", gen, ki, got, want(secret, &s, gen))
 			}
@@ -878,20 +878,20 @@ func TestRefreshTokenDerivation(t *testing.T) {
 		}
 	}
 	s.gen = 3
-	if got := s.tokenString(a.keys[0]); got != want(testSecret, &s, 3) {
+	if got := s.current(a.tok.keys[0]); got != want(testSecret, &s, 3) {
 		t.Errorf("tokenString = %q, want generation 3's", got)
 	}
-	if got, fixed := s.tokenString(a.keys[0]), "It86iCZTdnFrZhgOMGfhhEdk"; got != fixed {
+	if got, fixed := s.current(a.tok.keys[0]), "It86iCZTdnFrZhgOMGfhhEdk"; got != fixed {
 		t.Errorf("tokenString of the fixed session = %q, want %q", got, fixed)
 	}
 	other := s
 	other.key[31] ^= 1
-	if other.tokenString(a.keys[0]) == s.tokenString(a.keys[0]) {
+	if other.current(a.tok.keys[0]) == s.current(a.tok.keys[0]) {
 		t.Error("another key derives the same token")
 	}
 	other = s
 	other.id[15] ^= 1
-	if other.tokenString(a.keys[0]) == s.tokenString(a.keys[0]) {
+	if other.current(a.tok.keys[0]) == s.current(a.tok.keys[0]) {
 		t.Error("another session id derives the same token")
 	}
 }
@@ -910,13 +910,13 @@ func TestNewSessionUnique(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok := s.tokenString(a.keys[0])
+		tok := s.current(a.tok.keys[0])
 		if len(tok) != 24 || !base64URLOnly(tok) {
 			t.Fatalf("token %q is not 24 base64url characters", tok)
 		}
 		if i < 100 {
-			if id, ok := parseSID(s.sid()); !ok || id != s.id || len(s.sid()) != 22 {
-				t.Fatalf("sid %q does not read back", s.sid())
+			if id, ok := parseSessionID(s.id.String()); !ok || id != s.id || len(s.id.String()) != 22 {
+				t.Fatalf("sid %q does not read back", s.id.String())
 			}
 		}
 		if _, dup := ids[s.id]; dup {
@@ -1204,7 +1204,7 @@ func TestLogoutRacingRefreshesAlwaysLeavesNoToken(t *testing.T) {
 				t.Fatalf("round %d: refresh %d", round, c)
 			}
 		}
-		if ss := f.storedSessions(t, "alice"); len(ss) != 1 || ss[0].sid() != phoneSID {
+		if ss := f.storedSessions(t, "alice"); len(ss) != 1 || ss[0].id.String() != phoneSID {
 			t.Fatalf("round %d: after the logout the store holds %d sessions, want the phone's alone; refreshes %v", round, len(ss), codes)
 		}
 		for _, tok := range got {

@@ -9,7 +9,24 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
+
+// tokens is the token core: HS256 signing and verification of access tokens, with the
+// settings they need and nothing else. The core's files (json.go, claims.go, sign.go
+// and errors.go) use nothing defined outside them, so they can be read, vendored and
+// fuzzed alone; Auth holds a tokens and wraps Sign and Verify.
+type tokens struct {
+	keys      []*macKey // Secret first, then PreviousSecrets
+	names     claimTable
+	maxSize   int           // Config.MaxTokenSize
+	leeway    time.Duration // never negative: NoLeeway is 0 here
+	verifyExp bool          // false with Config.InsecureNoExpiry
+	issuer    string
+	audience  string
+	extra     []func(*Claims) error
+	now       func() time.Time
+}
 
 // canonicalHeader is the only header Sign writes: base64url of {"alg":"HS256","typ":"JWT"}.
 // It is a constant, so issuing never marshals a header and verifying takes a fast path
@@ -30,28 +47,34 @@ const sigLen = 43
 // Causes of ErrTokenInvalid, allocated once so that rejecting a hostile token costs no
 // allocation. The text after the sentinel is what InsecureDebug shows.
 var (
-	errTooLong      = fmt.Errorf("%w: token longer than MaxTokenSize", ErrTokenInvalid)
-	errEmpty        = fmt.Errorf("%w: empty token", ErrTokenInvalid)
-	errShape        = fmt.Errorf("%w: token must have exactly three segments", ErrTokenInvalid)
-	errAlphabet     = fmt.Errorf("%w: character outside base64url in token", ErrTokenInvalid)
-	errSigLen       = fmt.Errorf("%w: signature must be 43 characters", ErrTokenInvalid)
-	errSigEncoding  = fmt.Errorf("%w: signature is not canonical base64url", ErrTokenInvalid)
-	errHdrEncoding  = fmt.Errorf("%w: header is not canonical base64url", ErrTokenInvalid)
-	errHdrJSON      = fmt.Errorf("%w: header is not a strict JSON object", ErrTokenInvalid)
-	errAlg          = fmt.Errorf("%w: alg must be exactly HS256", ErrTokenInvalid)
-	errCrit         = fmt.Errorf("%w: crit header is not supported", ErrTokenInvalid)
-	errTyp          = fmt.Errorf("%w: typ must be JWT", ErrTokenInvalid)
-	errSignature    = fmt.Errorf("%w: signature does not match", ErrTokenInvalid)
-	errPayloadB64   = fmt.Errorf("%w: payload is not canonical base64url", ErrTokenInvalid)
-	errPayloadJSON  = fmt.Errorf("%w: payload is not a strict JSON object", ErrTokenInvalid)
-	errDuplicateKey = fmt.Errorf("%w: duplicate JSON member name", ErrTokenInvalid)
-	errSignTooLong  = fmt.Errorf("%w: token would be longer than MaxTokenSize", ErrInvalidClaims)
-	errSignNoExp    = fmt.Errorf("%w: exp is required: Verify would reject the token", ErrInvalidClaims)
+	errTooLong     = fmt.Errorf("%w: token longer than MaxTokenSize", ErrTokenInvalid)
+	errEmpty       = fmt.Errorf("%w: empty token", ErrTokenInvalid)
+	errShape       = fmt.Errorf("%w: token must have exactly three segments", ErrTokenInvalid)
+	errAlphabet    = fmt.Errorf("%w: character outside base64url in token", ErrTokenInvalid)
+	errSigLen      = fmt.Errorf("%w: signature must be 43 characters", ErrTokenInvalid)
+	errSigEncoding = fmt.Errorf("%w: signature is not canonical base64url", ErrTokenInvalid)
+	errHdrEncoding = fmt.Errorf("%w: header is not canonical base64url", ErrTokenInvalid)
+	errHdrJSON     = fmt.Errorf("%w: header is not a strict JSON object", ErrTokenInvalid)
+	errAlg         = fmt.Errorf("%w: alg must be exactly HS256", ErrTokenInvalid)
+	errCrit        = fmt.Errorf("%w: crit header is not supported", ErrTokenInvalid)
+	errTyp         = fmt.Errorf("%w: typ must be JWT", ErrTokenInvalid)
+	errSignature   = fmt.Errorf("%w: signature does not match", ErrTokenInvalid)
+	errPayloadB64  = fmt.Errorf("%w: payload is not canonical base64url", ErrTokenInvalid)
+	errNoExp       = fmt.Errorf("%w: exp is required", ErrTokenInvalid)
+	errExpired     = fmt.Errorf("%w: exp is past", ErrTokenExpired)
+	errNotYet      = fmt.Errorf("%w: nbf is in the future", ErrTokenNotYetValid)
+	errIssuer      = fmt.Errorf("%w: iss does not match", ErrInvalidIssuer)
+	errAudSet      = fmt.Errorf("%w: aud does not contain the expected audience", ErrInvalidAudience)
+	errSignNil     = fmt.Errorf("%w: nil claims", ErrInvalidClaims)
+	errSignTooLong = fmt.Errorf("%w: token would be longer than MaxTokenSize", ErrInvalidClaims)
+	errSignNoExp   = fmt.Errorf("%w: exp is required: Verify would reject the token", ErrInvalidClaims)
 )
 
 // macKey is one HS256 key with a pool of HMAC states already keyed with it: hmac.Reset
 // restores the precomputed inner and outer pads instead of rehashing the key. The pool
-// belongs to the Auth, so nothing is shared between Auths.
+// belongs to the Auth, so nothing is shared between Auths. It is the package's one
+// keyed MAC: token signatures (sum), and the session layer's derived refresh tokens and
+// sealed records (mac, with a label of their own).
 type macKey struct{ pool sync.Pool }
 
 // macState is a pooled keyed HMAC with room for its output (so that the sum does not
@@ -89,6 +112,23 @@ func (st *macState) sum(msg []byte) []byte {
 	return st.h.Sum(st.out[:0])
 }
 
+// mac returns HMAC-SHA256(k, label || parts...): the session layer's MACs, of derived
+// refresh tokens and of sealed records. Each label ends in a zero byte, which keeps
+// these MACs apart from each other and from token signatures, whose input holds only
+// base64url characters and dots; each caller gives its parts fixed lengths, or a
+// length before a part that has none.
+func (k *macKey) mac(label string, parts ...[]byte) (sum [sha256.Size]byte) {
+	st := k.get()
+	msg := append(st.buf[:0], label...)
+	for _, p := range parts {
+		msg = append(msg, p...)
+	}
+	copy(sum[:], st.sum(msg))
+	st.buf = msg[:0]
+	k.put(st)
+	return sum
+}
+
 // grow returns st.buf resized to n bytes, reallocating only when it is too small.
 func (st *macState) grow(n int) []byte {
 	if cap(st.buf) < n {
@@ -97,37 +137,25 @@ func (st *macState) grow(n int) []byte {
 	return st.buf[:n]
 }
 
-// Sign encodes c as an HS256 JWT with the header {"alg":"HS256","typ":"JWT"}, MACed
-// with Config.Secret. It writes exactly the fields c holds: use IssueTokens, or the
-// endpoints, to get exp, iat, nbf, iss and aud filled in from the Config. Dates are
-// written in whole seconds. It refuses, with an error wrapping ErrInvalidClaims, what
-// Verify would reject: claims without exp (unless InsecureNoExpiry), a custom claim in
-// Extra that overrides a registered one or whose JSON is not strict (duplicate names,
-// unpaired surrogates, nesting deeper than 32), and a token longer than MaxTokenSize.
-// It also refuses strings that are not valid UTF-8 anywhere in c, nested values and
-// map keys in Extra included: encoding/json would silently write U+FFFD in their
-// place, and the token would say something else than c. As encoding/json writes that
-// replacement as the escape \ufffd, a custom claim whose JSON holds the escape itself
-// (from a json.Marshaler or json.RawMessage) is refused as well; write U+FFFD
-// unescaped.
-func (a *Auth) Sign(c *Claims) (string, error) {
+// sign encodes c as an HS256 JWT under keys[0] (see Auth.Sign).
+func (t *tokens) sign(c *Claims) (string, error) {
 	if c == nil {
-		return "", fmt.Errorf("%w: nil claims", ErrInvalidClaims)
+		return "", errSignNil
 	}
-	if a.verifyExp && c.ExpiresAt.IsZero() {
+	if t.verifyExp && c.ExpiresAt.IsZero() {
 		return "", errSignNoExp
 	}
-	st := a.keys[0].get()
-	defer a.keys[0].put(st)
+	st := t.keys[0].get()
+	defer t.keys[0].put(st)
 
-	payload, err := a.appendPayload(st.buf[:0], c)
+	payload, err := t.names.appendPayload(st.buf[:0], c)
 	if err != nil {
 		return "", err
 	}
 	// Token layout in the same buffer, after the JSON: header "." payload "." signature.
 	pLen := b64.EncodedLen(len(payload))
 	total := len(canonicalHeader) + 1 + pLen + 1 + sigLen
-	if total > a.cfg.MaxTokenSize {
+	if total > t.maxSize {
 		// Verify would refuse it: a token nobody can use is an error here, not later.
 		return "", errSignTooLong
 	}
@@ -144,53 +172,32 @@ func (a *Auth) Sign(c *Claims) (string, error) {
 	return string(tok), nil
 }
 
-// Verify checks token and returns its claims, or nil and an error wrapping one of
-// ErrTokenInvalid, ErrTokenExpired, ErrTokenNotYetValid, ErrInvalidIssuer,
-// ErrInvalidAudience or ErrVerificationFailed. The steps run in this order, and a
-// token that fails several is refused with the error of the first:
-//
-//  1. length at most MaxTokenSize, before any decoding;
-//  2. exactly two dots, only [A-Za-z0-9_-] in the segments, a 43-character canonical
-//     signature;
-//  3. the header: alg exactly HS256, no crit, typ absent or JWT (RFC 8725 §3.1);
-//  4. the MAC, compared with hmac.Equal, under Secret then each of PreviousSecrets;
-//  5. the claims, decoded only once the MAC matches: a strict JSON object with typed
-//     registered claims;
-//  6. exp and nbf against Now with Leeway, then iss and aud, then ExtraVerifications.
-//
-// It is safe for concurrent use.
-func (a *Auth) Verify(token string) (*Claims, error) {
-	cc, err := a.verify(token, false)
+// verify checks token (see Auth.Verify for the steps) and returns its claims, in a
+// Claims from alloc: alloc is called once the MAC matched, so that a refused token
+// costs no allocation, and it lets a caller place the claims in memory of its own.
+// With allowExpired, an expired token is not an error (the refresh endpoint applies a
+// window of its own).
+func (t *tokens) verify(token string, allowExpired bool, alloc func() *Claims) (*Claims, error) {
+	c, err := t.decode(token, alloc)
 	if err != nil {
 		return nil, err
 	}
-	return &cc.claims, nil
-}
-
-// verify runs Verify's steps; with allowExpired, an expired token is not an error (the
-// refresh endpoint applies its own window). It returns the claims in the value that
-// Protected passes on as the request context (see claimsContext).
-func (a *Auth) verify(token string, allowExpired bool) (*claimsContext, error) {
-	cc, err := a.decode(token)
-	if err != nil {
+	if err := t.validate(c, t.now(), allowExpired); err != nil {
 		return nil, err
 	}
-	if err := a.validate(&cc.claims, a.now(), allowExpired); err != nil {
-		return nil, err
-	}
-	return cc, nil
+	return c, nil
 }
 
 // decode runs steps 1 to 5 of Verify: everything but the checks against the clock and
 // the Config.
-func (a *Auth) decode(token string) (*claimsContext, error) {
-	d1, d2, err := a.split(token)
+func (t *tokens) decode(token string, alloc func() *Claims) (*Claims, error) {
+	d1, d2, err := t.split(token)
 	if err != nil {
 		return nil, err
 	}
-	st := a.keys[0].get()
-	defer a.keys[0].put(st)
-	payload, err := a.authenticate(st, token, d1, d2)
+	st := t.keys[0].get()
+	defer t.keys[0].put(st)
+	payload, err := t.authenticate(st, token, d1, d2)
 	if err != nil {
 		// RFC 7515 §2: each segment is base64url "with all trailing '=' characters
 		// omitted ... and without the inclusion of any line breaks, whitespace, or other
@@ -203,18 +210,18 @@ func (a *Auth) decode(token string) (*claimsContext, error) {
 		}
 		return nil, err
 	}
-	cc := new(claimsContext) // the one allocation besides the payload, for an authentic token
-	if err := a.parseClaims(&cc.claims, string(payload)); err != nil {
+	c := alloc() // the one allocation besides the payload's string, for an authentic token
+	if err := t.names.parse(c, string(payload)); err != nil {
 		return nil, err
 	}
-	return cc, nil
+	return c, nil
 }
 
 // split runs step 1 and the dots of step 2, and returns the indexes of the two dots.
-func (a *Auth) split(token string) (d1, d2 int, err error) {
+func (t *tokens) split(token string) (d1, d2 int, err error) {
 	// Bounded input before anything else: CVE-2025-30204 (golang-jwt) was an unbounded
 	// split of a token made of dots. Nothing has been decoded or allocated yet.
-	if len(token) > a.cfg.MaxTokenSize {
+	if len(token) > t.maxSize {
 		return 0, 0, errTooLong
 	}
 	if token == "" {
@@ -233,7 +240,7 @@ func (a *Auth) split(token string) (d1, d2 int, err error) {
 
 // authenticate runs the rest of steps 2 to 4 with st, a state of keys[0], and returns
 // the decoded payload, a slice of st's buffer.
-func (a *Auth) authenticate(st *macState, token string, d1, d2 int) ([]byte, error) {
+func (t *tokens) authenticate(st *macState, token string, d1, d2 int) ([]byte, error) {
 	if len(token)-d2-1 != sigLen {
 		return nil, errSigLen
 	}
@@ -264,7 +271,7 @@ func (a *Auth) authenticate(st *macState, token string, d1, d2 int) ([]byte, err
 	}
 
 	// RFC 7515 §5.2 step 6 and RFC 7518 §3.2: compare in constant time.
-	if !a.macMatches(st, buf[:d2], sig[:]) {
+	if !t.macMatches(st, buf[:d2], sig[:]) {
 		return nil, errSignature
 	}
 
@@ -279,11 +286,11 @@ func (a *Auth) authenticate(st *macState, token string, d1, d2 int) ([]byte, err
 
 // macMatches reports whether sig is the MAC of msg under Secret (with st, a state of
 // keys[0]) or one of PreviousSecrets.
-func (a *Auth) macMatches(st *macState, msg, sig []byte) bool {
+func (t *tokens) macMatches(st *macState, msg, sig []byte) bool {
 	if hmac.Equal(st.sum(msg), sig) {
 		return true
 	}
-	for _, k := range a.keys[1:] {
+	for _, k := range t.keys[1:] {
 		prev := k.get()
 		ok := hmac.Equal(prev.sum(msg), sig)
 		k.put(prev)
@@ -306,18 +313,12 @@ var base64URLAlphabet = func() (t [256]byte) {
 	return t
 }()
 
-// base64URLOnly reports whether s holds only base64url characters and dots. It reads
-// eight bytes per iteration and branches once per iteration: it runs on every token
-// Verify refuses after split, on bytes an attacker chose.
+// base64URLOnly reports whether s holds only base64url characters and dots, with one
+// branch at the end: it runs on every token Verify refuses after split.
 func base64URLOnly(s string) bool {
-	t := &base64URLAlphabet
 	var bad byte
-	for len(s) >= 8 {
-		bad |= t[s[0]] | t[s[1]] | t[s[2]] | t[s[3]] | t[s[4]] | t[s[5]] | t[s[6]] | t[s[7]]
-		s = s[8:]
-	}
 	for i := 0; i < len(s); i++ {
-		bad |= t[s[i]]
+		bad |= base64URLAlphabet[s[i]]
 	}
 	return bad == 0
 }
@@ -354,4 +355,38 @@ func checkHeader(hdr []byte) error {
 		return errAlg
 	}
 	return l.err
+}
+
+// validate runs the checks against the clock and the Config, after RFC 7519 §7.2 has
+// accepted the token: exp, nbf, iss, aud, then ExtraVerifications.
+func (t *tokens) validate(c *Claims, now time.Time, allowExpired bool) error {
+	// RFC 7519 §4.1.4: the current time "MUST be before the expiration date/time";
+	// RFC 7519 §4.1.4 allows "some small leeway ... to account for clock skew". A token
+	// exactly Leeway past exp is still accepted.
+	if t.verifyExp {
+		if c.ExpiresAt.IsZero() {
+			return errNoExp
+		}
+		if !allowExpired && now.After(c.ExpiresAt.Add(t.leeway)) {
+			return errExpired
+		}
+	}
+	// RFC 7519 §4.1.5: not before nbf, with the same leeway.
+	if !c.NotBefore.IsZero() && now.Before(c.NotBefore.Add(-t.leeway)) {
+		return errNotYet
+	}
+	// RFC 7519 §4.1.1 and §4.1.3: when we expect an issuer or audience, a token without
+	// it, or with another, is rejected.
+	if t.issuer != "" && c.Issuer != t.issuer {
+		return errIssuer
+	}
+	if t.audience != "" && !slices.Contains(c.Audience, t.audience) {
+		return errAudSet
+	}
+	for _, f := range t.extra {
+		if err := f(c); err != nil {
+			return fmt.Errorf("%w: %w", ErrVerificationFailed, err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,93 @@
+package jwtauth
+
+import (
+	"crypto/hmac"
+	"encoding/binary"
+	"errors"
+)
+
+// The store record: all sessions of one user, the one value the Store keeps under the
+// user id. A version byte, a count byte, count sessions of sessionSize bytes each
+// (big-endian), and an HMAC-SHA256 of all that and the user id under the Secret, so that
+// whoever can write the store can neither forge a session nor move a record to another
+// user. At most 255 sessions.
+//
+//	version(1) count(1) { id(16) key(32) created(8) used(8) rotated(8) gen(4) }... mac(32)
+const (
+	recordVersion = 1
+	sessionSize   = 16 + 32 + 8 + 8 + 8 + 4
+	recordMACSize = 32
+	recordLabel   = "jwtauth record\x00"
+)
+
+var errCorruptRecord = errors.New("jwtauth: the store's session record is corrupt")
+
+// seal returns the record of userID's sessions ss, or nil (delete the record) for none.
+func (m *sessions) seal(userID string, ss []session) []byte {
+	if len(ss) == 0 {
+		return nil
+	}
+	b := make([]byte, 2, 2+len(ss)*sessionSize+recordMACSize)
+	b[0], b[1] = recordVersion, byte(len(ss))
+	for i := range ss {
+		s := &ss[i]
+		b = append(b, s.id[:]...)
+		b = append(b, s.key[:]...)
+		b = binary.BigEndian.AppendUint64(b, uint64(s.created))
+		b = binary.BigEndian.AppendUint64(b, uint64(s.used))
+		b = binary.BigEndian.AppendUint64(b, uint64(s.rotated))
+		b = binary.BigEndian.AppendUint32(b, s.gen)
+	}
+	mac := recordMAC(m.keys[0], userID, b)
+	return append(b, mac[:]...)
+}
+
+// open checks the MAC of userID's record raw under Secret or one of PreviousSecrets,
+// with hmac.Equal, and decodes it. A nil record is no sessions.
+func (m *sessions) open(userID string, raw []byte) ([]session, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	if len(raw) < recordMACSize {
+		return nil, errCorruptRecord
+	}
+	body, mac := raw[:len(raw)-recordMACSize], raw[len(raw)-recordMACSize:]
+	for _, k := range m.keys {
+		if want := recordMAC(k, userID, body); hmac.Equal(want[:], mac) {
+			return decodeRecord(body)
+		}
+	}
+	return nil, errCorruptRecord
+}
+
+// recordMAC is HMAC-SHA256(k, "jwtauth record\x00" || len(userID) || userID || body).
+func recordMAC(k *macKey, userID string, body []byte) [recordMACSize]byte {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(userID)))
+	return k.mac(recordLabel, n[:], []byte(userID), body)
+}
+
+// decodeRecord reads an authentic record body strictly: the version, a count from 1 to
+// 255 that matches the length exactly, distinct session ids, and times in order
+// (0 < created <= used, created <= rotated). Anything else is errCorruptRecord, which
+// answers 500 and ends nothing: a record the package did not write is not evidence of
+// anything.
+func decodeRecord(b []byte) ([]session, error) {
+	if len(b) < 2 || b[0] != recordVersion || b[1] == 0 || len(b) != 2+int(b[1])*sessionSize {
+		return nil, errCorruptRecord
+	}
+	ss := make([]session, b[1])
+	for i := range ss {
+		p, s := b[2+i*sessionSize:], &ss[i]
+		copy(s.id[:], p)
+		copy(s.key[:], p[16:])
+		s.created = int64(binary.BigEndian.Uint64(p[48:]))
+		s.used = int64(binary.BigEndian.Uint64(p[56:]))
+		s.rotated = int64(binary.BigEndian.Uint64(p[64:]))
+		s.gen = binary.BigEndian.Uint32(p[72:])
+		if s.created <= 0 || s.used < s.created || s.rotated < s.created || find(ss[:i], s.id) >= 0 {
+			return nil, errCorruptRecord
+		}
+	}
+	return ss, nil
+}

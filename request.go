@@ -1,0 +1,274 @@
+package jwtauth
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Where tokens travel: the access token in the Authorization header, a cookie or the
+// query string, the refresh token in the JSON body, a cookie or the query string; and
+// the cross-origin check that every token read from a cookie passes.
+
+// Causes of a missing or ambiguous token. The missing ones wrap ErrTokenMissing and say
+// where the token was looked for last, which picks the exception name.
+var (
+	errNoHeader       = fmt.Errorf("%w: no authorization header", ErrTokenMissing)
+	errNoCookie       = fmt.Errorf("%w: no access token cookie", ErrTokenMissing)
+	errHeaderIgnored  = fmt.Errorf("%w: an Authorization header was sent, but cookie mode reads the cookie", errNoCookie)
+	errNoQueryArg     = fmt.Errorf("%w: no access token query argument", ErrTokenMissing)
+	errTwoHeaders     = fmt.Errorf("%w: more than one authorization header", ErrInvalidAuthorizationHeader)
+	errHeaderScheme   = fmt.Errorf("%w: not the configured prefix, one space and a token", ErrInvalidAuthorizationHeader)
+	errHeaderEmpty    = fmt.Errorf("%w: empty header", ErrInvalidAuthorizationHeader)
+	errTwoCookies     = fmt.Errorf("%w: access token cookie sent more than once", ErrTokenInvalid)
+	errSplitHalf      = fmt.Errorf("%w: split access token cookie without its other half", ErrTokenInvalid)
+	errTwoQueryArgs   = fmt.Errorf("%w: access token query argument repeated", ErrTokenInvalid)
+	errNoRefreshBody  = errors.New("jwtauth: refresh token missing in the JSON body")
+	errNoRefreshCook  = errors.New("jwtauth: refresh token cookie missing")
+	errNoRefreshQuery = errors.New("jwtauth: refresh token query argument missing")
+	errTwoRefresh     = errors.New("jwtauth: refresh token sent more than once")
+	errBadBody        = errors.New("jwtauth: request body is not a JSON object with a string refresh token")
+	errCrossOrigin    = errors.New("jwtauth: cross-origin request refused")
+)
+
+// place names a token and the errors of the places it may be missing from or repeated in.
+type place struct {
+	name                 string
+	noCookie, twoCookies error
+	noQuery, twoQuery    error
+}
+
+// readToken reads the access token from r or, with refresh, the refresh token. It is
+// the one place that knows where tokens travel, in Sanic JWT's order: the cookie (with
+// Config.Cookies), then the query string (with InsecureQueryString), then the
+// Authorization header for an access token or the JSON body for a refresh token. A
+// place that lacks the token ends the search with its own "missing" error, unless
+// HeaderFallback sends the search on to the next place.
+//
+// Ambiguous input is refused, never resolved by picking one value: two Authorization
+// headers, two cookies, two query arguments or two body members of the token's name.
+// RFC 6750 §2 lets a client use only one method per request ("Clients MUST NOT use more
+// than one method to transmit the token in each request"); we do not go as far as
+// rejecting a second method, but we never guess between two values of one.
+func (a *Auth) readToken(r *http.Request, refresh bool) (string, error) {
+	if a.cookies == nil && !a.cfg.InsecureQueryString {
+		if refresh {
+			return bodyToken(r.Body, a.cfg.RefreshTokenName)
+		}
+		return a.headerToken(r) // the common case, first
+	}
+	p := place{a.cfg.AccessTokenName, errNoCookie, errTwoCookies, errNoQueryArg, errTwoQueryArgs}
+	if refresh {
+		p = place{a.cfg.RefreshTokenName, errNoRefreshCook, errTwoRefresh, errNoRefreshQuery, errTwoRefresh}
+	}
+	if a.cookies != nil {
+		if tok, err := a.cookieToken(r, p, refresh); err != p.noCookie || !a.cfg.HeaderFallback {
+			return tok, err
+		}
+	}
+	if a.cfg.InsecureQueryString {
+		q, _ := url.ParseQuery(r.URL.RawQuery) // what Go could parse of a malformed query
+		tok, err := one(q[p.name], p.noQuery, p.twoQuery)
+		if err != p.noQuery || !a.cfg.HeaderFallback {
+			return tok, err
+		}
+	}
+	if refresh {
+		return bodyToken(r.Body, p.name)
+	}
+	return a.headerToken(r)
+}
+
+// one returns the only value of vals: missing when there is none (an empty value, as in
+// one returns the only value of vals: missing when there is none (an empty value, as in
+// "?access_token=", is no token), twice when there are several.
+func one(vals []string, missing, twice error) (string, error) {
+	switch {
+	case len(vals) == 0 || len(vals) == 1 && vals[0] == "":
+		return "", missing
+	case len(vals) > 1:
+		return "", twice
+	}
+	return vals[0], nil
+}
+
+// sameOrigin refuses an unsafe request from another origin: the check of Go 1.25's
+// net/http.CrossOriginProtection, written here for older Go versions. GET, HEAD and
+// OPTIONS are safe and always allowed. A browser's Fetch Metadata decides first
+// (Sec-Fetch-Site: same-origin or none is allowed; same-site, a sibling subdomain, is
+// not); without it, an Origin header must name the request's host; a request with
+// neither header comes from no browser (or a very old one) and is allowed, since a
+// cross-site request forgery needs a browser. Cookies.TrustedOrigins are allowed
+// whatever the headers say.
+func (a *Auth) sameOrigin(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	origin := r.Header.Get("Origin")
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return nil
+	case "":
+		if origin == "" {
+			return nil
+		}
+		// The Host header carries no scheme: an HTTP page posting to the HTTPS site
+		// passes here, as with net/http. Browsers without Fetch Metadata are from
+		// before 2023, and HSTS closes the gap.
+		if u, err := url.Parse(origin); err == nil && u.Host == r.Host {
+			return nil
+		}
+	}
+	if origin != "" && slices.Contains(a.cookies.TrustedOrigins, origin) {
+		return nil
+	}
+	return errCrossOrigin
+}
+
+// cookieToken reads the token's cookie, on a request from this origin; a missing cookie
+// beside an Authorization header says that the header is not read.
+func (a *Auth) cookieToken(r *http.Request, p place, refresh bool) (string, error) {
+	tok, err := a.cookieValue(r, p, refresh)
+	switch {
+	case err == nil:
+		// A browser attaches cookies to cross-site requests too: an unsafe one must
+		// come from this origin (RFC 6265bis §8.2).
+		if err = a.sameOrigin(r); err != nil {
+			return "", err
+		}
+		return tok, nil
+	case err == errNoCookie && !a.cfg.HeaderFallback && r.Header.Get(a.cfg.AuthorizationHeader) != "":
+		return "", errHeaderIgnored
+	}
+	return "", err
+}
+
+// cookieValue reads the token's cookie. Browsers send two cookies of one name when they
+// differ in Path or Domain, and we do not guess which one is meant. With Cookies.Split
+// the access token is its header.payload cookie joined to its signature cookie.
+func (a *Auth) cookieValue(r *http.Request, p place, refresh bool) (string, error) {
+	var vals, sigs []string
+	sigName := p.name + "_signature"
+	for _, c := range r.Cookies() {
+		switch c.Name {
+		case p.name:
+			vals = append(vals, c.Value)
+		case sigName:
+			sigs = append(sigs, c.Value)
+		}
+	}
+	tok, err := one(vals, p.noCookie, p.twoCookies)
+	if refresh || !a.cookies.Split {
+		return tok, err
+	}
+	sig, sigErr := one(sigs, p.noCookie, p.twoCookies)
+	switch {
+	case err == p.noCookie && sigErr == p.noCookie:
+		return "", p.noCookie
+	case err == p.noCookie || sigErr == p.noCookie:
+		return "", errSplitHalf
+	case err != nil:
+		return "", err
+	case sigErr != nil:
+		return "", sigErr
+	}
+	return tok + "." + sig, nil
+}
+
+// headerToken reads "<prefix> <token>" from the authorization header. RFC 7235 §2.1:
+// the scheme is case-insensitive, compared here in ASCII only; RFC 6750 §2.1 b64token
+// syntax has exactly one space after "Bearer". Anything else is ambiguous and refused.
+func (a *Auth) headerToken(r *http.Request) (string, error) {
+	vals := r.Header[a.cfg.AuthorizationHeader] // canonical since New
+	switch {
+	case len(vals) == 0:
+		return "", errNoHeader
+	case len(vals) > 1:
+		return "", errTwoHeaders
+	case vals[0] == "":
+		return "", errHeaderEmpty
+	}
+	tok := vals[0]
+	if !a.cfg.AuthorizationHeaderNoPrefix {
+		scheme, rest, ok := strings.Cut(tok, " ")
+		if !ok || !asciiEqualFold(scheme, a.cfg.AuthorizationHeaderPrefix) {
+			return "", errHeaderScheme
+		}
+		tok = rest
+	}
+	if tok == "" || strings.IndexByte(tok, ' ') >= 0 || strings.IndexByte(tok, '\t') >= 0 {
+		return "", errHeaderScheme
+	}
+	return tok, nil
+}
+
+// asciiEqualFold is strings.EqualFold restricted to ASCII letters, so that no Unicode
+// case folding (the Kelvin sign folds to "k") can make two schemes equal.
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], t[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+// bodyToken reads a JSON object from body, with the package's strict lexer, and returns
+// its member name, which must be a string. An empty body, an object without the member,
+// or a null member is errNoRefreshBody; a body that is not exactly one strict JSON
+// object or a non-string value is errBadBody; the member twice (encoding/json would
+// silently keep the last one) is errTwoRefresh. A read error, a *http.MaxBytesError
+// among them, is returned as it is.
+func bodyToken(body io.Reader, name string) (string, error) {
+	if body == nil {
+		return "", errNoRefreshBody
+	}
+	b, err := io.ReadAll(body) // bounded by Endpoints.MaxBodyBytes
+	if err != nil {
+		return "", bodyErr(err)
+	}
+	l := lexer{s: string(b), syntax: errBadBody}
+	if l.ws(); l.i == len(l.s) {
+		return "", errNoRefreshBody
+	}
+	var vals []string
+	for key, ok := l.member(true, nil); ok; key, ok = l.member(false, nil) {
+		switch {
+		case key != name:
+			l.skip(0)
+		case l.peek() == 'n': // "refresh_token": null is no token
+			l.literal()
+			vals = append(vals, "")
+		default:
+			vals = append(vals, l.str(errBadBody))
+		}
+	}
+	if l.end(); l.err != nil {
+		return "", errBadBody
+	}
+	return one(vals, errNoRefreshBody, errTwoRefresh)
+}
+
+// bodyErr is errBadBody, or the read error that stopped the decoder (a
+// *http.MaxBytesError is a 413, not a malformed body).
+func bodyErr(err error) error {
+	if errors.As(err, new(*http.MaxBytesError)) {
+		return err
+	}
+	return errBadBody
+}

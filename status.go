@@ -1,0 +1,214 @@
+package jwtauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// How a failure is answered: the *Error a handler writes, the table that maps every
+// cause to its status, exception name, reason and RFC 6750 challenge, and the JSON
+// writers.
+
+// *Error (get it with errors.As); Unwrap gives the cause, which wraps one of the
+// package's sentinel errors or, for a 500, the failing hook's error. The cause may hold a
+// hook's text: log it, never send it.
+//
+// Endpoints.Authenticate returns an *Error with a 4xx Status to answer a login with
+// that status and Reason; an empty Exception is then "AuthenticationFailed".
+type Error struct {
+	// Status is the HTTP status code.
+	Status int
+	// Exception is the Sanic JWT exception name, such as "Unauthorized".
+	Exception string
+	// Reason is the message for the client. It never holds a hook's error text, except
+	// the Reason of an *Error that Authenticate returned.
+	Reason string
+
+	challenge string    // the WWW-Authenticate value to send, empty for none
+	err       error     // the cause
+	verify    bool      // the /verify endpoint adds "valid": false to the body
+	event     EventKind // emitted when the error is answered, with class as Reason
+	class     string
+}
+
+// Error returns the cause's text, prefixed with the status.
+func (e *Error) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("jwtauth: %d %s", e.Status, e.Reason)
+	}
+	return fmt.Sprintf("%d: %v", e.Status, e.err)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.err }
+
+// RFC 6750 §3 challenges. §3.1: "If the request lacks any authentication information
+// (e.g., the client was unaware that authentication is necessary or attempted using an
+// unsupported authentication method), the resource server SHOULD NOT include an error
+// code or other error information", so a missing token gets the bare scheme.
+const (
+	challengeBare         = `Bearer`
+	challengeInvalidToken = `Bearer error="invalid_token"`
+	challengeInvalidReq   = `Bearer error="invalid_request"`
+	challengeScope        = `Bearer error="insufficient_scope"`
+)
+
+// errorClass is one row of errorClasses.
+type errorClass struct {
+	cause     error // matched with errors.Is
+	status    int
+	exception string
+	reason    string               // with %q: what arg gives
+	arg       func(a *Auth) string // nil for a reason without %q
+	challenge string
+	debug     bool      // InsecureDebug answers 400 with the cause
+	event     EventKind // emitted with the answer, with class as its Reason
+	class     string
+}
+
+// errorClasses decides the HTTP answer of every error the package produces, and the
+// event it emits: the first row whose cause the error wraps wins, and an error that
+// matches none is a 500. These are Sanic JWT's statuses, exception names and reasons,
+// listed in the documentation's error table. It is a read-only table.
+var errorClasses = []errorClass{
+	{cause: errBodyTooLarge, status: 413, exception: "RequestEntityTooLarge", reason: "Request body too large."},
+	{cause: errRefreshOff, status: 404, exception: "NotFound", reason: "Not found: refresh tokens and sessions are off on this server."},
+	{cause: errNotUnderPrefix, status: 404, exception: "NotFound", reason: "Not found: the endpoints are under %q; mount the handler with Auth.Mount, or set Endpoints.URLPrefix.", arg: urlPrefix},
+	{cause: errNoEndpoint, status: 404, exception: "NotFound", reason: "Not found."},
+	{cause: errMethod, status: 405, exception: "MethodNotAllowed", reason: "Method not allowed."},
+	{cause: errHeaderIgnored, status: 401, exception: "MissingAuthorizationCookie", reason: "Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback).",
+		challenge: challengeBare, debug: true, event: EventTokenRejected, class: "missing"},
+	{cause: errNoCookie, status: 401, exception: "MissingAuthorizationCookie", reason: "Authorization cookie not present.",
+		challenge: challengeBare, debug: true, event: EventTokenRejected, class: "missing"},
+	{cause: errCrossOrigin, status: 403, exception: "CrossOriginRequest", reason: "Cross-origin request refused.", event: EventCrossOriginRefused},
+	{cause: errNoQueryArg, status: 401, exception: "MissingAuthorizationQueryArg", reason: "Authorization query argument not present.",
+		challenge: challengeBare, debug: true, event: EventTokenRejected, class: "missing"},
+	{cause: ErrTokenMissing, status: 401, exception: "MissingAuthorizationHeader", reason: "Authorization header not present.",
+		challenge: challengeBare, debug: true, event: EventTokenRejected, class: "missing"},
+	// RFC 6750 §3.1 names this invalid_request (a 400); we keep Sanic JWT's 401.
+	{cause: ErrInvalidAuthorizationHeader, status: 401, exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid: expected %q.", arg: headerForm,
+		challenge: challengeInvalidReq, debug: true, event: EventTokenRejected, class: "malformed_header"},
+	{cause: ErrTokenExpired, status: 401, exception: "Unauthorized", reason: "Signature has expired.",
+		challenge: challengeInvalidToken, event: EventTokenRejected, class: "expired"},
+	{cause: ErrTokenNotYetValid, status: 401, exception: "Unauthorized", reason: "The token is not yet valid (nbf).",
+		challenge: challengeInvalidToken, event: EventTokenRejected, class: "not_yet_valid"},
+	{cause: ErrInvalidIssuer, status: 401, exception: "Unauthorized", reason: "Invalid issuer.",
+		challenge: challengeInvalidToken, event: EventTokenRejected, class: "wrong_issuer"},
+	{cause: ErrInvalidAudience, status: 401, exception: "Unauthorized", reason: "Invalid audience.",
+		challenge: challengeInvalidToken, event: EventTokenRejected, class: "wrong_audience"},
+	{cause: ErrVerificationFailed, status: 401, exception: "Unauthorized", reason: "Verifications were not met.",
+		challenge: challengeInvalidToken, event: EventTokenRejected, class: "verification_failed"},
+	{cause: ErrTokenInvalid, status: 401, exception: "Unauthorized", reason: "Auth required.",
+		challenge: challengeInvalidToken, debug: true, event: EventTokenRejected, class: "invalid"},
+	// RFC 6750 §3.1: insufficient_scope "SHOULD respond with the HTTP 403".
+	{cause: ErrInvalidScope, status: 403, exception: "Unauthorized", reason: "Invalid scope.",
+		challenge: challengeScope, event: EventTokenRejected, class: "insufficient_scope"},
+	// An authentic token naming a user who no longer exists: RFC 6750 §3.1
+	// invalid_token covers a token that is "revoked ... or invalid for other reasons".
+	{cause: ErrUserNotFound, status: 401, exception: "Unauthorized", reason: "User not found.",
+		challenge: challengeInvalidToken, event: EventTokenRejected, class: "unknown_user"},
+	{cause: errRefreshRefused, status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.", challenge: challengeBare, debug: true},
+	{cause: ErrAuthenticationFailed, status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.", challenge: challengeBare},
+	{cause: errNoRefreshBody, status: 400, exception: "MissingRefreshToken", reason: "Refresh token %q not present in the JSON body.", arg: refreshName},
+	{cause: errNoRefreshCook, status: 400, exception: "MissingRefreshToken", reason: "Refresh token %q not present as a cookie.", arg: refreshName},
+	{cause: errNoRefreshQuery, status: 400, exception: "MissingRefreshToken", reason: "Refresh token %q not present as a query argument.", arg: refreshName},
+	{cause: errTwoRefresh, status: 400, exception: "InvalidRefreshToken", reason: "Refresh token %q sent more than once.", arg: refreshName},
+	{cause: errBadBody, status: 400, exception: "InvalidRequestBody", reason: "Request body must be a JSON object whose %q is a string.", arg: refreshName},
+	{cause: errLogoutScope, status: 400, exception: "InvalidRequest", reason: "The logout scope must be others or all."},
+	{cause: errUnknownSession, status: 404, exception: "NotFound", reason: "Session not found."},
+}
+
+func refreshName(a *Auth) string { return a.cfg.RefreshTokenName }
+func urlPrefix(a *Auth) string   { return a.ep.URLPrefix }
+
+// headerForm is what the authorization header must hold, for the reason that refuses it.
+func headerForm(a *Auth) string {
+	if a.cfg.AuthorizationHeaderNoPrefix {
+		return "<token>"
+	}
+	return a.cfg.AuthorizationHeaderPrefix + " <token>"
+}
+
+// httpError maps err to its response, with errorClasses. A hook's failure is a 500
+// whatever it wraps, even one of our sentinels or an *Error: it is not a verdict about
+// the request, and its text must not reach the client.
+func (a *Auth) httpError(err error) *Error {
+	e := &Error{Status: 500, Exception: "InternalServerError", Reason: "Internal server error.", err: err}
+	if errors.As(err, new(*internalError)) {
+		return e
+	}
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.As(err, new(*http.MaxBytesError)) {
+		err = fmt.Errorf("%w: %w", errBodyTooLarge, err)
+	}
+	for _, c := range errorClasses {
+		if !errors.Is(err, c.cause) {
+			continue
+		}
+		e.Status, e.Exception, e.Reason, e.challenge = c.status, c.exception, c.reason, c.challenge
+		e.event, e.class = c.event, c.class
+		if c.arg != nil {
+			e.Reason = fmt.Sprintf(c.reason, c.arg(a))
+		}
+		if c.debug && a.cfg.InsecureDebug {
+			e.Status, e.Reason = http.StatusBadRequest, strings.TrimPrefix(err.Error(), "jwtauth: ")
+		}
+		break
+	}
+	return e
+}
+
+// fail answers r with err.
+func (a *Auth) fail(w http.ResponseWriter, r *http.Request, err error) {
+	a.writeError(w, r, a.httpError(err))
+}
+
+// writeError answers r with e. A 500 is logged with its cause first; the response never
+// carries the cause of a 500.
+func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
+	if e.event != "" {
+		a.cfg.OnEvent(r.Context(), Event{Kind: e.event, Reason: e.class})
+	}
+	if e.Status >= 500 {
+		a.cfg.ErrorLog.ErrorContext(r.Context(), "jwtauth: request failed",
+			"method", r.Method, "path", r.URL.Path, "status", e.Status, "err", e.err)
+	}
+	if e.challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.challenge)
+	}
+	if a.cfg.ErrorHandler != nil {
+		a.cfg.ErrorHandler(w, r, e)
+		return
+	}
+	body := map[string]any{"reasons": []string{e.Reason}, "exception": e.Exception}
+	if e.verify {
+		body["valid"] = false
+	}
+	writeJSON(w, e.Status, body)
+}
+
+// writeJSON writes v with status. Only a caller's Profile can fail to marshal, and
+// serveMe marshals that itself, so a failure here is a constant 500 body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"reasons":["Internal server error."],"exception":"InternalServerError"}`)
+	}
+	writeJSONBytes(w, status, b)
+}
+
+// writeJSONBytes writes the JSON document b. Responses that may carry tokens must not be
+// cached (RFC 6749 §5.1 asks the same of token responses), so every endpoint says no-store.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
