@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// demo is the demo server, built from ../cmd/jwtauth-demo and run as a process, with
+// demo is the demo server, built from ../cmd/jwtauth-demo (a module of its own) and run as a process, with
 // its access log read as it is written.
 type demo struct {
 	base string // http://127.0.0.1:PORT, the origin of the app
@@ -53,10 +53,10 @@ func startDemo(t *testing.T) *demo {
 		t.Fatal("no go command to build the demo:", err)
 	}
 	bin := filepath.Join(t.TempDir(), "jwtauth-demo")
-	build := exec.Command(goTool, "build", "-race", "-o", bin, "./cmd/jwtauth-demo")
-	build.Dir = ".."
+	build := exec.Command(goTool, "build", "-race", "-o", bin, ".")
+	build.Dir = "../cmd/jwtauth-demo"
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build -race ./cmd/jwtauth-demo: %v\n%s", err, out)
+		t.Fatalf("go build -race in cmd/jwtauth-demo: %v\n%s", err, out)
 	}
 
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-secret", demoSecret)

@@ -55,7 +55,7 @@ if [[ -z "$model" ]]; then
 fi
 echo "CPU: ${model:-unknown}"
 
-go build -o "$tmp/demo" ./cmd/jwtauth-demo
+(cd cmd/jwtauth-demo && go build -o "$tmp/demo" .)
 
 # curl, never through a proxy, never for long.
 lcurl() { curl --noproxy '*' --silent --show-error --max-time 10 "$@"; }

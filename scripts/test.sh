@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite: the root package under the race detector, then the nested modules
-# (the Redis store against a real redis-server, the PostgreSQL store against a real
+# (the demo, the Redis store against a real redis-server, the PostgreSQL store against a real
 # PostgreSQL, the cross-library checks, and the browser test: the demo's browser app in
 # a headless Chromium).
 #
@@ -22,6 +22,7 @@ duration() {
 
 # The steps: a title, and a function that runs it (in a subshell, so it may cd).
 root() { go test -race -count=1 ./...; }
+demo() { cd cmd/jwtauth-demo && go test -race -count=1 ./...; }
 redis() { scripts/with-redis.sh sh -c 'cd redisstore && go test -race -count=1 ./...'; }
 pg() { scripts/with-postgres.sh sh -c 'cd pgstore && go test -race -count=1 ./...'; }
 benchmarks() { cd benchmarks && go test -count=1 ./...; }
@@ -33,8 +34,8 @@ browser() {
   go test -count=1 -timeout 3m ./...
   if [ -f artifacts/report.txt ]; then sed 's/^/   /' artifacts/report.txt; fi
 }
-titles=("jwtauth (root package, -race)")
-steps=(root)
+titles=("jwtauth (root package, -race)" "the demo (cmd/jwtauth-demo, -race)")
+steps=(root demo)
 if [ -d redisstore ]; then
   titles+=("redisstore (-race, against redis-server)")
   steps+=(redis)
