@@ -3,6 +3,7 @@ package jwtauth
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,37 @@ func BenchmarkVerifyFloor(b *testing.B) {
 			b.Fatal("mac")
 		}
 		if _, err := b64.Decode(payload, buf[d1+1:d2]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyForeignOrder verifies the claims of BenchmarkVerify written as other
+// libraries write them: golang-jwt and jose marshal a map, whose keys encoding/json
+// sorts (aud, exp, iat, iss, scopes, user_id), where Sign writes the claim table's order.
+func BenchmarkVerifyForeignOrder(b *testing.B) {
+	a, own := benchAuth(b)
+	c, err := a.Verify(own)
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload, err := json.Marshal(map[string]any{
+		"user_id": c.UserID, "scopes": c.Scopes, "iss": c.Issuer, "aud": c.Audience[0],
+		"exp": c.ExpiresAt.Unix(), "iat": c.IssuedAt.Unix(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := forge(stdHeader, string(payload), []byte(strings.Repeat("k", 32)))
+	if len(tok) != len(own) {
+		b.Fatalf("foreign token of %d bytes, own of %d: not the same claims", len(tok), len(own))
+	}
+	b.SetBytes(int64(len(tok)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := a.Verify(tok)
+		if err != nil || c.UserID == "" {
 			b.Fatal(err)
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -89,7 +91,14 @@ var (
 // typed fields, by index: it is the one table that Verify reads claims by, that finds
 // their duplicates and that keeps Sign from writing them from Extra. Its order is the
 // order Sign writes them in.
-type claimTable [numClaims]string
+type claimTable struct {
+	names [numClaims]string
+	// keys holds each name as it stands before its value in compact JSON, `"name":`,
+	// and first the indexes of the names by their first byte, a bit each: member finds
+	// a name written so with one load and one comparison, in any order.
+	keys  [numClaims]string
+	first [256]uint8
+}
 
 const (
 	claimUserID = iota // Config.UserIDClaim
@@ -103,21 +112,27 @@ const (
 	numClaims
 )
 
-// registeredClaims is the table without the names that the Config gives.
-var registeredClaims = claimTable{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat", claimSid: "sid"}
+// registeredClaims are the names of the table that no Config gives.
+var registeredClaims = [numClaims]string{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat", claimSid: "sid"}
 
-// newClaimTable returns registeredClaims with the Config's names for the user id and
-// the scopes.
-func newClaimTable(userID, scopes string) claimTable {
-	t := registeredClaims
-	t[claimUserID], t[claimScopes] = userID, scopes
+// newClaimTable returns the table of registeredClaims and the Config's names for the
+// user id and the scopes, which New has checked to be non-empty RFC 9110 tokens: no
+// name needs an escape in JSON.
+func newClaimTable(userID, scopes string) *claimTable {
+	t := &claimTable{names: registeredClaims}
+	t.names[claimUserID], t.names[claimScopes] = userID, scopes
+	for i, n := range t.names {
+		t.keys[i] = `"` + n + `":`
+		t.first[n[0]] |= 1 << i
+	}
 	return t
 }
 
-// index returns the index of name, or -1 for a custom claim.
+// index returns the index of name, or -1 for a custom claim. It compares the first
+// bytes before the strings: most names differ there, and cost no call to memequal.
 func (t *claimTable) index(name string) int {
-	for i := range t {
-		if t[i] == name {
+	for i := range t.names {
+		if n := t.names[i]; len(n) == len(name) && name != "" && n[0] == name[0] && n == name {
 			return i
 		}
 	}
@@ -127,6 +142,32 @@ func (t *claimTable) index(name string) int {
 // isRegisteredName reports whether name is a registered claim that no Config renames.
 func isRegisteredName(name string) bool {
 	return slices.Contains(registeredClaims[claimIss:], name)
+}
+
+// member steps to the next member of the object that l reads, as lexer.member does,
+// and returns the index of its name in t, or -1 and the name of a custom claim. A
+// registered name right after the '{' or ',' (compact JSON, as Sign and other libraries
+// write it) is found with one table load and one comparison, whatever the order of
+// the claims; any other is read by lexer.member.
+func (t *claimTable) member(l *lexer, first bool) (int, string, bool) {
+	s, i, delim := l.s, l.i, byte(',')
+	if first {
+		delim = '{'
+	}
+	if i+2 < len(s) && s[i] == delim && s[i+1] == '"' {
+		for m := t.first[s[i+2]]; m != 0; m &= m - 1 {
+			if k := bits.TrailingZeros8(m); strings.HasPrefix(s[i+1:], t.keys[k]) {
+				l.i = i + 1 + len(t.keys[k])
+				l.ws()
+				return k, "", true
+			}
+		}
+	}
+	name, ok := l.member(first, nil)
+	if !ok {
+		return -1, "", false
+	}
+	return t.index(name), name, true
 }
 
 // parse reads the registered claims of an authenticated payload into c and keeps the
@@ -139,8 +180,7 @@ func (t *claimTable) parse(c *Claims, raw string) error {
 	l := lexer{s: raw, syntax: errPayloadJSON}
 	var seen uint8  // the registered claims read, a bit per index
 	var keys keySet // the custom names read
-	for name, ok := l.member(true, nil); ok; name, ok = l.member(false, nil) {
-		i := t.index(name)
+	for i, name, ok := t.member(&l, true); ok; i, name, ok = t.member(&l, false) {
 		if i < 0 {
 			if !keys.add(name) {
 				l.fail(errDuplicateKey)
@@ -189,38 +229,29 @@ const maxNumericDate = 253402300799
 // (RFC 7519 §2), at most maxNumericDate; anything else fails with bad. Strings, null, 0
 // and negatives are refused.
 func (l *lexer) date(bad error) time.Time {
-	text := l.number(bad)
-	// Fast path: the whole seconds Sign writes.
-	if t, end, ok := wholeSeconds(text, 0); ok && end == len(text) {
-		return t
+	// The whole seconds Sign writes, in one pass: at most twelve digits (which cannot
+	// overflow an int64), no leading zero, and no fraction, exponent or digit after them.
+	d, sec, n := l.s[l.i:], int64(0), 0
+	for ; n < len(d) && n < 12 && d[n]-'0' <= 9; n++ {
+		sec = sec*10 + int64(d[n]-'0')
 	}
-	f, err := strconv.ParseFloat(text, 64)
+	if n > 0 && d[0] != '0' && sec <= maxNumericDate && (n == len(d) || d[n] != '.' && d[n]|0x20 != 'e' && d[n]-'0' > 9) {
+		l.i += n
+		return time.Unix(sec, 0).UTC()
+	}
+	f, err := strconv.ParseFloat(l.number(bad), 64)
 	if err != nil || !(f > 0) || f > maxNumericDate {
 		l.fail(bad)
 		return time.Time{}
 	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
-}
-
-// wholeSeconds reads the digits at s[i] as a NumericDate if they are written as Sign
-// writes one: no leading zero, at most twelve digits (which cannot overflow an int64),
-// at most maxNumericDate. It returns the date and the index after the digits it read.
-func wholeSeconds(s string, i int) (time.Time, int, bool) {
-	var sec int64
-	j := i
-	for end := min(i+12, len(s)); j < end && s[j]-'0' <= 9; j++ {
-		sec = sec*10 + int64(s[j]-'0')
-	}
-	if j == i || s[i] == '0' || sec > maxNumericDate {
-		return time.Time{}, j, false
-	}
-	return time.Unix(sec, 0).UTC(), j, true
+	sec2, frac := math.Modf(f)
+	return time.Unix(int64(sec2), int64(frac*1e9)).UTC()
 }
 
 // appendPayload appends the JSON object for c: registered claims in a fixed order, then
 // Extra sorted by name, so that equal claims always give the same bytes.
-func (names *claimTable) appendPayload(b []byte, c *Claims) ([]byte, error) {
+func (t *claimTable) appendPayload(b []byte, c *Claims) ([]byte, error) {
+	names := &t.names
 	w := objWriter{b: append(b, '{')}
 	if c.UserID != "" {
 		w.key(names[claimUserID])
@@ -263,7 +294,7 @@ func (names *claimTable) appendPayload(b []byte, c *Claims) ([]byte, error) {
 // appendExtra appends the custom claims sorted by name. A string is written directly,
 // any other value through encoding/json, whose JSON must be strict and say what the
 // value says.
-func appendExtra(w *objWriter, names *claimTable, extra map[string]any) {
+func appendExtra(w *objWriter, names *[numClaims]string, extra map[string]any) {
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
 		if slices.Contains(names[:], k) {

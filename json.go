@@ -3,6 +3,7 @@ package jwtauth
 import (
 	"bytes"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -134,19 +135,39 @@ func (l *lexer) str(bad error) string {
 		l.fail(bad)
 		return ""
 	}
-	// The common case in one pass: printable ASCII up to the closing quote.
-	if v, next, ok := plainStr(l.s, l.i); ok {
-		l.i = next
-		return v
+	// The common case in one pass: printable ASCII up to the closing quote, read eight
+	// bytes at a time as one little-endian word x. The high bit of each byte of m is
+	// set where that byte is not plain (see jsonPlain): at or above 0x80 (x itself),
+	// below 0x20, '"' or '\\' (the "has a byte less than n" and "has a zero byte"
+	// tricks); borrows run only upwards, so the lowest set bit is the first such byte.
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	s, start := l.s, l.i+1
+	j := start
+	for j+8 <= len(s) {
+		w := s[j : j+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		q, b := x^(ones*'"'), x^(ones*'\\')
+		if m := (x | (x-ones*0x20)&^x | (q-ones)&^q | (b-ones)&^b) & high; m != 0 {
+			j += bits.TrailingZeros64(m) / 8
+			break
+		}
+		j += 8
+	}
+	for j < len(s) && jsonPlain[s[j]] { // the last bytes of the input
+		j++
+	}
+	if j < len(s) && s[j] == '"' {
+		l.i = j + 1
+		return s[start:j]
 	}
 	// Anything else: an escape, a control character, non-ASCII text, no closing quote.
-	start := l.i + 1
-	end := strings.IndexByte(l.s[start:], '"')
+	end := strings.IndexByte(s[start:], '"')
 	if end < 0 {
 		l.fail(bad)
 		return ""
 	}
-	switch v := l.s[start : start+end]; {
+	switch v := s[start : start+end]; {
 	case strings.IndexByte(v, '\\') >= 0:
 		return l.unescape(start, bad)
 	case !utf8.ValidString(v): // RFC 8259 §8.1: the text is UTF-8
@@ -158,19 +179,6 @@ func (l *lexer) str(bad error) string {
 		return v
 	}
 	return ""
-}
-
-// plainStr reads the JSON string at s[i] if it holds only printable ASCII without
-// escapes, and returns it and the index after it: str's fast path.
-func plainStr(s string, i int) (string, int, bool) {
-	if i >= len(s) || s[i] != '"' {
-		return "", i, false
-	}
-	j := i + 1
-	for j < len(s) && jsonPlain[s[j]] {
-		j++
-	}
-	return s[i+1 : j], j + 1, j < len(s) && s[j] == '"'
 }
 
 // jsonSpace tells JSON whitespace (RFC 8259 §2), a read-only lookup table.

@@ -18,7 +18,7 @@ import (
 // fuzzed alone; Auth holds a tokens and wraps Sign and Verify.
 type tokens struct {
 	keys      []*macKey // Secret first, then PreviousSecrets
-	names     claimTable
+	names     *claimTable
 	maxSize   int           // Config.MaxTokenSize
 	leeway    time.Duration // never negative: NoLeeway is 0 here
 	verifyExp bool          // false with Config.InsecureNoExpiry
