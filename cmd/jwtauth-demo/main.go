@@ -1,5 +1,6 @@
 // Command jwtauth-demo is a small orders API protected by jwtauth: log in, call the API,
-// see a scope refused, refresh, log out. The README walks through it with curl.
+// see a scope refused, refresh, log out. Its README (cmd/jwtauth-demo/README.md) walks
+// through it with curl.
 //
 //	go run ./cmd/jwtauth-demo [-addr 127.0.0.1:8080] [-secret hex-or-raw] [-quiet]
 //

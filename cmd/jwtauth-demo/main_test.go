@@ -40,7 +40,7 @@ func newTestServer(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	return ts, &logBuf
 }
 
-// call is one curl of the README walkthrough.
+// call is one curl of the walkthrough in cmd/jwtauth-demo/README.md.
 func call(t *testing.T, ts *httptest.Server, method, path, token, body string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
@@ -68,8 +68,8 @@ func call(t *testing.T, ts *httptest.Server, method, path, token, body string) (
 
 func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 
-// TestWalkthrough is the README's curl walkthrough: login, call, scope refusal,
-// refresh, replay of the old refresh token, logout.
+// TestWalkthrough is the curl walkthrough of cmd/jwtauth-demo/README.md: login, call,
+// scope refusal, refresh, logout, and the refresh that the logout refuses.
 func TestWalkthrough(t *testing.T) {
 	ts, logBuf := newTestServer(t)
 
