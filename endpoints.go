@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -33,29 +34,22 @@ var (
 
 // endpoint is one route under URLPrefix.
 type endpoint struct {
-	methods string // the Allow header, OPTIONS included
-	allowed func(method string) bool
+	methods []string // what it serves; it answers OPTIONS too
 	serve   func(a *Auth, w http.ResponseWriter, r *http.Request, id string) // id: of /sessions/{id}
-	enabled func(a *Auth) bool
+	refresh bool     // it needs Config.Refresh
 }
-
-func isPost(m string) bool     { return m == http.MethodPost }
-func isGet(m string) bool      { return m == http.MethodGet || m == http.MethodHead }
-func isDelete(m string) bool   { return m == http.MethodDelete }
-func always(*Auth) bool        { return true }
-func withRefresh(a *Auth) bool { return a.sess != nil }
 
 // endpoints maps the path below URLPrefix to its endpoint. It is a read-only table.
 var endpoints = map[string]*endpoint{
-	"":         {"POST, OPTIONS", isPost, (*Auth).serveLogin, always},
-	"/":        {"POST, OPTIONS", isPost, (*Auth).serveLogin, always},
-	"/verify":  {"GET, HEAD, OPTIONS", isGet, (*Auth).serveVerify, always},
-	"/me":      {"GET, HEAD, OPTIONS", isGet, (*Auth).serveMe, always},
-	"/refresh": {"POST, OPTIONS", isPost, (*Auth).serveRefresh, withRefresh},
-	"/logout":  {"POST, OPTIONS", isPost, (*Auth).serveLogout, withRefresh},
+	"":         {[]string{"POST"}, (*Auth).serveLogin, false},
+	"/":        {[]string{"POST"}, (*Auth).serveLogin, false},
+	"/verify":  {[]string{"GET", "HEAD"}, (*Auth).serveVerify, false},
+	"/me":      {[]string{"GET", "HEAD"}, (*Auth).serveMe, false},
+	"/refresh": {[]string{"POST"}, (*Auth).serveRefresh, true},
+	"/logout":  {[]string{"POST"}, (*Auth).serveLogout, true},
 	// The sessions of the access token's user, and one of them by id.
-	"/sessions":  {"GET, HEAD, OPTIONS", isGet, (*Auth).serveSessions, withRefresh},
-	"/sessions/": {"DELETE, OPTIONS", isDelete, (*Auth).serveEndSession, withRefresh},
+	"/sessions":  {[]string{"GET", "HEAD"}, (*Auth).serveSessions, true},
+	"/sessions/": {[]string{"DELETE"}, (*Auth).serveEndSession, true},
 }
 
 // Mount registers the endpoints on mux: the Handler under Endpoints.URLPrefix (default
@@ -109,29 +103,23 @@ func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case ep == nil && a.ep != nil && a.misrouted(r.URL.Path):
 		a.fail(w, r, errNotUnderPrefix)
-		return
 	case ep == nil:
 		a.fail(w, r, errNoEndpoint)
-		return
-	case !ep.enabled(a):
+	case ep.refresh && a.sess == nil:
 		a.fail(w, r, errRefreshOff)
-		return
-	}
-	if r.Method == http.MethodOptions {
-		w.Header().Set("Allow", ep.methods)
+	case r.Method == http.MethodOptions:
+		w.Header().Set("Allow", strings.Join(ep.methods, ", ")+", OPTIONS")
 		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	if !ep.allowed(r.Method) {
-		w.Header().Set("Allow", ep.methods)
+	case !slices.Contains(ep.methods, r.Method):
+		w.Header().Set("Allow", strings.Join(ep.methods, ", ")+", OPTIONS")
 		a.fail(w, r, fmt.Errorf("%w: %q", errMethod, r.Method))
-		return
+	default:
+		// Every input is bounded, the body included.
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, a.ep.MaxBodyBytes)
+		}
+		ep.serve(a, w, r, id)
 	}
-	// Every input is bounded, the body included.
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, a.ep.MaxBodyBytes)
-	}
-	ep.serve(a, w, r, id)
 }
 
 // misrouted reports whether path names an endpoint but not under URLPrefix: the handler
@@ -193,11 +181,9 @@ func (a *Auth) routeName(path string) *endpoint {
 func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) {
 	// In cookie mode a cross-site login would plant the attacker's session in the
 	// victim's browser (login CSRF).
-	if a.cookies != nil {
-		if err := a.sameOrigin(r); err != nil {
-			a.fail(w, r, err)
-			return
-		}
+	if err := a.sameOrigin(r); err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	u, err := a.ep.Authenticate(r)
 	var e *Error
@@ -214,27 +200,22 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	case errors.Is(err, ErrAuthenticationFailed):
 		a.cfg.OnEvent(r.Context(), Event{Kind: EventLoginFailed, Reason: "401"})
-		a.fail(w, r, err)
-		return
 	case errors.As(err, new(*http.MaxBytesError)):
-		a.fail(w, r, err)
-		return
 	case err != nil:
-		a.fail(w, r, &internalError{"Authenticate", err})
-		return
+		err = &internalError{"Authenticate", err}
 	case u == nil || u.ID == "":
-		a.fail(w, r, &internalError{"Authenticate", errNilUser})
-		return
-	}
-	t, err := a.IssueTokens(r.Context(), u)
-	if err != nil {
+		err = &internalError{"Authenticate", errNilUser}
+	default:
+		var t *Tokens
+		if t, err = a.IssueTokens(r.Context(), u); err == nil {
+			a.writeTokens(w, r, "", t)
+			return
+		}
 		if !errors.As(err, new(*internalError)) {
 			err = &internalError{"IssueTokens", err} // a bad extra claim: the app's bug, a 500
 		}
-		a.fail(w, r, err)
-		return
 	}
-	a.writeTokens(w, r, "", t)
+	a.fail(w, r, err)
 }
 
 // writeTokens answers a login or refresh: the JSON body, and cookies in cookie mode,

@@ -42,14 +42,3 @@ var (
 	// ErrInvalidConfig: New rejected the Config; the message names every offending field.
 	ErrInvalidConfig = errors.New("jwtauth: invalid config")
 )
-
-// internalError is a failure that says nothing about the request: a hook's unexpected
-// error, a store's, or crypto/rand's. It answers 500, whatever it wraps (even one of the
-// sentinels above), and its text is logged, never sent.
-type internalError struct {
-	op  string // what failed: "RetrieveUser", "Store.Load", ...
-	err error
-}
-
-func (e *internalError) Error() string { return "jwtauth: " + e.op + ": " + e.err.Error() }
-func (e *internalError) Unwrap() error { return e.err }

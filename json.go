@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -357,11 +358,9 @@ type keySet struct {
 }
 
 func (k *keySet) add(name string) bool {
-	if k.big == nil && k.n < len(k.small) {
-		for _, s := range k.small[:k.n] {
-			if s == name {
-				return false
-			}
+	if k.n < len(k.small) {
+		if slices.Contains(k.small[:k.n], name) {
+			return false
 		}
 		k.small[k.n] = name
 		k.n++

@@ -42,8 +42,10 @@
 // Under Endpoints.URLPrefix (default /auth): POST /auth logs in through
 // Endpoints.Authenticate, GET /auth/verify says whether the presented access token is
 // valid, GET /auth/me renders the current user, POST /auth/refresh trades a refresh token
-// for a new access token and POST /auth/logout revokes the user's refresh token. Errors
-// are JSON bodies of the form {"reasons": [...], "exception": "..."}.
+// for new tokens, POST /auth/logout ends the access token's session (or the user's
+// other sessions, or all of them), and GET /auth/sessions lists the user's sessions,
+// DELETE /auth/sessions/{id} ends one. Errors are JSON bodies of the form
+// {"reasons": [...], "exception": "..."}.
 //
 // # Refresh tokens
 //
@@ -372,16 +374,7 @@ func (a *Auth) checkSizes(p *problems) {
 			p.bad(fmt.Sprintf("PreviousSecrets[%d]", i), "must be at least %d bytes (RFC 7518 §3.2)", minSecretSize)
 		}
 	}
-	var ep Endpoints
-	var k Cookies
-	var r Refresh
-	second := time.Duration(0) // without Refresh, its durations are 0
-	if a.ep != nil {
-		ep = *a.ep
-	}
-	if a.cookies != nil {
-		k = *a.cookies
-	}
+	ep, k, r, second := orZero(a.ep), orZero(a.cookies), Refresh{}, time.Duration(0)
 	if a.sess != nil {
 		r, second = a.sess.cfg, time.Second // a session lasts at least a second
 	}
@@ -495,6 +488,14 @@ func (a *Auth) checkCookies(p *problems) {
 			p.bad("Cookies.Domain, Cookies.Path", "must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name)
 		}
 	}
+}
+
+// orZero returns *p, or the zero value for a group that is off.
+func orZero[T any](p *T) (v T) {
+	if p != nil {
+		v = *p
+	}
+	return v
 }
 
 // isToken reports whether s is a non-empty RFC 9110 §5.6.2 token.

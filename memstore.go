@@ -93,8 +93,8 @@ func (s *MemStore) Load(ctx context.Context, key string) ([]byte, error) {
 // CompareAndSwap stores new under key, for ttl (0: no expiry), if key holds old (nil:
 // if key holds nothing live), as one step under the store's lock; a nil new deletes the
 // key. It reports whether it swapped. old is compared with subtle.ConstantTimeCompare,
-// as every refresh-token comparison in the package. It fails only when ctx is done or
-// ttl is negative.
+// as every comparison of a secret or a MAC in the package is. It fails only when ctx is
+// done or ttl is negative.
 func (s *MemStore) CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err

@@ -19,11 +19,6 @@ const (
 	userKey
 )
 
-// claimsContext holds the claims of a token, and is the request context that Protected
-// passes on: the request's own (Context, which Protected sets), answering claimsKey with
-// the claims. Verify allocates every Claims inside one, so that Protected's context is
-// no allocation of its own (context.WithValue would be one); it costs a Claims 16 bytes,
-// within the same size class. The claims come first, where a bare Claims would be: Verify
 // claimsContext is the request context that Protected passes on: the request's own
 // (Context), answering claimsKey with the claims. Protected has Verify allocate the
 // claims inside it, so that the context is no allocation of its own (context.WithValue
@@ -55,10 +50,6 @@ func UserFromContext(ctx context.Context) (*User, bool) {
 	return u, ok && u != nil
 }
 
-// Check reads the access token from r as Protected does and verifies it, without
-// answering: it returns the claims, or an error wrapping ErrTokenMissing,
-// ErrInvalidAuthorizationHeader or one of Verify's errors. With Refresh.VerifySessions it
-// also refuses, with ErrTokenInvalid, a token whose session has ended (Verify, which
 // Check reads the access token from r as Protected does and verifies it, without
 // answering: it returns the claims, or an error wrapping ErrTokenMissing,
 // ErrInvalidAuthorizationHeader or one of Verify's errors. With Refresh.VerifySessions it
@@ -169,7 +160,6 @@ type ScopeRule struct {
 }
 
 // Scoped is Protected plus a scope check: the token's scopes must satisfy every one of
-// Scoped is Protected plus a scope check: the token's scopes must satisfy every one of
 // scopes under Config.ScopeValidator (by default ScopesMatch, Sanic JWT's rules). A
 // valid token without the scopes is a 403. See ScopedWith for the any-of variants.
 func (a *Auth) Scoped(scopes []string, next http.Handler) http.Handler {
@@ -204,51 +194,35 @@ func (a *Auth) ScopedWith(rule ScopeRule, next http.Handler) http.Handler {
 // met (any one with rule.AnyScope). There is no "*" wildcard, and a token without
 // scopes, or a rule requiring none, never passes.
 func ScopesMatch(rule ScopeRule, tokenScopes []string) bool {
-	user, requireAll, requireAllActions := tokenScopes, !rule.AnyScope, !rule.AnyAction
-	if len(user) == 0 || len(rule.Scopes) == 0 {
-		return false
-	}
-	for _, req := range rule.Scopes {
-		met := false
-		for _, u := range user {
-			if scopeMatches(req, u, requireAllActions) {
-				met = true
-				break
-			}
-		}
-		if met && !requireAll {
-			return true
-		}
-		if !met && requireAll {
-			return false
-		}
-	}
-	return requireAll
+	return len(tokenScopes) > 0 && len(rule.Scopes) > 0 && meets(rule.Scopes, !rule.AnyScope, func(req string) bool {
+		return slices.ContainsFunc(tokenScopes, func(have string) bool { return scopeMatches(req, have, !rule.AnyAction) })
+	})
 }
 
-func scopeMatches(required, user string, requireAllActions bool) bool {
-	reqNS, reqActs, reqHas := strings.Cut(required, ":")
-	userNS, userActs, userHas := strings.Cut(user, ":")
-	if reqNS != "" && reqNS != userNS {
-		return false
-	}
+// scopeMatches reports whether the token's scope have meets the required scope req.
+func scopeMatches(req, have string, allActions bool) bool {
+	reqNS, reqActs, reqHas := strings.Cut(req, ":")
+	haveNS, haveActs, haveHas := strings.Cut(have, ":")
 	switch {
+	case reqNS != "" && reqNS != haveNS:
+		return false
 	case !reqHas:
-		return !userHas
-	case !userHas:
+		return !haveHas
+	case !haveHas:
 		return true
 	}
-	have := strings.Split(userActs, ":")
-	for _, act := range strings.Split(reqActs, ":") {
-		found := slices.Contains(have, act)
-		if found && !requireAllActions {
-			return true
-		}
-		if !found && requireAllActions {
-			return false
+	acts := strings.Split(haveActs, ":")
+	return meets(strings.Split(reqActs, ":"), allActions, func(act string) bool { return slices.Contains(acts, act) })
+}
+
+// meets reports whether ok holds for every one of xs, or with all false for any one.
+func meets(xs []string, all bool, ok func(string) bool) bool {
+	for _, x := range xs {
+		if ok(x) != all {
+			return !all
 		}
 	}
-	return requireAllActions
+	return all
 }
 
 // InjectUser is Protected plus Config.RetrieveUser: it puts both the claims and the

@@ -117,6 +117,34 @@ func setDefault[T comparable](p *T, def T) {
 	}
 }
 
+// internalError is a failure that says nothing about the request: a hook's unexpected
+// error, a store's, or crypto/rand's. It answers 500, whatever it wraps (even one of the
+// package's sentinels), and its text is logged, never sent.
+type internalError struct {
+	op  string // what failed: "RetrieveUser", "Store.Load", ...
+	err error
+}
+
+func (e *internalError) Error() string { return "jwtauth: " + e.op + ": " + e.err.Error() }
+func (e *internalError) Unwrap() error { return e.err }
+
+// mac returns HMAC-SHA256(k, label || parts...): the session layer's MACs, of derived
+// refresh tokens and of sealed records. Each label ends in a zero byte, which keeps
+// these MACs apart from each other and from token signatures, whose input holds only
+// base64url characters and dots; each caller gives its parts fixed lengths, or a
+// length before a part that has none.
+func (k *macKey) mac(label string, parts ...[]byte) (sum [32]byte) {
+	st := k.get()
+	msg := append(st.buf[:0], label...)
+	for _, p := range parts {
+		msg = append(msg, p...)
+	}
+	copy(sum[:], st.sum(msg))
+	st.buf = msg[:0]
+	k.put(st)
+	return sum
+}
+
 // sessionID is a session's id: random, not secret. The sid claim carries it as 22
 // base64url characters.
 type sessionID [16]byte

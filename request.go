@@ -55,35 +55,29 @@ type place struct {
 // than one method to transmit the token in each request"); we do not go as far as
 // rejecting a second method, but we never guess between two values of one.
 func (a *Auth) readToken(r *http.Request, refresh bool) (string, error) {
-	if a.cookies == nil && !a.cfg.InsecureQueryString {
+	if a.cookies != nil || a.cfg.InsecureQueryString {
+		p := place{a.cfg.AccessTokenName, errNoCookie, errTwoCookies, errNoQueryArg, errTwoQueryArgs}
 		if refresh {
-			return bodyToken(r.Body, a.cfg.RefreshTokenName)
+			p = place{a.cfg.RefreshTokenName, errNoRefreshCook, errTwoRefresh, errNoRefreshQuery, errTwoRefresh}
 		}
-		return a.headerToken(r) // the common case, first
-	}
-	p := place{a.cfg.AccessTokenName, errNoCookie, errTwoCookies, errNoQueryArg, errTwoQueryArgs}
-	if refresh {
-		p = place{a.cfg.RefreshTokenName, errNoRefreshCook, errTwoRefresh, errNoRefreshQuery, errTwoRefresh}
-	}
-	if a.cookies != nil {
-		if tok, err := a.cookieToken(r, p, refresh); err != p.noCookie || !a.cfg.HeaderFallback {
-			return tok, err
+		if a.cookies != nil {
+			if tok, err := a.cookieToken(r, p, refresh); err != p.noCookie || !a.cfg.HeaderFallback {
+				return tok, err
+			}
 		}
-	}
-	if a.cfg.InsecureQueryString {
-		q, _ := url.ParseQuery(r.URL.RawQuery) // what Go could parse of a malformed query
-		tok, err := one(q[p.name], p.noQuery, p.twoQuery)
-		if err != p.noQuery || !a.cfg.HeaderFallback {
-			return tok, err
+		if a.cfg.InsecureQueryString {
+			q, _ := url.ParseQuery(r.URL.RawQuery) // what Go could parse of a malformed query
+			if tok, err := one(q[p.name], p.noQuery, p.twoQuery); err != p.noQuery || !a.cfg.HeaderFallback {
+				return tok, err
+			}
 		}
 	}
 	if refresh {
-		return bodyToken(r.Body, p.name)
+		return bodyToken(r.Body, a.cfg.RefreshTokenName)
 	}
 	return a.headerToken(r)
 }
 
-// one returns the only value of vals: missing when there is none (an empty value, as in
 // one returns the only value of vals: missing when there is none (an empty value, as in
 // "?access_token=", is no token), twice when there are several.
 func one(vals []string, missing, twice error) (string, error) {
@@ -96,17 +90,17 @@ func one(vals []string, missing, twice error) (string, error) {
 	return vals[0], nil
 }
 
-// sameOrigin refuses an unsafe request from another origin: the check of Go 1.25's
-// net/http.CrossOriginProtection, written here for older Go versions. GET, HEAD and
-// OPTIONS are safe and always allowed. A browser's Fetch Metadata decides first
+// sameOrigin refuses, in cookie mode, an unsafe request from another origin: the check
+// of Go 1.25's net/http.CrossOriginProtection, written here for older Go versions. GET,
+// HEAD and OPTIONS are safe and always allowed. A browser's Fetch Metadata decides first
 // (Sec-Fetch-Site: same-origin or none is allowed; same-site, a sibling subdomain, is
 // not); without it, an Origin header must name the request's host; a request with
 // neither header comes from no browser (or a very old one) and is allowed, since a
 // cross-site request forgery needs a browser. Cookies.TrustedOrigins are allowed
 // whatever the headers say.
 func (a *Auth) sameOrigin(r *http.Request) error {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	switch {
+	case a.cookies == nil, r.Method == http.MethodGet, r.Method == http.MethodHead, r.Method == http.MethodOptions:
 		return nil
 	}
 	origin := r.Header.Get("Origin")
@@ -207,26 +201,10 @@ func (a *Auth) headerToken(r *http.Request) (string, error) {
 	return tok, nil
 }
 
-// asciiEqualFold is strings.EqualFold restricted to ASCII letters, so that no Unicode
-// case folding (the Kelvin sign folds to "k") can make two schemes equal.
-func asciiEqualFold(s, t string) bool {
-	if len(s) != len(t) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		a, b := s[i], t[i]
-		if 'A' <= a && a <= 'Z' {
-			a += 'a' - 'A'
-		}
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if a != b {
-			return false
-		}
-	}
-	return true
-}
+// asciiEqualFold compares s with t, which must be ASCII, without regard to ASCII case.
+// No Unicode case folding can make them equal: a non-ASCII letter that folds to an ASCII
+// one (the Kelvin sign to "k") is longer in UTF-8, and the lengths must match.
+func asciiEqualFold(s, t string) bool { return len(s) == len(t) && strings.EqualFold(s, t) }
 
 // bodyToken reads a JSON object from body, with the package's strict lexer, and returns
 // its member name, which must be a string. An empty body, an object without the member,

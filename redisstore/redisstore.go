@@ -1,8 +1,9 @@
 // Package redisstore is a jwtauth.Store on Redis, so that any number of processes
-// behind a load balancer share refresh tokens.
+// behind a load balancer share the users' sessions.
 //
-// It keeps each user's value under the key Prefix+userID, as a Redis string, byte for
-// byte, with the TTL jwtauth passes (Refresh.IdleTimeout) restarted at every write.
+// It keeps each user's record of sessions under the key Prefix+userID, as a Redis
+// string, byte for byte, with the TTL jwtauth passes at every write (the time until the
+// record's last session ends).
 // Load is one GET; CompareAndSwap is one Lua script, which Redis runs atomically, so
 // exactly one of several concurrent swaps from the same value wins, across processes.
 // Every operation touches a single key, so a Redis Cluster works unchanged.
@@ -23,18 +24,19 @@
 // A missing key is Load's (nil, nil) and a failed compare is CompareAndSwap's (false,
 // nil), as the Store contract says. Every other outcome (Redis down, a timeout, a done
 // context, a key of another type) is an error prefixed "redisstore: " and wrapping the
-// client's, and jwtauth answers 500: an outage never looks like a missing or wrong
-// token, which would log the user out or revoke the token.
+// client's, and jwtauth answers 500: an outage never looks like a missing session or a
+// wrong refresh token, which would log the user out or end a session.
 //
 // How long a call may take is the client's business: set DialTimeout, ReadTimeout,
 // WriteTimeout and MaxRetries (-1 disables retries; 0 means 3) on the redis.Options, or
 // ContextTimeoutEnabled to honour request deadlines. A command that timed out may still
 // have been applied by the server, so a refresh that failed with a 500 can have rotated
-// the token; the client then has to log in again.
+// the session's refresh token; the client then has to log in again (or retry within
+// Refresh.ReuseInterval).
 //
 // # Durability
 //
-// Redis keeps data in memory. For tokens to survive a Redis restart, turn on the
+// Redis keeps data in memory. For sessions to survive a Redis restart, turn on the
 // append-only file (appendonly yes; appendfsync everysec loses at most a second of
 // rotations on a crash, always loses none). Under a maxmemory limit, an eviction policy
 // that may pick these keys (allkeys-*, or volatile-* since every key has a TTL) logs
@@ -117,11 +119,9 @@ func (s *Store) Load(ctx context.Context, key string) ([]byte, error) {
 // bytes, and == on them compares bytes. SET without PX removes an earlier TTL, so a
 // value stored with ttl 0 never expires.
 //
-// The comparison is not constant-time. It need not be: jwtauth compares presented
-// tokens with what Load returned in constant time itself, and old is a value it loaded.
-// Even were old a presented token's digest, timing the comparison inside Redis from
-// across the network would reveal at most a prefix of a SHA-256 digest, from which no
-// token can be found.
+// The comparison is not constant-time. It need not be: old is a record jwtauth loaded,
+// which holds no token a client can present, and jwtauth compares presented refresh
+// tokens in constant time itself.
 //
 // A Script is read-only after NewScript (it holds the source and its SHA-1); Run uses
 // EVALSHA and falls back to EVAL when the server does not know the script yet (after a

@@ -57,7 +57,7 @@ import (
 // A done context (cancelled, or past its deadline): a store should give up and return
 // an error, preferably one wrapping ctx.Err(), but the contract allows it to ignore the
 // context and complete the call. The package does not depend on cancellation: an
-// operation that must complete, such as revoking a token after a replay, runs under a
+// operation that must complete, such as ending a session after a replay, runs under a
 // context that is never cancelled. What Run requires is that a store under a done
 // context never reports a result that is not true: Load may not answer (nil, nil) for a
 // key that holds a value (the package would read "no token"), and CompareAndSwap may

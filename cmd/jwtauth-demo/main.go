@@ -2,7 +2,7 @@
 // see a scope refused, refresh, log out. Its README (cmd/jwtauth-demo/README.md) walks
 // through it with curl.
 //
-//	go run ./cmd/jwtauth-demo [-addr 127.0.0.1:8080] [-secret hex-or-raw] [-quiet]
+//	go run . [-addr 127.0.0.1:8080] [-secret hex-or-raw] [-quiet]   (in cmd/jwtauth-demo)
 //
 // Users: alice / wonderland (orders:read orders:write) and bob / builder (orders:read).
 // The secret comes from -secret or $JWTAUTH_SECRET (hex, or at least 32 raw bytes);
