@@ -34,9 +34,9 @@ var (
 
 // endpoint is one route under URLPrefix.
 type endpoint struct {
-	methods []string // what it serves; it answers OPTIONS too
+	methods []string                                                         // what it serves; it answers OPTIONS too
 	serve   func(a *Auth, w http.ResponseWriter, r *http.Request, id string) // id: of /sessions/{id}
-	refresh bool     // it needs Config.Refresh
+	refresh bool                                                             // it needs Config.Refresh
 }
 
 // endpoints maps the path below URLPrefix to its endpoint. It is a read-only table.
