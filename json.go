@@ -65,58 +65,34 @@ func (l *lexer) end() {
 	}
 }
 
-// elem steps to the next element of an array: past the '[' when first, else past the
-// ',' after the previous element. It reports false at the closing ']', which it
-// consumes, and on failure (with bad). It is member's twin for arrays rather than one
-// function with the brackets as parameters: the claims parse calls them for every
-// member and element, and the extra call cost a fifth of its time.
-func (l *lexer) elem(first bool, bad error) bool {
-	l.ws()
-	if first {
-		if !l.accept('[') {
-			l.fail(bad)
-			return false
-		}
-		l.ws()
+// next steps to the next element of an array or member of an object that open and close
+// delimit: past open when first, else past the ',' after the previous one. It reports
+// false at close, which it consumes, and on failure (with bad).
+func (l *lexer) next(first bool, open, close byte, bad error) bool {
+	if l.ws(); first && !l.accept(open) {
+		l.fail(bad)
+		return false
 	}
+	l.ws()
 	switch c := l.peek(); {
-	case c == ']':
+	case c == close:
 		l.i++
 		return false
-	case !first && c != ',':
+	case !first && !l.accept(','):
 		l.fail(bad)
-	case !first:
-		l.i++
-		l.ws()
 	}
+	l.ws()
 	return l.err == nil
 }
 
-// member is the one walker of JSON objects. It steps to the next member, past the '{'
-// when first, else past the ',' after the previous value, and returns the member's
-// name with l at its value; it reports false at the closing '}', which it consumes,
-// and on failure. With keys, a name seen before in this object is errDuplicateKey.
+// member is the one walker of JSON objects. It steps to the next member (see next) and
+// returns its name with l at its value; it reports false at the closing '}' and on
+// failure. With keys, a name seen before in this object is errDuplicateKey.
 //
 //	for name, ok := l.member(true, keys); ok; name, ok = l.member(false, keys) { ... }
 func (l *lexer) member(first bool, keys *keySet) (string, bool) {
-	l.ws()
-	if first {
-		if !l.accept('{') {
-			l.fail(l.syntax)
-			return "", false
-		}
-		l.ws()
-	}
-	switch c := l.peek(); {
-	case c == '}':
-		l.i++
+	if !l.next(first, '{', '}', l.syntax) {
 		return "", false
-	case !first && c != ',':
-		l.fail(l.syntax)
-		return "", false
-	case !first:
-		l.i++
-		l.ws()
 	}
 	name := l.str(l.syntax)
 	if keys != nil && l.err == nil && !keys.add(name) {
@@ -265,7 +241,7 @@ func hex4(s string, i int) rune {
 
 // strs reads a JSON array of strings, appending to dst, or fails with bad.
 func (l *lexer) strs(dst []string, bad error) []string {
-	for more := l.elem(true, bad); more; more = l.elem(false, bad) {
+	for more := l.next(true, '[', ']', bad); more; more = l.next(false, '[', ']', bad) {
 		dst = append(dst, l.str(bad))
 	}
 	return dst
@@ -322,7 +298,7 @@ func (l *lexer) skip(depth int) {
 			return
 		}
 		if c == '[' {
-			for more := l.elem(true, l.syntax); more; more = l.elem(false, l.syntax) {
+			for more := l.next(true, '[', ']', l.syntax); more; more = l.next(false, '[', ']', l.syntax) {
 				l.skip(depth + 1)
 			}
 			return
