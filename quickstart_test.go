@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,5 +116,68 @@ func TestQuickStartIsCompiled(t *testing.T) {
 	}
 	if resp := serve(mux, "GET", "/orders", "", "Authorization", "Bearer "+tok.AccessToken); resp.StatusCode != 200 || bodyOf(resp) != "orders of alice" {
 		t.Fatalf("GET /orders: %d", resp.StatusCode)
+	}
+}
+
+// TestVendoredCopyBuilds follows the README's vendoring instruction: it copies exactly the
+// files that the README's cp command names into a new module whose go directive is the
+// oldest Go the README promises, and builds and vets it there. go vet's stdversion check
+// reports any standard-library API newer than that directive. The list must also be the
+// package's whole non-test code, so that a file added later cannot be forgotten in it.
+func TestVendoredCopyBuilds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a module with the go command")
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := regexp.MustCompile("(?s)\ncp ([^`]*?)\n *\\S*/\n").FindSubmatch(readme)
+	if cp == nil {
+		t.Fatal("README.md has no cp command ending in a destination folder")
+	}
+	listed := regexp.MustCompile(`[a-z_]+\.go`).FindAllString(string(cp[1]), -1)
+	all, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, f := range all {
+		if !strings.HasSuffix(f, "_test.go") {
+			want = append(want, f)
+		}
+	}
+	if slices.Sort(listed); !slices.Equal(listed, want) {
+		t.Fatalf("README.md lists %v; the package's non-test files are %v", listed, want)
+	}
+	goVersion := regexp.MustCompile(`build with Go (1\.\d+) or later`).FindSubmatch(readme)
+	if goVersion == nil {
+		t.Fatal(`README.md does not say "build with Go 1.N or later"`)
+	}
+	dir := t.TempDir()
+	mod := fmt.Sprintf("module example.com/vendored\n\ngo %s\n", goVersion[1])
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range listed {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, f), b, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal("no go command:", err)
+	}
+	for _, args := range [][]string{{"build", "./..."}, {"vet", "./..."}} {
+		cmd := exec.Command(goTool, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOWORK=off", "GOFLAGS=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("go %s in a go %s module of the listed files: %v\n%s", strings.Join(args, " "), goVersion[1], err, out)
+		}
 	}
 }
