@@ -34,9 +34,12 @@ var (
 
 // endpoint is one route under URLPrefix.
 type endpoint struct {
-	methods []string                                                         // what it serves; it answers OPTIONS too
-	serve   func(a *Auth, w http.ResponseWriter, r *http.Request, id string) // id: of /sessions/{id}
-	refresh bool                                                             // it needs Config.Refresh
+	// methods are what it serves; it answers OPTIONS too.
+	methods []string
+	// serve answers it; id is that of /sessions/{id}.
+	serve func(a *Auth, w http.ResponseWriter, r *http.Request, id string)
+	// refresh says that it needs Config.Refresh.
+	refresh bool
 }
 
 // endpoints maps the path below URLPrefix to its endpoint. It is a read-only table.
@@ -122,18 +125,13 @@ func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// misrouted reports whether path names an endpoint but not under URLPrefix: the handler
-// was mounted where its prefix does not lead to it.
+// misrouted reports whether the last segment of path names an endpoint other than the
+// login, but the path did not route: the handler was mounted where URLPrefix does not
+// lead to it.
 func (a *Auth) misrouted(path string) bool {
-	if a.ep.URLPrefix == "/" {
-		return false // the names alone are the paths: nothing to mount elsewhere
-	}
-	for _, name := range endpointNames[:len(endpointNames)-2] { // all but the login's, "/" and ""
-		if strings.HasSuffix(strings.TrimSuffix(path, "/"), strings.TrimSuffix(name, "/")) {
-			return true
-		}
-	}
-	return false
+	p := strings.TrimSuffix(path, "/")
+	ep := endpoints[p[max(strings.LastIndexByte(p, '/'), 0):]]
+	return a.ep.URLPrefix != "/" && ep != nil && ep != endpoints[""]
 }
 
 // endpointNames lists the keys of endpoints, longest first, for route's suffix search.
@@ -494,14 +492,8 @@ func (a *Auth) issueAccessToken(u *User, sid string) (string, error) {
 		return "", fmt.Errorf("%w: nil user or empty user ID", ErrInvalidClaims)
 	}
 	now := a.cfg.Now()
-	c := &Claims{
-		UserID:    u.ID,
-		Scopes:    u.Scopes,
-		Issuer:    a.cfg.Issuer,
-		SessionID: sid,
-		ExpiresAt: now.Add(a.cfg.ExpirationDelta),
-		Extra:     u.Claims,
-	}
+	c := &Claims{UserID: u.ID, Scopes: u.Scopes, Issuer: a.cfg.Issuer, SessionID: sid, Extra: u.Claims,
+		ExpiresAt: now.Add(a.cfg.ExpirationDelta)}
 	if a.cfg.Audience != "" {
 		c.Audience = []string{a.cfg.Audience}
 	}

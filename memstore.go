@@ -160,13 +160,6 @@ func (s *MemStore) sweepLocked(now int64) {
 	s.sweepAt = 2 * len(s.m)
 }
 
-// len reports how many entries the store holds, expired ones not yet dropped included.
-func (s *MemStore) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
-
 // clock returns the time in Unix nanoseconds.
 func (s *MemStore) clock() int64 {
 	if s.now != nil {

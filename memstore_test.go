@@ -529,3 +529,10 @@ func ExampleMemStore() {
 	// false
 	// second
 }
+
+// len reports how many entries the store holds, expired ones not yet dropped included.
+func (s *MemStore) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}

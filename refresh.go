@@ -173,10 +173,11 @@ type session struct {
 // newSession makes a session with a random id and key; start sets its times.
 func newSession() (session, error) {
 	var s session
-	if _, err := rand.Read(s.id[:]); err != nil {
-		return s, &internalError{"crypto/rand", err}
+	_, err := rand.Read(s.id[:])
+	if err == nil {
+		_, err = rand.Read(s.key[:])
 	}
-	if _, err := rand.Read(s.key[:]); err != nil {
+	if err != nil {
 		return s, &internalError{"crypto/rand", err}
 	}
 	return s, nil

@@ -217,8 +217,10 @@ func bodyToken(body io.Reader, name string) (string, error) {
 		return "", errNoRefreshBody
 	}
 	b, err := io.ReadAll(body) // bounded by Endpoints.MaxBodyBytes
-	if err != nil {
-		return "", bodyErr(err)
+	if errors.As(err, new(*http.MaxBytesError)) {
+		return "", err // a 413, not a malformed body
+	} else if err != nil {
+		return "", errBadBody
 	}
 	l := lexer{s: string(b), syntax: errBadBody}
 	if l.ws(); l.i == len(l.s) {
@@ -240,13 +242,4 @@ func bodyToken(body io.Reader, name string) (string, error) {
 		return "", errBadBody
 	}
 	return one(vals, errNoRefreshBody, errTwoRefresh)
-}
-
-// bodyErr is errBadBody, or the read error that stopped the decoder (a
-// *http.MaxBytesError is a 413, not a malformed body).
-func bodyErr(err error) error {
-	if errors.As(err, new(*http.MaxBytesError)) {
-		return err
-	}
-	return errBadBody
 }

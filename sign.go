@@ -112,14 +112,6 @@ func (st *macState) sum(msg []byte) []byte {
 	return st.h.Sum(st.out[:0])
 }
 
-// grow returns st.buf resized to n bytes, reallocating only when it is too small.
-func (st *macState) grow(n int) []byte {
-	if cap(st.buf) < n {
-		st.buf = make([]byte, n)
-	}
-	return st.buf[:n]
-}
-
 // sign encodes c as an HS256 JWT under keys[0] (see Auth.Sign).
 func (t *tokens) sign(c *Claims) (string, error) {
 	if c == nil {
@@ -230,7 +222,10 @@ func (t *tokens) authenticate(st *macState, token string, d1, d2 int) ([]byte, e
 	// One copy of the token; the MAC input, the signature and the decoded payload are
 	// slices of this buffer.
 	payloadLen := b64.DecodedLen(d2 - d1 - 1)
-	buf := st.grow(len(token) + payloadLen)
+	if cap(st.buf) < len(token)+payloadLen {
+		st.buf = make([]byte, len(token)+payloadLen)
+	}
+	buf := st.buf[:len(token)+payloadLen]
 	copy(buf, token)
 	var sig [sha256.Size]byte // 43 characters decode to 32 bytes only if none was skipped
 	if n, err := b64.Decode(sig[:], buf[d2+1:len(token)]); err != nil || n != sha256.Size {
@@ -284,26 +279,15 @@ func (t *tokens) macMatches(st *macState, msg, sig []byte) bool {
 	return false
 }
 
-// base64URLAlphabet is 0 for the 64 characters of RFC 4648 §5 and for '.', and 1 for
-// every other byte. It is a read-only lookup table, filled once at package initialisation.
-var base64URLAlphabet = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 1
-	}
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") {
-		t[c] = 0
-	}
-	return t
-}()
-
-// base64URLOnly reports whether s holds only base64url characters and dots, with one
-// branch at the end: it runs on every token Verify refuses after split.
+// base64URLOnly reports whether s holds only base64url characters (RFC 4648 §5) and
+// dots. It runs only on tokens Verify refuses.
 func base64URLOnly(s string) bool {
-	var bad byte
 	for i := 0; i < len(s); i++ {
-		bad |= base64URLAlphabet[s[i]]
+		if c := s[i]; !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
 	}
-	return bad == 0
+	return true
 }
 
 // checkHeader parses a non-canonical JOSE header strictly: a JSON object without

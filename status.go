@@ -12,6 +12,8 @@ import (
 // cause to its status, exception name, reason and RFC 6750 challenge, and the JSON
 // writers.
 
+// Error is the HTTP form of a failure: the status and the fields of the JSON error body
+// {"reasons": [Reason], "exception": Exception}. Config.ErrorHandler always receives an
 // *Error (get it with errors.As); Unwrap gives the cause, which wraps one of the
 // package's sentinel errors or, for a 500, the failing hook's error. The cause may hold a
 // hook's text: log it, never send it.
@@ -137,28 +139,23 @@ func headerForm(a *Auth) string {
 // the request, and its text must not reach the client.
 func (a *Auth) httpError(err error) *Error {
 	e := &Error{Status: 500, Exception: "InternalServerError", Reason: "Internal server error.", err: err}
-	if errors.As(err, new(*internalError)) {
-		return e
-	}
-	if errors.As(err, &e) {
+	if errors.As(err, new(*internalError)) || errors.As(err, &e) {
 		return e
 	}
 	if errors.As(err, new(*http.MaxBytesError)) {
 		err = fmt.Errorf("%w: %w", errBodyTooLarge, err)
 	}
 	for _, c := range errorClasses {
-		if !errors.Is(err, c.cause) {
-			continue
+		if errors.Is(err, c.cause) {
+			e.Status, e.Exception, e.Reason, e.challenge, e.event, e.class = c.status, c.exception, c.reason, c.challenge, c.event, c.class
+			if c.arg != nil {
+				e.Reason = fmt.Sprintf(c.reason, c.arg(a))
+			}
+			if c.debug && a.cfg.InsecureDebug {
+				e.Status, e.Reason = http.StatusBadRequest, strings.TrimPrefix(err.Error(), "jwtauth: ")
+			}
+			break
 		}
-		e.Status, e.Exception, e.Reason, e.challenge = c.status, c.exception, c.reason, c.challenge
-		e.event, e.class = c.event, c.class
-		if c.arg != nil {
-			e.Reason = fmt.Sprintf(c.reason, c.arg(a))
-		}
-		if c.debug && a.cfg.InsecureDebug {
-			e.Status, e.Reason = http.StatusBadRequest, strings.TrimPrefix(err.Error(), "jwtauth: ")
-		}
-		break
 	}
 	return e
 }
