@@ -345,38 +345,40 @@ func userFromClaims(_ context.Context, c *Claims) (*User, error) {
 	return &User{ID: c.UserID, Scopes: c.Scopes}, nil
 }
 
-// problems collects what New finds wrong, every problem naming its field.
-type problems []error
-
-func (p *problems) bad(field, format string, args ...any) {
-	*p = append(*p, fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...)))
-}
-
-// check validates the Config with its defaults applied, and reports every problem.
+// check validates the Config with its defaults applied and reports every problem, one
+// error each, naming its field: a table of rules, then the rules that apply to each
+// element of a list.
 func (a *Auth) check() error {
-	var p problems
-	a.checkSizes(&p)
-	a.checkNames(&p)
-	a.checkGroups(&p)
-	return errors.Join(p...)
-}
-
-// checkSizes checks the secrets, counts and durations.
-func (a *Auth) checkSizes(p *problems) {
-	c := &a.cfg
-	// RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256 bits
-	// for "HS256") or larger MUST be used with this algorithm."
-	if len(c.Secret) < minSecretSize {
-		p.bad("Secret", "must be at least %d bytes (RFC 7518 §3.2), got %d", minSecretSize, len(c.Secret))
-	}
-	for i, s := range c.PreviousSecrets {
-		if len(s) < minSecretSize {
-			p.bad(fmt.Sprintf("PreviousSecrets[%d]", i), "must be at least %d bytes (RFC 7518 §3.2)", minSecretSize)
-		}
-	}
-	ep, k, r, second := orZero(a.ep), orZero(a.cookies), Refresh{}, time.Duration(0)
+	c, ep, k, r, second := &a.cfg, orZero(a.ep), orZero(a.cookies), Refresh{}, time.Duration(0)
 	if a.sess != nil {
 		r, second = a.sess.cfg, time.Second // a session lasts at least a second
+	}
+	type rule struct {
+		bad       bool
+		field, is string
+	}
+	pre := ep.URLPrefix
+	rules := []rule{
+		// RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256
+		// bits for "HS256") or larger MUST be used with this algorithm."
+		{len(c.Secret) < minSecretSize, "Secret", fmt.Sprintf("must be at least %d bytes (RFC 7518 §3.2), got %d", minSecretSize, len(c.Secret))},
+		{c.Leeway < 0 && c.Leeway != NoLeeway, "Leeway", "must not be negative (NoLeeway turns it off)"},
+		{a.ep != nil && (pre[0] != '/' || len(pre) > 1 && pre[len(pre)-1] == '/' || endpoints[pre] != nil && pre != "/"),
+			"Endpoints.URLPrefix", fmt.Sprintf(`must start with "/", not end with one, and not be an endpoint's name, got %q`, pre)},
+		{a.ep != nil && ep.Authenticate == nil, "Endpoints.Authenticate", "is required"},
+		{a.sess != nil && r.Store == nil, "Refresh.Store", "is required"},
+		{a.sess != nil && c.RetrieveUser == nil, "RetrieveUser", "is required with Refresh"},
+		{c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL), "LoginRedirectURL", "must be a path or an http(s) URL, without control characters"},
+		{isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim), "UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid)"},
+		{c.UserIDClaim == c.ScopesClaim, "ScopesClaim", "must differ from UserIDClaim"},
+		{c.AccessTokenName == c.RefreshTokenName || k.Split && c.AccessTokenName+"_signature" == c.RefreshTokenName,
+			"RefreshTokenName", "must differ from AccessTokenName and from its split-signature cookie"},
+		{k.InsecureBodyTokens && k.Split, "Cookies.InsecureBodyTokens", "cannot be combined with Split: the body would hold the whole token"},
+		// Browsers drop SameSite=None cookies without Secure: cookie mode would silently fail.
+		{k.SameSite == http.SameSiteNoneMode && k.InsecureAllowHTTP, "Cookies.SameSite", "None requires Secure, so not with InsecureAllowHTTP"},
+	}
+	for i, s := range c.PreviousSecrets {
+		rules = append(rules, rule{len(s) < minSecretSize, fmt.Sprintf("PreviousSecrets[%d]", i), fmt.Sprintf("must be at least %d bytes (RFC 7518 §3.2)", minSecretSize)})
 	}
 	for _, n := range []struct {
 		field  string
@@ -385,9 +387,7 @@ func (a *Auth) checkSizes(p *problems) {
 		{"MaxTokenSize", int64(c.MaxTokenSize), math.MaxInt64}, {"Endpoints.MaxBodyBytes", ep.MaxBodyBytes, math.MaxInt64},
 		{"Cookies.MaxAge", int64(k.MaxAge), math.MaxInt64}, {"Refresh.MaxSessions", int64(r.MaxSessions), 255},
 	} {
-		if n.v < 0 || n.v > n.max {
-			p.bad(n.field, "must be from 0 to %d, got %d", n.max, n.v)
-		}
+		rules = append(rules, rule{n.v < 0 || n.v > n.max, n.field, fmt.Sprintf("must be from 0 to %d, got %d", n.max, n.v)})
 	}
 	// Durations stay within a century, so that no time arithmetic overflows.
 	for _, d := range []struct {
@@ -398,96 +398,40 @@ func (a *Auth) checkSizes(p *problems) {
 		{"Refresh.IdleTimeout", r.IdleTimeout, second}, {"Refresh.MaxLifetime", r.MaxLifetime, second},
 		{"Refresh.ReuseInterval", r.ReuseInterval, 0}, {"Refresh.Window", r.Window, 0},
 	} {
-		if d.v < d.min || d.v > maxDuration {
-			p.bad(d.field, "must be from %v to 100 years, got %v", d.min, d.v)
-		}
+		rules = append(rules, rule{d.v < d.min || d.v > maxDuration, d.field, fmt.Sprintf("must be from %v to 100 years, got %v", d.min, d.v)})
 	}
-	if c.Leeway < 0 && c.Leeway != NoLeeway {
-		p.bad("Leeway", "must not be negative (NoLeeway turns it off)")
-	}
-}
-
-// checkGroups checks what the Endpoints, Refresh and Cookies groups need.
-func (a *Auth) checkGroups(p *problems) {
-	c := &a.cfg
-	if a.ep != nil {
-		if pre := a.ep.URLPrefix; pre[0] != '/' || (len(pre) > 1 && pre[len(pre)-1] == '/') || endpoints[pre] != nil && pre != "/" {
-			p.bad("Endpoints.URLPrefix", `must start with "/", not end with one, and not be an endpoint's name, got %q`, pre)
-		}
-		if a.ep.Authenticate == nil {
-			p.bad("Endpoints.Authenticate", "is required")
-		}
-	}
-	if a.sess != nil && a.sess.store == nil {
-		p.bad("Refresh.Store", "is required")
-	}
-	if a.sess != nil && c.RetrieveUser == nil {
-		p.bad("RetrieveUser", "is required with Refresh")
-	}
-	if c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL) {
-		p.bad("LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
-	}
-	if a.cookies != nil {
-		a.checkCookies(p)
-	}
-}
-
-// checkNames checks the claim, token and header names.
-func (a *Auth) checkNames(p *problems) {
-	c := &a.cfg
+	// Names travel as cookie names, query arguments, header names or JSON keys: one rule
+	// for all, the token characters of RFC 9110 §5.6.2, so that no name holds a space, a
+	// separator or a byte a client cannot send.
 	for _, n := range []struct{ field, v string }{
 		{"UserIDClaim", c.UserIDClaim}, {"ScopesClaim", c.ScopesClaim},
 		{"AccessTokenName", c.AccessTokenName}, {"RefreshTokenName", c.RefreshTokenName},
 		{"AuthorizationHeader", c.AuthorizationHeader}, {"AuthorizationHeaderPrefix", c.AuthorizationHeaderPrefix},
 	} {
-		// Names travel as cookie names, query arguments, header names or JSON keys: one
-		// rule for all, the token characters of RFC 9110 §5.6.2, so that no name holds a
-		// space, a separator or a byte a client cannot send.
-		if !isToken(n.v) {
-			p.bad(n.field, "must be a name of letters, digits and !#$%%&'*+-.^_`|~, got %q", n.v)
-		}
-	}
-	if isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim) {
-		p.bad("UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid)")
-	}
-	if c.UserIDClaim == c.ScopesClaim {
-		p.bad("ScopesClaim", "must differ from UserIDClaim")
-	}
-	if c.AccessTokenName == c.RefreshTokenName || a.cookies != nil && a.cookies.Split && c.AccessTokenName+"_signature" == c.RefreshTokenName {
-		p.bad("RefreshTokenName", "must differ from AccessTokenName and from its split-signature cookie")
-	}
-}
-
-// checkCookies checks the Cookies group. RFC 6265bis §4.1.3: a "__Secure-" cookie must
-// be Secure, and a "__Host-" cookie must also be host-only with Path=/.
-func (a *Auth) checkCookies(p *problems) {
-	k := a.cookies
-	if k.InsecureBodyTokens && k.Split {
-		p.bad("Cookies.InsecureBodyTokens", "cannot be combined with Split: the body would hold the whole token")
-	}
-	if k.SameSite == http.SameSiteNoneMode && k.InsecureAllowHTTP {
-		// Browsers drop SameSite=None cookies without Secure: cookie mode would silently fail.
-		p.bad("Cookies.SameSite", "None requires Secure, so not with InsecureAllowHTTP")
+		rules = append(rules, rule{!isToken(n.v), n.field, fmt.Sprintf("must be a name of letters, digits and !#$%%&'*+-.^_`|~, got %q", n.v)})
 	}
 	for _, o := range k.TrustedOrigins {
 		// An origin is exactly scheme://host[:port]: no user, path, query or fragment.
-		if u, err := url.Parse(o); err != nil || u.Host == "" || o != u.Scheme+"://"+u.Host {
-			p.bad("Cookies.TrustedOrigins", "must hold origins of the form scheme://host[:port], got %q", o)
+		u, err := url.Parse(o)
+		rules = append(rules, rule{err != nil || u.Host == "" || o != u.Scheme+"://"+u.Host, "Cookies.TrustedOrigins", fmt.Sprintf("must hold origins of the form scheme://host[:port], got %q", o)})
+	}
+	// RFC 6265bis §4.1.3: a "__Secure-" cookie must be Secure, and a "__Host-" cookie
+	// must also be host-only with Path=/. The refresh cookie's Path is the refresh
+	// endpoint's, so it cannot be a "__Host-" cookie.
+	for _, name := range []string{c.AccessTokenName, c.RefreshTokenName} {
+		host := a.cookies != nil && strings.HasPrefix(name, "__Host-")
+		rules = append(rules,
+			rule{(host || strings.HasPrefix(name, "__Secure-")) && k.InsecureAllowHTTP, "Cookies.InsecureAllowHTTP", fmt.Sprintf("cannot be set with the cookie name %q, which requires Secure", name)},
+			rule{host && name == c.RefreshTokenName, "RefreshTokenName", fmt.Sprintf("cannot start with __Host- (which needs Path=/, and the refresh cookie is scoped to the refresh endpoint): use __Secure-, got %q", name)},
+			rule{host && (k.Domain != "" || k.Path != "/"), "Cookies.Domain, Cookies.Path", fmt.Sprintf("must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name)})
+	}
+	var errs []error
+	for _, r := range rules {
+		if r.bad {
+			errs = append(errs, fmt.Errorf("%w: %s %s", ErrInvalidConfig, r.field, r.is))
 		}
 	}
-	for _, name := range []string{a.cfg.AccessTokenName, a.cfg.RefreshTokenName} {
-		host, secure := strings.HasPrefix(name, "__Host-"), strings.HasPrefix(name, "__Secure-")
-		if (host || secure) && k.InsecureAllowHTTP {
-			p.bad("Cookies.InsecureAllowHTTP", "cannot be set with the cookie name %q, which requires Secure", name)
-		}
-		if host && name == a.cfg.RefreshTokenName {
-			// The refresh cookie's Path is the refresh endpoint's; __Host- needs Path=/.
-			p.bad("RefreshTokenName", "cannot start with __Host- (which needs Path=/, and the refresh cookie is scoped to the refresh endpoint): use __Secure-, got %q", name)
-		}
-		if host && (k.Domain != "" || k.Path != "/") {
-			p.bad("Cookies.Domain, Cookies.Path", "must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name)
-		}
-	}
+	return errors.Join(errs...)
 }
 
 // orZero returns *p, or the zero value for a group that is off.
