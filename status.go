@@ -67,8 +67,8 @@ type errorClass struct {
 	arg       func(a *Auth) string // nil for a reason without %q
 	challenge string
 	debug     bool      // InsecureDebug answers 400 with the cause
-	event     EventKind // emitted with the answer, with class as its Reason
-	class     string
+	event     EventKind // emitted with the answer; EventTokenRejected when class is set
+	class     string    // the EventTokenRejected reason
 }
 
 // errorClasses decides the HTTP answer of every error the package produces, and the
@@ -78,47 +78,56 @@ type errorClass struct {
 var errorClasses = []errorClass{
 	{cause: errBodyTooLarge, status: 413, exception: "RequestEntityTooLarge", reason: "Request body too large."},
 	{cause: errRefreshOff, status: 404, exception: "NotFound", reason: "Not found: refresh tokens and sessions are off on this server."},
-	{cause: errNotUnderPrefix, status: 404, exception: "NotFound", reason: "Not found: the endpoints are under %q; mount the handler with Auth.Mount, or set Endpoints.URLPrefix.", arg: urlPrefix},
+	{cause: errNotUnderPrefix, status: 404, exception: "NotFound", arg: urlPrefix,
+		reason: "Not found: the endpoints are under %q; mount the handler with Auth.Mount, or set Endpoints.URLPrefix."},
 	{cause: errNoEndpoint, status: 404, exception: "NotFound", reason: "Not found."},
 	{cause: errMethod, status: 405, exception: "MethodNotAllowed", reason: "Method not allowed."},
-	{cause: errHeaderIgnored, status: 401, exception: "MissingAuthorizationCookie", reason: "Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback).",
-		challenge: challengeBare, debug: true, event: EventTokenRejected, class: "missing"},
-	{cause: errNoCookie, status: 401, exception: "MissingAuthorizationCookie", reason: "Authorization cookie not present.",
-		challenge: challengeBare, debug: true, event: EventTokenRejected, class: "missing"},
-	{cause: errCrossOrigin, status: 403, exception: "CrossOriginRequest", reason: "Cross-origin request refused.", event: EventCrossOriginRefused},
-	{cause: errNoQueryArg, status: 401, exception: "MissingAuthorizationQueryArg", reason: "Authorization query argument not present.",
-		challenge: challengeBare, debug: true, event: EventTokenRejected, class: "missing"},
-	{cause: ErrTokenMissing, status: 401, exception: "MissingAuthorizationHeader", reason: "Authorization header not present.",
-		challenge: challengeBare, debug: true, event: EventTokenRejected, class: "missing"},
+	{cause: errHeaderIgnored, status: 401, exception: "MissingAuthorizationCookie", challenge: challengeBare, debug: true, class: "missing",
+		reason: "Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback)."},
+	{cause: errNoCookie, status: 401, exception: "MissingAuthorizationCookie", challenge: challengeBare, debug: true, class: "missing",
+		reason: "Authorization cookie not present."},
+	{cause: errCrossOrigin, status: 403, exception: "CrossOriginRequest", event: EventCrossOriginRefused,
+		reason: "Cross-origin request refused."},
+	{cause: errNoQueryArg, status: 401, exception: "MissingAuthorizationQueryArg", challenge: challengeBare, debug: true, class: "missing",
+		reason: "Authorization query argument not present."},
+	{cause: ErrTokenMissing, status: 401, exception: "MissingAuthorizationHeader", challenge: challengeBare, debug: true, class: "missing",
+		reason: "Authorization header not present."},
 	// RFC 6750 §3.1 names this invalid_request (a 400); we keep Sanic JWT's 401.
-	{cause: ErrInvalidAuthorizationHeader, status: 401, exception: "InvalidAuthorizationHeader", reason: "Authorization header is invalid: expected %q.", arg: headerForm,
-		challenge: challengeInvalidReq, debug: true, event: EventTokenRejected, class: "malformed_header"},
-	{cause: ErrTokenExpired, status: 401, exception: "Unauthorized", reason: "Signature has expired.",
-		challenge: challengeInvalidToken, event: EventTokenRejected, class: "expired"},
-	{cause: ErrTokenNotYetValid, status: 401, exception: "Unauthorized", reason: "The token is not yet valid (nbf).",
-		challenge: challengeInvalidToken, event: EventTokenRejected, class: "not_yet_valid"},
-	{cause: ErrInvalidIssuer, status: 401, exception: "Unauthorized", reason: "Invalid issuer.",
-		challenge: challengeInvalidToken, event: EventTokenRejected, class: "wrong_issuer"},
-	{cause: ErrInvalidAudience, status: 401, exception: "Unauthorized", reason: "Invalid audience.",
-		challenge: challengeInvalidToken, event: EventTokenRejected, class: "wrong_audience"},
-	{cause: ErrVerificationFailed, status: 401, exception: "Unauthorized", reason: "Verifications were not met.",
-		challenge: challengeInvalidToken, event: EventTokenRejected, class: "verification_failed"},
-	{cause: ErrTokenInvalid, status: 401, exception: "Unauthorized", reason: "Auth required.",
-		challenge: challengeInvalidToken, debug: true, event: EventTokenRejected, class: "invalid"},
+	{cause: ErrInvalidAuthorizationHeader, status: 401, exception: "InvalidAuthorizationHeader", arg: headerForm, challenge: challengeInvalidReq, debug: true, class: "malformed_header",
+		reason: "Authorization header is invalid: expected %q."},
+	{cause: ErrTokenExpired, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, class: "expired",
+		reason: "Signature has expired."},
+	{cause: ErrTokenNotYetValid, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, class: "not_yet_valid",
+		reason: "The token is not yet valid (nbf)."},
+	{cause: ErrInvalidIssuer, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, class: "wrong_issuer",
+		reason: "Invalid issuer."},
+	{cause: ErrInvalidAudience, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, class: "wrong_audience",
+		reason: "Invalid audience."},
+	{cause: ErrVerificationFailed, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, class: "verification_failed",
+		reason: "Verifications were not met."},
+	{cause: ErrTokenInvalid, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, debug: true, class: "invalid",
+		reason: "Auth required."},
 	// RFC 6750 §3.1: insufficient_scope "SHOULD respond with the HTTP 403".
-	{cause: ErrInvalidScope, status: 403, exception: "Unauthorized", reason: "Invalid scope.",
-		challenge: challengeScope, event: EventTokenRejected, class: "insufficient_scope"},
+	{cause: ErrInvalidScope, status: 403, exception: "Unauthorized", challenge: challengeScope, class: "insufficient_scope",
+		reason: "Invalid scope."},
 	// An authentic token naming a user who no longer exists: RFC 6750 §3.1
 	// invalid_token covers a token that is "revoked ... or invalid for other reasons".
-	{cause: ErrUserNotFound, status: 401, exception: "Unauthorized", reason: "User not found.",
-		challenge: challengeInvalidToken, event: EventTokenRejected, class: "unknown_user"},
-	{cause: errRefreshRefused, status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.", challenge: challengeBare, debug: true},
-	{cause: ErrAuthenticationFailed, status: 401, exception: "AuthenticationFailed", reason: "Authentication failed.", challenge: challengeBare},
-	{cause: errNoRefreshBody, status: 400, exception: "MissingRefreshToken", reason: "Refresh token %q not present in the JSON body.", arg: refreshName},
-	{cause: errNoRefreshCook, status: 400, exception: "MissingRefreshToken", reason: "Refresh token %q not present as a cookie.", arg: refreshName},
-	{cause: errNoRefreshQuery, status: 400, exception: "MissingRefreshToken", reason: "Refresh token %q not present as a query argument.", arg: refreshName},
-	{cause: errTwoRefresh, status: 400, exception: "InvalidRefreshToken", reason: "Refresh token %q sent more than once.", arg: refreshName},
-	{cause: errBadBody, status: 400, exception: "InvalidRequestBody", reason: "Request body must be a JSON object whose %q is a string.", arg: refreshName},
+	{cause: ErrUserNotFound, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, class: "unknown_user",
+		reason: "User not found."},
+	{cause: errRefreshRefused, status: 401, exception: "AuthenticationFailed", challenge: challengeBare, debug: true,
+		reason: "Authentication failed."},
+	{cause: ErrAuthenticationFailed, status: 401, exception: "AuthenticationFailed", challenge: challengeBare,
+		reason: "Authentication failed."},
+	{cause: errNoRefreshBody, status: 400, exception: "MissingRefreshToken", arg: refreshName,
+		reason: "Refresh token %q not present in the JSON body."},
+	{cause: errNoRefreshCook, status: 400, exception: "MissingRefreshToken", arg: refreshName,
+		reason: "Refresh token %q not present as a cookie."},
+	{cause: errNoRefreshQuery, status: 400, exception: "MissingRefreshToken", arg: refreshName,
+		reason: "Refresh token %q not present as a query argument."},
+	{cause: errTwoRefresh, status: 400, exception: "InvalidRefreshToken", arg: refreshName,
+		reason: "Refresh token %q sent more than once."},
+	{cause: errBadBody, status: 400, exception: "InvalidRequestBody", arg: refreshName,
+		reason: "Request body must be a JSON object whose %q is a string."},
 	{cause: errLogoutScope, status: 400, exception: "InvalidRequest", reason: "The logout scope must be others or all."},
 	{cause: errUnknownSession, status: 404, exception: "NotFound", reason: "Session not found."},
 }
@@ -148,6 +157,9 @@ func (a *Auth) httpError(err error) *Error {
 	for _, c := range errorClasses {
 		if errors.Is(err, c.cause) {
 			e.Status, e.Exception, e.Reason, e.challenge, e.event, e.class = c.status, c.exception, c.reason, c.challenge, c.event, c.class
+			if c.class != "" {
+				e.event = EventTokenRejected
+			}
 			if c.arg != nil {
 				e.Reason = fmt.Sprintf(c.reason, c.arg(a))
 			}
