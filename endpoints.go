@@ -130,8 +130,8 @@ func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // lead to it.
 func (a *Auth) misrouted(path string) bool {
 	p := strings.TrimSuffix(path, "/")
-	ep := endpoints[p[max(strings.LastIndexByte(p, '/'), 0):]]
-	return a.ep.URLPrefix != "/" && ep != nil && ep != endpoints[""]
+	name := p[max(strings.LastIndexByte(p, '/'), 0):]
+	return a.ep.URLPrefix != "/" && endpoints[name] != nil && len(name) > 1
 }
 
 // endpointNames lists the keys of endpoints, longest first, for route's suffix search.
@@ -146,25 +146,18 @@ func (a *Auth) route(path string) (*endpoint, string) {
 	if ep := a.routeName(path); ep != nil {
 		return ep, ""
 	}
-	i := strings.LastIndex(path, "/sessions/")
-	if i < 0 || strings.IndexByte(path[i+len("/sessions/"):], '/') >= 0 {
-		return nil, ""
-	}
-	id := path[i+len("/sessions/"):]
-	if ep := a.routeName(path[:i+len("/sessions/")]); ep == endpoints["/sessions/"] && id != "" {
-		return ep, id
+	dir := path[:strings.LastIndexByte(path, '/')+1]
+	if ep := a.routeName(dir); ep == endpoints["/sessions/"] && len(dir) < len(path) {
+		return ep, path[len(dir):]
 	}
 	return nil, ""
 }
 
 // routeName finds the endpoint whose name ends path.
 func (a *Auth) routeName(path string) *endpoint {
-	if ep, ok := endpoints[path]; ok {
-		return ep
-	}
 	prefix := a.ep.URLPrefix
-	if prefix == "/" { // the names are the whole path, handled above
-		return nil
+	if ep, ok := endpoints[path]; ok || prefix == "/" { // with "/", the names are the whole path
+		return ep
 	}
 	for _, name := range endpointNames {
 		mount, ok := strings.CutSuffix(path, prefix+name)
