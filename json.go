@@ -139,22 +139,35 @@ func (l *lexer) str(bad error) string {
 		return s[start:j]
 	}
 	// Anything else: an escape, a control character, non-ASCII text, no closing quote.
-	end := strings.IndexByte(s[start:], '"')
-	if end < 0 {
-		l.fail(bad)
-		return ""
+	var b []byte // the text unescaped, once an escape is met
+	for j < len(s) && l.err == nil {
+		switch c := s[j]; {
+		case c == '"':
+			v := s[start:j]
+			if b != nil {
+				v = string(b)
+			}
+			if !utf8.ValidString(v) { // RFC 8259 §8.1: the text is UTF-8
+				l.fail(errStrictText)
+				return ""
+			}
+			l.i = j + 1
+			return v
+		case c < 0x20: // RFC 8259 §7: control characters must be escaped
+			l.fail(bad)
+		case c == '\\':
+			if b == nil {
+				b = []byte(s[start:j])
+			}
+			b, j = l.escape(b, j+1, bad)
+		default:
+			if b != nil {
+				b = append(b, c)
+			}
+			j++
+		}
 	}
-	switch v := s[start : start+end]; {
-	case strings.IndexByte(v, '\\') >= 0:
-		return l.unescape(start, bad)
-	case !utf8.ValidString(v): // RFC 8259 §8.1: the text is UTF-8
-		l.fail(errStrictText)
-	case strings.IndexFunc(v, func(r rune) bool { return r < 0x20 }) >= 0:
-		l.fail(bad) // RFC 8259 §7: control characters must be escaped
-	default:
-		l.i = start + len(v) + 1
-		return v
-	}
+	l.fail(bad)
 	return ""
 }
 
@@ -170,30 +183,6 @@ var jsonPlain = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// unescape is str's slow path for a string holding escapes.
-func (l *lexer) unescape(start int, bad error) string {
-	b := make([]byte, 0, 32)
-	for j := start; l.err == nil; {
-		switch {
-		case j >= len(l.s) || l.s[j] < 0x20:
-			l.fail(bad)
-		case l.s[j] == '"':
-			if !utf8.Valid(b) {
-				l.fail(errStrictText)
-				return ""
-			}
-			l.i = j + 1
-			return string(b)
-		case l.s[j] == '\\':
-			b, j = l.escape(b, j+1, bad)
-		default:
-			b = append(b, l.s[j])
-			j++
-		}
-	}
-	return ""
-}
 
 // escape appends the character of the escape that starts with the '\' before s[j]
 // (RFC 8259 §7) and returns the index after the escape.
