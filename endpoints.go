@@ -36,8 +36,9 @@ var (
 type endpoint struct {
 	// methods are what it serves; it answers OPTIONS too.
 	methods []string
-	// serve answers it; id is that of /sessions/{id}.
-	serve func(a *Auth, w http.ResponseWriter, r *http.Request, id string)
+	// serve answers it, or returns the error to answer with; id is that of
+	// /sessions/{id}.
+	serve func(a *Auth, w http.ResponseWriter, r *http.Request, id string) error
 	// refresh says that it needs Config.Refresh.
 	refresh bool
 }
@@ -121,7 +122,9 @@ func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, a.ep.MaxBodyBytes)
 		}
-		ep.serve(a, w, r, id)
+		if err := ep.serve(a, w, r, id); err != nil {
+			a.fail(w, r, err)
+		}
 	}
 }
 
@@ -169,12 +172,11 @@ func (a *Auth) routeName(path string) *endpoint {
 }
 
 // serveLogin is POST /auth.
-func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) {
+func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) error {
 	// In cookie mode a cross-site login would plant the attacker's session in the
 	// victim's browser (login CSRF).
 	if err := a.sameOrigin(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	u, err := a.ep.Authenticate(r)
 	var e *Error
@@ -187,26 +189,24 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) {
 		if answer.Status == http.StatusUnauthorized {
 			answer.challenge = challengeBare
 		}
-		a.writeError(w, r, answer)
-		return
+		return answer
 	case errors.Is(err, ErrAuthenticationFailed):
 		a.cfg.OnEvent(r.Context(), Event{Kind: EventLoginFailed, Reason: "401"})
+		return err
 	case errors.As(err, new(*http.MaxBytesError)):
+		return err
 	case err != nil:
-		err = &internalError{"Authenticate", err}
+		return &internalError{"Authenticate", err}
 	case u == nil || u.ID == "":
-		err = &internalError{"Authenticate", errNilUser}
-	default:
-		var t *Tokens
-		if t, err = a.IssueTokens(r.Context(), u); err == nil {
-			a.writeTokens(w, r, "", t)
-			return
-		}
-		if !errors.As(err, new(*internalError)) {
-			err = &internalError{"IssueTokens", err} // a bad extra claim: the app's bug, a 500
-		}
+		return &internalError{"Authenticate", errNilUser}
 	}
-	a.fail(w, r, err)
+	t, err := a.IssueTokens(r.Context(), u)
+	if err != nil && !errors.As(err, new(*internalError)) {
+		return &internalError{"IssueTokens", err} // a bad extra claim: the app's bug, a 500
+	} else if err == nil {
+		a.writeTokens(w, r, "", t)
+	}
+	return err
 }
 
 // writeTokens answers a login or refresh: the JSON body, and cookies in cookie mode,
@@ -267,28 +267,27 @@ func (a *Auth) setCookies(w http.ResponseWriter, r *http.Request, name string, t
 }
 
 // serveVerify is GET /auth/verify: {"valid": true}, or the error with "valid": false.
-func (a *Auth) serveVerify(w http.ResponseWriter, r *http.Request, _ string) {
+func (a *Auth) serveVerify(w http.ResponseWriter, r *http.Request, _ string) error {
 	if _, err := a.Check(r); err != nil {
 		e := *a.httpError(err) // a copy, so as not to mark an *Error the cause may hold
 		e.verify = true
 		a.writeError(w, r, &e)
-		return
+		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"valid": true})
+	return nil
 }
 
 // serveMe is GET /auth/me: {"me": Profile}, or {"me": {"<UserIDClaim>": ID}} when the
 // user has no Profile.
-func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request, _ string) {
+func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request, _ string) error {
 	c, err := a.Check(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
+	var u *User
+	if err == nil {
+		u, err = a.retrieveUser(r.Context(), c)
 	}
-	u, err := a.retrieveUser(r.Context(), c)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var me any = map[string]string{a.cfg.UserIDClaim: u.ID}
 	if u.Profile != nil {
@@ -298,24 +297,23 @@ func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request, _ string) {
 	// half-written body.
 	b, err := json.Marshal(map[string]any{"me": me})
 	if err != nil {
-		a.fail(w, r, &internalError{"RetrieveUser (Profile)", err})
-		return
+		return &internalError{"RetrieveUser (Profile)", err}
 	}
 	writeJSONBytes(w, http.StatusOK, b)
+	return nil
 }
 
-// serveRefresh is POST /auth/refresh.
-func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request, _ string) {
+// serveRefresh is POST /auth/refresh: it checks the presented tokens and answers with
+// new ones, an access token and the session's next refresh token unless rotation is off.
+func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request, _ string) error {
 	t, err := a.refresh(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
+	if err == nil {
+		a.writeTokens(w, r, "/refresh", t)
 	}
-	a.writeTokens(w, r, "/refresh", t)
+	return err
 }
 
-// refresh checks the presented tokens and returns new ones: an access token, and the
-// session's next refresh token unless rotation is off.
+// refresh returns the tokens that serveRefresh answers with.
 func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	// Not cancelled with the request: a client that presents a rotated-out token and
 	// hangs up must not escape the end of its session (through a RetrieveUser or a
@@ -363,11 +361,10 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 // session lives on. An expired access token is accepted as at /refresh, so that a
 // client whose access token ran out can still end its session; ending the others, or
 // all, needs the token's own session to be live.
-func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) {
+func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) error {
 	c, err := a.requestClaims(r, true, newClaims)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	id, _ := parseSessionID(c.SessionID) // no sid: no session of its own to end
 	q, err := url.ParseQuery(r.URL.RawQuery)
@@ -388,36 +385,40 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) {
 		err = errLogoutScope
 	}
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if a.cookies != nil && scope != "others" {
 		a.setCookies(w, r, "/logout", nil)
 	}
+	return noContent(w)
+}
+
+// noContent answers 204, not to be cached.
+func noContent(w http.ResponseWriter) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // serveSessions is GET /auth/sessions: the live sessions of the access token's user,
 // {"sessions": [{"id", "created_at", "last_used_at", "expires_at", "current"}]}. The
 // token's own session must be live.
-func (a *Auth) serveSessions(w http.ResponseWriter, r *http.Request, _ string) {
+func (a *Auth) serveSessions(w http.ResponseWriter, r *http.Request, _ string) error {
 	c, err := a.Check(r)
 	var list []Session
 	if err == nil {
 		id, _ := parseSessionID(c.SessionID)
 		list, err = a.sess.list(r.Context(), c.UserID, &id)
 	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
+	if err == nil {
+		writeJSON(w, http.StatusOK, map[string][]Session{"sessions": list})
 	}
-	writeJSON(w, http.StatusOK, map[string][]Session{"sessions": list})
+	return err
 }
 
 // serveEndSession is DELETE /auth/sessions/{id}: end one of the caller's own sessions.
 // The token's own session must be live.
-func (a *Auth) serveEndSession(w http.ResponseWriter, r *http.Request, target string) {
+func (a *Auth) serveEndSession(w http.ResponseWriter, r *http.Request, target string) error {
 	c, err := a.Check(r)
 	n := 0
 	if err == nil {
@@ -427,13 +428,11 @@ func (a *Auth) serveEndSession(w http.ResponseWriter, r *http.Request, target st
 	}
 	switch {
 	case err != nil:
-		a.fail(w, r, err)
+		return err
 	case n == 0:
-		a.fail(w, r, errUnknownSession)
-	default:
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusNoContent)
+		return errUnknownSession
 	}
+	return noContent(w)
 }
 
 // Tokens is what IssueTokens returns.
