@@ -74,6 +74,9 @@ func (c *Claims) Get(name string, v any) error {
 	return fmt.Errorf("%w: %q", ErrClaimNotFound, name)
 }
 
+// newClaims allocates the Claims that Verify returns.
+func newClaims() *Claims { return new(Claims) }
+
 // Causes of a refused payload (see sign.go for the rest of Verify's).
 var (
 	errPayloadJSON = fmt.Errorf("%w: payload is not a strict JSON object", ErrTokenInvalid)

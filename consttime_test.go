@@ -39,14 +39,14 @@ var variableTimeCompares = map[string]bool{
 // bytes.Equal (or the like) anywhere in the package has a MAC or token as an operand (a
 // comparison with nil, which reads no byte of the value, excepted). Those functions are
 // macMatches (a token's signature), match (a presented refresh token against a
-// session's generations), open (a store record's MAC) and MemStore's
+// session's generations), openRecord (a store record's MAC) and MemStore's
 // CompareAndSwap (the stored value). A timing test would be flaky; this one fails on the
 // first comparison someone rewrites.
 func TestSecretComparisonsAreConstantTime(t *testing.T) {
 	want := map[string]string{
 		"(*tokens).macMatches":       "hmac.Equal",
 		"(*sessions).match":          "hmac.Equal",
-		"(*sessions).open":           "hmac.Equal",
+		"openRecord":                 "hmac.Equal",
 		"(*MemStore).CompareAndSwap": "subtle.ConstantTimeCompare",
 	}
 	files, err := filepath.Glob("*.go")

@@ -22,7 +22,6 @@ var (
 	errRefreshOff     = fmt.Errorf("%w: it needs Config.Refresh", errNoEndpoint)
 	errNotUnderPrefix = fmt.Errorf("%w: the path ends in an endpoint's name, but not under Endpoints.URLPrefix", errNoEndpoint)
 	errMethod         = errors.New("jwtauth: method not allowed")
-	errNilUser        = errors.New("jwtauth: hook returned a nil user or an empty user ID")
 	errOtherUser      = errors.New("RetrieveUser returned a user with another ID than the token's")
 	// errLogoutScope is a query string of POST /auth/logout other than none,
 	// scope=others or scope=all.

@@ -312,7 +312,7 @@ func cookieHeader(rec *httptest.ResponseRecorder) string {
 // open fails the test.
 func (f *fixture) storedSessions(t testing.TB, user string) []session {
 	t.Helper()
-	ss, err := f.a.sess.open(user, f.store.get(user))
+	ss, err := openRecord(f.a.tok.keys, user, f.store.get(user))
 	if err != nil {
 		t.Fatalf("%s's record: %v", user, err)
 	}

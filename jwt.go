@@ -296,9 +296,6 @@ func New(cfg Config) (*Auth, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.ScopeValidator == nil {
-		c.ScopeValidator = ScopesMatch
-	}
 	if c.OnEvent == nil {
 		c.OnEvent = func(context.Context, Event) {}
 	}
@@ -499,8 +496,6 @@ func (a *Auth) Sign(c *Claims) (string, error) { return a.tok.sign(c) }
 // It reads no store: with Refresh.VerifySessions, Check also refuses a token whose
 // session has ended. It is safe for concurrent use.
 func (a *Auth) Verify(token string) (*Claims, error) { return a.tok.verify(token, false, newClaims) }
-
-func newClaims() *Claims { return new(Claims) }
 
 // Sessions returns the live sessions of userID, oldest first, for admin tools. It is
 // safe for concurrent use.

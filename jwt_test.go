@@ -117,7 +117,7 @@ func TestNewAppliesDefaults(t *testing.T) {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
 		}
 	}
-	if c.Now == nil || c.ErrorLog == nil || c.ScopeValidator == nil || c.RetrieveUser == nil {
+	if c.Now == nil || c.ErrorLog == nil || c.RetrieveUser == nil {
 		t.Error("New left a default hook nil")
 	}
 }

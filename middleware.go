@@ -171,9 +171,13 @@ func (a *Auth) Scoped(scopes []string, next http.Handler) http.Handler {
 func (a *Auth) ScopedWith(rule ScopeRule, next http.Handler) http.Handler {
 	// Copy the scopes: the caller's slice may change after the route is built.
 	rule.Scopes = slices.Clone(rule.Scopes)
+	valid := a.cfg.ScopeValidator
+	if valid == nil {
+		valid = ScopesMatch
+	}
 	return a.Protected(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := ClaimsFromContext(r.Context())
-		if !a.cfg.ScopeValidator(rule, c.Scopes) {
+		if !valid(rule, c.Scopes) {
 			a.deny(w, r, ErrInvalidScope)
 			return
 		}
@@ -241,6 +245,9 @@ func (a *Auth) InjectUser(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
 	}))
 }
+
+// errNilUser is a hook's user without an ID.
+var errNilUser = errors.New("jwtauth: hook returned a nil user or an empty user ID")
 
 // retrieveUser calls RetrieveUser and sorts its answer: not found (nil, nil or
 // ErrUserNotFound) is ErrUserNotFound, any other error or a user without ID is an

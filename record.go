@@ -2,6 +2,7 @@ package jwtauth
 
 import (
 	"crypto/hmac"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 )
@@ -22,8 +23,44 @@ const (
 
 var errCorruptRecord = errors.New("jwtauth: the store's session record is corrupt")
 
-// seal returns the record of userID's sessions ss, or nil (delete the record) for none.
-func (m *sessions) seal(userID string, ss []session) []byte {
+// sessionID is a session's id: random, not secret. The sid claim carries it as 22
+// base64url characters.
+type sessionID [16]byte
+
+func (id sessionID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// parseSessionID reads a sid claim; ok is false for anything this package did not write.
+func parseSessionID(sid string) (id sessionID, ok bool) {
+	if len(sid) != 22 {
+		return id, false
+	}
+	n, err := b64.Decode(id[:], []byte(sid))
+	return id, err == nil && n == len(id)
+}
+
+// session is one login's refresh-token family. Times are Unix milliseconds.
+type session struct {
+	id      sessionID
+	key     [32]byte // from crypto/rand; the tokens are derived from it with the Secret
+	created int64    // the login
+	used    int64    // the last login or refresh: the idle timeout counts from here
+	rotated int64    // when generation gen became current: the reuse interval counts from here
+	gen     uint32   // how many times the session's token was rotated
+}
+
+// find returns the index of the session id in ss, or -1.
+func find(ss []session, id sessionID) int {
+	for i := range ss {
+		if ss[i].id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// sealRecord returns the record of userID's sessions ss under k, or nil (delete the
+// record) for none.
+func sealRecord(k *macKey, userID string, ss []session) []byte {
 	if len(ss) == 0 {
 		return nil
 	}
@@ -38,13 +75,13 @@ func (m *sessions) seal(userID string, ss []session) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(s.rotated))
 		b = binary.BigEndian.AppendUint32(b, s.gen)
 	}
-	mac := recordMAC(m.keys[0], userID, b)
+	mac := recordMAC(k, userID, b)
 	return append(b, mac[:]...)
 }
 
-// open checks the MAC of userID's record raw under Secret or one of PreviousSecrets,
-// with hmac.Equal, and decodes it. A nil record is no sessions.
-func (m *sessions) open(userID string, raw []byte) ([]session, error) {
+// openRecord checks the MAC of userID's record raw under each of keys (Secret, then
+// PreviousSecrets) with hmac.Equal, and decodes it. A nil record is no sessions.
+func openRecord(keys []*macKey, userID string, raw []byte) ([]session, error) {
 	if raw == nil {
 		return nil, nil
 	}
@@ -52,7 +89,7 @@ func (m *sessions) open(userID string, raw []byte) ([]session, error) {
 		return nil, errCorruptRecord
 	}
 	body, mac := raw[:len(raw)-recordMACSize], raw[len(raw)-recordMACSize:]
-	for _, k := range m.keys {
+	for _, k := range keys {
 		if want := recordMAC(k, userID, body); hmac.Equal(want[:], mac) {
 			return decodeRecord(body)
 		}

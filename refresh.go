@@ -128,48 +128,6 @@ type internalError struct {
 func (e *internalError) Error() string { return "jwtauth: " + e.op + ": " + e.err.Error() }
 func (e *internalError) Unwrap() error { return e.err }
 
-// mac returns HMAC-SHA256(k, label || parts...): the session layer's MACs, of derived
-// refresh tokens and of sealed records. Each label ends in a zero byte, which keeps
-// these MACs apart from each other and from token signatures, whose input holds only
-// base64url characters and dots; each caller gives its parts fixed lengths, or a
-// length before a part that has none.
-func (k *macKey) mac(label string, parts ...[]byte) (sum [32]byte) {
-	st := k.get()
-	msg := append(st.buf[:0], label...)
-	for _, p := range parts {
-		msg = append(msg, p...)
-	}
-	copy(sum[:], st.sum(msg))
-	st.buf = msg[:0]
-	k.put(st)
-	return sum
-}
-
-// sessionID is a session's id: random, not secret. The sid claim carries it as 22
-// base64url characters.
-type sessionID [16]byte
-
-func (id sessionID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
-
-// parseSessionID reads a sid claim; ok is false for anything this package did not write.
-func parseSessionID(sid string) (id sessionID, ok bool) {
-	if len(sid) != 22 {
-		return id, false
-	}
-	n, err := b64.Decode(id[:], []byte(sid))
-	return id, err == nil && n == len(id)
-}
-
-// session is one login's refresh-token family. Times are Unix milliseconds.
-type session struct {
-	id      sessionID
-	key     [32]byte // from crypto/rand; the tokens are derived from it with the Secret
-	created int64    // the login
-	used    int64    // the last login or refresh: the idle timeout counts from here
-	rotated int64    // when generation gen became current: the reuse interval counts from here
-	gen     uint32   // how many times the session's token was rotated
-}
-
 // newSession makes a session with a random id and key; start sets its times.
 func newSession() (session, error) {
 	var s session
@@ -181,16 +139,6 @@ func newSession() (session, error) {
 		return s, &internalError{"crypto/rand", err}
 	}
 	return s, nil
-}
-
-// find returns the index of the session id in ss, or -1.
-func find(ss []session, id sessionID) int {
-	for i := range ss {
-		if ss[i].id == id {
-			return i
-		}
-	}
-	return -1
 }
 
 // refreshTokenBytes is the entropy of a refresh token: 144 bits, which base64url writes
@@ -280,7 +228,7 @@ func (m *sessions) load(ctx context.Context, userID string) ([]byte, []session, 
 	if err != nil {
 		return nil, nil, &internalError{"Store.Load", err}
 	}
-	ss, err := m.open(userID, raw)
+	ss, err := openRecord(m.keys, userID, raw)
 	if err != nil {
 		return nil, nil, &internalError{"Store (record)", err}
 	}
@@ -329,7 +277,7 @@ func (m *sessions) update(ctx context.Context, userID string, change func(ss []s
 				n++
 			}
 		}
-		next := m.seal(userID, ss[:n])
+		next := sealRecord(m.keys[0], userID, ss[:n])
 		if raw == nil && next == nil {
 			return nil
 		}

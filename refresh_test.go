@@ -605,7 +605,7 @@ func TestLoginOnAContendedStoreIs500(t *testing.T) {
 			other.id[0], other.id[1] = byte(n), byte(n>>8)
 			other.created = f.clock.now().UnixMilli()
 			other.used, other.rotated = other.created, other.created
-			f.store.mem.CompareAndSwap(context.Background(), "alice", f.store.get("alice"), f.a.sess.seal("alice", []session{other}), 0)
+			f.store.mem.CompareAndSwap(context.Background(), "alice", f.store.get("alice"), sealRecord(f.a.tok.keys[0], "alice", []session{other}), 0)
 		}
 	})
 	rec := f.do(t, "POST", "/auth", loginBody("alice"))
@@ -818,7 +818,7 @@ func TestStoreNeverSeesRawToken(t *testing.T) {
 	for _, v := range seen {
 		opened := false
 		for _, u := range users {
-			if _, err := f.a.sess.open(u, v); err == nil {
+			if _, err := openRecord(f.a.tok.keys, u, v); err == nil {
 				opened = true
 			}
 		}

@@ -43,18 +43,18 @@ func sessionAuth(t testing.TB, mod func(*Config)) (*Auth, *MemStore, *clock) {
 func TestRecordRoundTrip(t *testing.T) {
 	a, _, _ := sessionAuth(t, nil)
 	ss := testSessions()
-	b := a.sess.seal("alice", ss)
+	b := sealRecord(a.tok.keys[0], "alice", ss)
 	if len(b) != 2+2*sessionSize+recordMACSize || b[0] != recordVersion || b[1] != 2 {
 		t.Fatalf("record of %d bytes, header % x", len(b), b[:2])
 	}
-	got, err := a.sess.open("alice", b)
+	got, err := openRecord(a.tok.keys, "alice", b)
 	if err != nil || len(got) != 2 || got[0] != ss[0] || got[1] != ss[1] {
 		t.Fatalf("openRecord = %+v, %v; want %+v", got, err, ss)
 	}
-	if a.sess.seal("alice", nil) != nil {
+	if sealRecord(a.tok.keys[0], "alice", nil) != nil {
 		t.Error("no sessions must seal as nil: the record is deleted")
 	}
-	if got, err := a.sess.open("alice", nil); got != nil || err != nil {
+	if got, err := openRecord(a.tok.keys, "alice", nil); got != nil || err != nil {
 		t.Errorf("openRecord(nil) = %v, %v; want no sessions", got, err)
 	}
 }
@@ -64,28 +64,28 @@ func TestRecordRoundTrip(t *testing.T) {
 // opens it, so that rotating the Secret ends no session.
 func TestRecordMAC(t *testing.T) {
 	a, _, _ := sessionAuth(t, nil)
-	b := a.sess.seal("alice", testSessions())
-	if _, err := a.sess.open("mallory", b); !errors.Is(err, errCorruptRecord) {
+	b := sealRecord(a.tok.keys[0], "alice", testSessions())
+	if _, err := openRecord(a.tok.keys, "mallory", b); !errors.Is(err, errCorruptRecord) {
 		t.Errorf("alice's record under mallory's key: %v, want errCorruptRecord", err)
 	}
-	if _, err := a.sess.open("alic", b); !errors.Is(err, errCorruptRecord) {
+	if _, err := openRecord(a.tok.keys, "alic", b); !errors.Is(err, errCorruptRecord) {
 		t.Errorf("alice's record under the key alic: %v", err)
 	}
 	for i := range b {
 		c := bytes.Clone(b)
 		c[i] ^= 1
-		if _, err := a.sess.open("alice", c); !errors.Is(err, errCorruptRecord) {
+		if _, err := openRecord(a.tok.keys, "alice", c); !errors.Is(err, errCorruptRecord) {
 			t.Fatalf("bit 0 of byte %d flipped: %v, want errCorruptRecord", i, err)
 		}
 	}
 	other, _, _ := sessionAuth(t, func(c *Config) { c.Secret = []byte(strings.Repeat("o", 32)) })
-	if _, err := other.sess.open("alice", b); !errors.Is(err, errCorruptRecord) {
+	if _, err := openRecord(other.tok.keys, "alice", b); !errors.Is(err, errCorruptRecord) {
 		t.Errorf("a record sealed under another secret: %v", err)
 	}
 	rotated, _, _ := sessionAuth(t, func(c *Config) {
 		c.Secret, c.PreviousSecrets = []byte(strings.Repeat("n", 32)), [][]byte{testSecret}
 	})
-	if ss, err := rotated.sess.open("alice", b); err != nil || len(ss) != 2 {
+	if ss, err := openRecord(rotated.tok.keys, "alice", b); err != nil || len(ss) != 2 {
 		t.Errorf("a record sealed under a previous secret: %v, %v", ss, err)
 	}
 }
@@ -94,12 +94,12 @@ func TestRecordMAC(t *testing.T) {
 // errCorruptRecord, never a panic or a session read from garbage.
 func TestRecordDecodeIsStrict(t *testing.T) {
 	a, _, _ := sessionAuth(t, nil)
-	sealed := a.sess.seal("alice", testSessions())
+	sealed := sealRecord(a.tok.keys[0], "alice", testSessions())
 	good := sealed[:len(sealed)-recordMACSize]
 	mod := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
 	dup := testSessions()
 	dup[1].id = dup[0].id
-	dupBody := a.sess.seal("alice", dup)
+	dupBody := sealRecord(a.tok.keys[0], "alice", dup)
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -134,13 +134,13 @@ func TestRecordDecodeIsStrict(t *testing.T) {
 func FuzzRecordDecode(f *testing.F) {
 	a, _, _ := sessionAuth(f, nil)
 	for _, ss := range [][]session{testSessions(), testSessions()[:1]} {
-		b := a.sess.seal("alice", ss)
+		b := sealRecord(a.tok.keys[0], "alice", ss)
 		f.Add(b[:len(b)-recordMACSize])
 	}
 	f.Add([]byte{recordVersion, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if ss, err := a.sess.open("alice", b); err == nil && b != nil {
+		if ss, err := openRecord(a.tok.keys, "alice", b); err == nil && b != nil {
 			t.Fatalf("openRecord accepted bytes without a MAC: %v", ss)
 		}
 		ss, err := decodeRecord(b)
@@ -153,7 +153,7 @@ func FuzzRecordDecode(f *testing.F) {
 		if len(ss) == 0 || len(ss) > 255 {
 			t.Fatalf("%d sessions decoded", len(ss))
 		}
-		if again := a.sess.seal("alice", ss); !bytes.Equal(again[:len(again)-recordMACSize], b) {
+		if again := sealRecord(a.tok.keys[0], "alice", ss); !bytes.Equal(again[:len(again)-recordMACSize], b) {
 			t.Fatalf("re-encoded record differs:\n% x\n% x", again, b)
 		}
 	})

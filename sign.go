@@ -73,8 +73,8 @@ var (
 // macKey is one HS256 key with a pool of HMAC states already keyed with it: hmac.Reset
 // restores the precomputed inner and outer pads instead of rehashing the key. The pool
 // belongs to the Auth, so nothing is shared between Auths. It is the package's one
-// keyed MAC: token signatures here, and the session layer's derived refresh tokens and
-// sealed records (macKey.mac in refresh.go).
+// keyed MAC: token signatures, and through mac the session layer's derived refresh
+// tokens and sealed records.
 type macKey struct{ pool sync.Pool }
 
 // macState is a pooled keyed HMAC with room for its output (so that the sum does not
@@ -110,6 +110,23 @@ func (st *macState) sum(msg []byte) []byte {
 	st.h.Reset()
 	st.h.Write(msg)
 	return st.h.Sum(st.out[:0])
+}
+
+// mac returns HMAC-SHA256(k, label || parts...): the session layer's MACs, of derived
+// refresh tokens and of sealed records. Each label ends in a zero byte, which keeps
+// these MACs apart from each other and from token signatures, whose input holds only
+// base64url characters and dots; each caller gives its parts fixed lengths, or a
+// length before a part that has none.
+func (k *macKey) mac(label string, parts ...[]byte) (sum [sha256.Size]byte) {
+	st := k.get()
+	msg := append(st.buf[:0], label...)
+	for _, p := range parts {
+		msg = append(msg, p...)
+	}
+	copy(sum[:], st.sum(msg))
+	st.buf = msg[:0]
+	k.put(st)
+	return sum
 }
 
 // sign encodes c as an HS256 JWT under keys[0] (see Auth.Sign).
