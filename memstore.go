@@ -83,11 +83,8 @@ func (s *MemStore) Load(ctx context.Context, key string) ([]byte, error) {
 	now := s.clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.liveLocked(key, now)
-	if !ok {
-		return nil, nil
-	}
-	return bytes.Clone(e.val), nil
+	e, _ := s.liveLocked(key, now)
+	return bytes.Clone(e.val), nil // nil for no value: values are never empty
 }
 
 // CompareAndSwap stores new under key, for ttl (0: no expiry), if key holds old (nil:

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -301,23 +302,19 @@ func (m *sessions) start(ctx context.Context, userID string, s *session) (string
 	var evicted []sessionID
 	err := m.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
 		s.created, s.used, s.rotated, s.gen = now, now, now, 0
+		ss = slices.DeleteFunc(ss, func(x session) bool { return m.ended(&x, now) != nil })
 		evicted = evicted[:0]
-		for {
-			lru, live := -1, 0
+		for len(ss) >= m.cfg.MaxSessions {
+			lru := 0
 			for i := range ss {
-				if m.ended(&ss[i], now) == nil {
-					live++
-					if lru < 0 || ss[i].used < ss[lru].used {
-						lru = i
-					}
+				if ss[i].used < ss[lru].used {
+					lru = i
 				}
 			}
-			if live < m.cfg.MaxSessions {
-				return append(ss, *s), nil
-			}
 			evicted = append(evicted, ss[lru].id)
-			ss = append(ss[:lru], ss[lru+1:]...)
+			ss = slices.Delete(ss, lru, lru+1)
 		}
+		return append(ss, *s), nil
 	})
 	if err != nil {
 		return "", err
@@ -490,12 +487,6 @@ func (m *sessions) live(ctx context.Context, userID, sid string) error {
 	if !ok {
 		return errSessionGone
 	}
-	_, ss, err := m.load(ctx, userID)
-	if err != nil {
-		return err
-	}
-	if i := find(ss, id); i < 0 || m.ended(&ss[i], m.now().UnixMilli()) != nil {
-		return errSessionGone
-	}
-	return nil
+	_, err := m.list(ctx, userID, &id)
+	return err
 }

@@ -128,18 +128,17 @@ func (a *Auth) sameOrigin(r *http.Request) error {
 // beside an Authorization header says that the header is not read.
 func (a *Auth) cookieToken(r *http.Request, p place, refresh bool) (string, error) {
 	tok, err := a.cookieValue(r, p, refresh)
-	switch {
-	case err == nil:
+	if err == errNoCookie && !a.cfg.HeaderFallback && r.Header.Get(a.cfg.AuthorizationHeader) != "" {
+		return "", errHeaderIgnored
+	} else if err == nil {
 		// A browser attaches cookies to cross-site requests too: an unsafe one must
 		// come from this origin (RFC 6265bis §8.2).
-		if err = a.sameOrigin(r); err != nil {
-			return "", err
-		}
-		return tok, nil
-	case err == errNoCookie && !a.cfg.HeaderFallback && r.Header.Get(a.cfg.AuthorizationHeader) != "":
-		return "", errHeaderIgnored
+		err = a.sameOrigin(r)
 	}
-	return "", err
+	if err != nil {
+		return "", err
+	}
+	return tok, nil
 }
 
 // cookieValue reads the token's cookie. Browsers send two cookies of one name when they
@@ -162,14 +161,13 @@ func (a *Auth) cookieValue(r *http.Request, p place, refresh bool) (string, erro
 	}
 	sig, sigErr := one(sigs, p.noCookie, p.twoCookies)
 	switch {
-	case err == p.noCookie && sigErr == p.noCookie:
-		return "", p.noCookie
-	case err == p.noCookie || sigErr == p.noCookie:
+	case (err == p.noCookie) != (sigErr == p.noCookie):
 		return "", errSplitHalf
-	case err != nil:
+	case err == nil:
+		err = sigErr
+	}
+	if err != nil {
 		return "", err
-	case sigErr != nil:
-		return "", sigErr
 	}
 	return tok + "." + sig, nil
 }
