@@ -453,24 +453,21 @@ type Tokens struct {
 // failing store's error is returned wrapped. It takes no request: no hook needs one. It
 // is safe for concurrent use.
 func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
-	if a.sess == nil {
-		access, err := a.issueAccessToken(u, "")
-		if err != nil {
+	t, s, sid := &Tokens{}, session{}, ""
+	var err error
+	if a.sess != nil {
+		if s, err = newSession(); err != nil {
 			return nil, err
 		}
-		a.cfg.OnEvent(ctx, Event{Kind: EventLogin, UserID: u.ID})
-		return &Tokens{AccessToken: access}, nil
-	}
-	s, err := newSession()
-	if err != nil {
-		return nil, err
+		sid = s.id.String()
 	}
 	// Sign before touching the store: claims that cannot be signed open no session.
-	t := &Tokens{}
-	if t.AccessToken, err = a.issueAccessToken(u, s.id.String()); err != nil {
+	if t.AccessToken, err = a.issueAccessToken(u, sid); err != nil {
 		return nil, err
 	}
-	if t.RefreshToken, err = a.sess.start(ctx, u.ID, &s); err != nil {
+	if a.sess == nil {
+		a.cfg.OnEvent(ctx, Event{Kind: EventLogin, UserID: u.ID})
+	} else if t.RefreshToken, err = a.sess.start(ctx, u.ID, &s); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -521,7 +521,8 @@ func TestLoginStoreFailsDoesNotLeak(t *testing.T) {
 	}
 }
 
-// TestErrorContract runs every row of SPEC §4 (the refresh rows are in refresh_test.go).
+// TestErrorContract runs every row of the error table in docs/http.md (the refresh rows
+// are in refresh_test.go).
 func TestErrorContract(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	valid := func(c *Claims) { c.UserID, c.ExpiresAt = "alice", now.Add(time.Minute) }
@@ -1086,7 +1087,8 @@ func TestHandlerWithoutEndpointsAnswers404(t *testing.T) {
 	}
 }
 
-// TestScopeTruthTable runs SPEC §5 through Scoped and ScopedWith.
+// TestScopeTruthTable runs Sanic JWT's scope rules (see ScopesMatch) through Scoped and
+// ScopedWith.
 func TestScopeTruthTable(t *testing.T) {
 	f := newFixture(t, nil)
 	for _, tc := range []struct {
