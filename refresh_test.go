@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -1131,6 +1133,12 @@ func TestBodyToken(t *testing.T) {
 	}
 	if _, err := bodyToken(nil, "refresh_token"); err != errNoRefreshBody {
 		t.Errorf("no body: %v", err)
+	}
+	// A body cut short by a failing read is not the JSON it began as: what was read
+	// before the error must not be taken for the token.
+	cut := io.MultiReader(strings.NewReader(`{"refresh_token":"abc"}`), iotest.ErrReader(io.ErrUnexpectedEOF))
+	if tok, err := bodyToken(cut, "refresh_token"); err != errBadBody {
+		t.Errorf("body whose read fails after a whole JSON object: %q, %v; want errBadBody", tok, err)
 	}
 }
 
