@@ -256,18 +256,12 @@ func (l *lexer) date(bad error) time.Time {
 func (t *claimTable) appendPayload(b []byte, c *Claims) ([]byte, error) {
 	names := &t.names
 	w := objWriter{b: append(b, '{')}
-	if c.UserID != "" {
-		w.key(names[claimUserID])
-		w.str(c.UserID)
-	}
+	w.member(names[claimUserID], c.UserID)
 	if c.Scopes != nil {
 		w.key(names[claimScopes])
 		w.strs(c.Scopes)
 	}
-	if c.Issuer != "" {
-		w.key(names[claimIss])
-		w.str(c.Issuer)
-	}
+	w.member(names[claimIss], c.Issuer)
 	if len(c.Audience) > 0 {
 		w.key(names[claimAud])
 		if len(c.Audience) == 1 {
@@ -286,10 +280,7 @@ func (t *claimTable) appendPayload(b []byte, c *Claims) ([]byte, error) {
 			w.b = strconv.AppendInt(w.b, sec, 10)
 		}
 	}
-	if c.SessionID != "" {
-		w.key(names[claimSid])
-		w.str(c.SessionID)
-	}
+	w.member(names[claimSid], c.SessionID)
 	appendExtra(&w, names, c.Extra)
 	return append(w.b, '}'), w.err
 }

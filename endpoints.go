@@ -2,13 +2,11 @@ package jwtauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -105,24 +103,24 @@ func (a *Auth) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case ep == nil && a.ep != nil && a.misrouted(r.URL.Path):
-		a.fail(w, r, errNotUnderPrefix)
+		a.writeError(w, r, a.httpError(errNotUnderPrefix))
 	case ep == nil:
-		a.fail(w, r, errNoEndpoint)
+		a.writeError(w, r, a.httpError(errNoEndpoint))
 	case ep.refresh && a.sess == nil:
-		a.fail(w, r, errRefreshOff)
+		a.writeError(w, r, a.httpError(errRefreshOff))
 	case r.Method == http.MethodOptions:
 		w.Header().Set("Allow", strings.Join(ep.methods, ", ")+", OPTIONS")
 		w.WriteHeader(http.StatusNoContent)
 	case !slices.Contains(ep.methods, r.Method):
 		w.Header().Set("Allow", strings.Join(ep.methods, ", ")+", OPTIONS")
-		a.fail(w, r, fmt.Errorf("%w: %q", errMethod, r.Method))
+		a.writeError(w, r, a.httpError(fmt.Errorf("%w: %q", errMethod, r.Method)))
 	default:
 		// Every input is bounded, the body included.
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, a.ep.MaxBodyBytes)
 		}
 		if err := ep.serve(a, w, r, id); err != nil {
-			a.fail(w, r, err)
+			a.writeError(w, r, a.httpError(err))
 		}
 	}
 }
@@ -183,7 +181,7 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) erro
 	case errors.As(err, &e) && e.Status >= 400 && e.Status < 500:
 		// The hook's own answer: its status and reason, nothing else of it.
 		answer := &Error{Status: e.Status, Exception: e.Exception, Reason: e.Reason, err: err,
-			event: EventLoginFailed, class: strconv.Itoa(e.Status)}
+			event: EventLoginFailed, class: fmt.Sprint(e.Status)}
 		setDefault(&answer.Exception, "AuthenticationFailed")
 		if answer.Status == http.StatusUnauthorized {
 			answer.challenge = challengeBare
@@ -219,12 +217,8 @@ func (a *Auth) writeTokens(w http.ResponseWriter, r *http.Request, name string, 
 	// encoding/json cost a fifth of a refresh's allocations.
 	body := objWriter{b: append(make([]byte, 0, 512), '{')}
 	if a.cookies == nil || a.cookies.InsecureBodyTokens {
-		body.key(a.cfg.AccessTokenName)
-		body.str(t.AccessToken)
-		if t.RefreshToken != "" {
-			body.key(a.cfg.RefreshTokenName)
-			body.str(t.RefreshToken)
-		}
+		body.member(a.cfg.AccessTokenName, t.AccessToken)
+		body.member(a.cfg.RefreshTokenName, t.RefreshToken)
 	}
 	writeJSONBytes(w, http.StatusOK, append(body.b, '}'))
 }
@@ -244,16 +238,14 @@ func (a *Auth) setCookies(w http.ResponseWriter, r *http.Request, name string, t
 		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: path, Domain: a.cookies.Domain, MaxAge: maxAge,
 			Secure: !a.cookies.InsecureAllowHTTP, HttpOnly: httpOnly, SameSite: a.cookies.SameSite})
 	}
-	httpOnly := !a.cookies.InsecureScriptAccess
 	if a.cookies.Split {
 		sig := ""
 		if i := strings.LastIndexByte(access, '.'); i >= 0 {
 			access, sig = access[:i], access[i+1:]
 		}
 		set(a.cfg.AccessTokenName+"_signature", sig, a.cookies.Path, true)
-		httpOnly = false
 	}
-	set(a.cfg.AccessTokenName, access, a.cookies.Path, httpOnly && !a.cookies.Split)
+	set(a.cfg.AccessTokenName, access, a.cookies.Path, !a.cookies.InsecureScriptAccess && !a.cookies.Split)
 	if refresh != "" || t == nil && a.sess != nil {
 		// The path the browser used, from the request line: a router may have
 		// stripped a prefix from r.URL.Path.
@@ -273,8 +265,7 @@ func (a *Auth) serveVerify(w http.ResponseWriter, r *http.Request, _ string) err
 		a.writeError(w, r, &e)
 		return nil
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"valid": true})
-	return nil
+	return writeJSON(w, http.StatusOK, map[string]bool{"valid": true})
 }
 
 // serveMe is GET /auth/me: {"me": Profile}, or {"me": {"<UserIDClaim>": ID}} when the
@@ -294,11 +285,9 @@ func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request, _ string) error {
 	}
 	// Marshal first, so that a Profile json cannot encode is a logged 500 and not a
 	// half-written body.
-	b, err := json.Marshal(map[string]any{"me": me})
-	if err != nil {
+	if err := writeJSON(w, http.StatusOK, map[string]any{"me": me}); err != nil {
 		return &internalError{"RetrieveUser (Profile)", err}
 	}
-	writeJSONBytes(w, http.StatusOK, b)
 	return nil
 }
 
@@ -367,18 +356,16 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) err
 	}
 	id, _ := parseSessionID(c.SessionID) // no sid: no session of its own to end
 	q, err := url.ParseQuery(r.URL.RawQuery)
-	scope := ""
-	if err == nil {
-		scope, err = one(q["scope"], nil, errLogoutScope)
+	scope := q.Get("scope")
+	if err != nil || len(q["scope"]) > 1 {
+		return errLogoutScope
 	}
-	switch {
-	case err != nil:
-		err = errLogoutScope
-	case scope == "":
+	switch scope {
+	case "":
 		_, err = a.sess.end(r.Context(), c.UserID, nil, "logout", func(s *session) bool { return s.id == id })
-	case scope == "others":
+	case "others":
 		_, err = a.sess.end(r.Context(), c.UserID, &id, "logout", func(s *session) bool { return s.id != id })
-	case scope == "all":
+	case "all":
 		_, err = a.sess.end(r.Context(), c.UserID, &id, "logout", func(*session) bool { return true })
 	default:
 		err = errLogoutScope
@@ -410,7 +397,7 @@ func (a *Auth) serveSessions(w http.ResponseWriter, r *http.Request, _ string) e
 		list, err = a.sess.list(r.Context(), c.UserID, &id)
 	}
 	if err == nil {
-		writeJSON(w, http.StatusOK, map[string][]Session{"sessions": list})
+		err = writeJSON(w, http.StatusOK, map[string][]Session{"sessions": list})
 	}
 	return err
 }

@@ -3,7 +3,6 @@ package jwtauth
 import (
 	"bytes"
 	"fmt"
-	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,7 +70,6 @@ func (l *lexer) end() {
 func (l *lexer) next(first bool, open, close byte, bad error) bool {
 	if l.ws(); first && !l.accept(open) {
 		l.fail(bad)
-		return false
 	}
 	l.ws()
 	switch c := l.peek(); {
@@ -112,26 +110,9 @@ func (l *lexer) str(bad error) string {
 		l.fail(bad)
 		return ""
 	}
-	// The common case in one pass: printable ASCII up to the closing quote, read eight
-	// bytes at a time as one little-endian word x. The high bit of each byte of m is
-	// set where that byte is not plain (see jsonPlain): at or above 0x80 (x itself),
-	// below 0x20, '"' or '\\' (the "has a byte less than n" and "has a zero byte"
-	// tricks); borrows run only upwards, so the lowest set bit is the first such byte.
-	const ones, high = 0x0101010101010101, 0x8080808080808080
-	s, start := l.s, l.i+1
-	j := start
-	for j+8 <= len(s) {
-		w := s[j : j+8]
-		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-		q, b := x^(ones*'"'), x^(ones*'\\')
-		if m := (x | (x-ones*0x20)&^x | (q-ones)&^q | (b-ones)&^b) & high; m != 0 {
-			j += bits.TrailingZeros64(m) / 8
-			break
-		}
-		j += 8
-	}
-	for j < len(s) && jsonPlain[s[j]] { // the last bytes of the input
+	// The common case in one pass: printable ASCII up to the closing quote.
+	s, start, j := l.s, l.i+1, l.i+1
+	for j < len(s) && jsonPlain[s[j]] {
 		j++
 	}
 	if j < len(s) && s[j] == '"' {
@@ -278,25 +259,21 @@ func (l *lexer) digits() (ok bool) {
 
 // skip validates and skips any JSON value, depth levels deep.
 func (l *lexer) skip(depth int) {
-	switch c := l.peek(); c {
-	case '"':
+	switch c := l.peek(); {
+	case c == '"':
 		l.str(l.syntax)
-	case '{', '[':
-		if depth >= maxDepth {
-			l.fail(errDepth)
-			return
+	case (c == '{' || c == '[') && depth >= maxDepth:
+		l.fail(errDepth)
+	case c == '[':
+		for more := l.next(true, '[', ']', l.syntax); more; more = l.next(false, '[', ']', l.syntax) {
+			l.skip(depth + 1)
 		}
-		if c == '[' {
-			for more := l.next(true, '[', ']', l.syntax); more; more = l.next(false, '[', ']', l.syntax) {
-				l.skip(depth + 1)
-			}
-			return
-		}
+	case c == '{':
 		var keys keySet
 		for _, ok := l.member(true, &keys); ok; _, ok = l.member(false, &keys) {
 			l.skip(depth + 1)
 		}
-	case 't', 'f', 'n':
+	case c == 't' || c == 'f' || c == 'n':
 		l.literal()
 	default:
 		l.number(l.syntax)
@@ -337,11 +314,9 @@ func (k *keySet) add(name string) bool {
 			k.big[s] = struct{}{}
 		}
 	}
-	if _, dup := k.big[name]; dup {
-		return false
-	}
+	n := len(k.big)
 	k.big[name] = struct{}{}
-	return true
+	return len(k.big) > n
 }
 
 // objWriter appends the members of a JSON object. Its error is sticky, like the
@@ -365,6 +340,14 @@ func (w *objWriter) key(k string) {
 	w.first = true
 	w.str(k)
 	w.b = append(w.b, ':')
+}
+
+// member appends the member k with the string v, unless v is empty.
+func (w *objWriter) member(k, v string) {
+	if v != "" {
+		w.key(k)
+		w.str(v)
+	}
 }
 
 func (w *objWriter) strs(ss []string) {

@@ -350,32 +350,32 @@ func (a *Auth) check() error {
 	if a.sess != nil {
 		r, second = a.sess.cfg, time.Second // a session lasts at least a second
 	}
-	type rule struct {
-		bad       bool
-		field, is string
+	var errs []error
+	rule := func(bad bool, field, is string) {
+		if bad {
+			errs = append(errs, fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, is))
+		}
 	}
 	pre := ep.URLPrefix
-	rules := []rule{
-		// RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256
-		// bits for "HS256") or larger MUST be used with this algorithm."
-		{len(c.Secret) < minSecretSize, "Secret", fmt.Sprintf("must be at least %d bytes (RFC 7518 §3.2), got %d", minSecretSize, len(c.Secret))},
-		{c.Leeway < 0 && c.Leeway != NoLeeway, "Leeway", "must not be negative (NoLeeway turns it off)"},
-		{a.ep != nil && (pre[0] != '/' || len(pre) > 1 && pre[len(pre)-1] == '/' || endpoints[pre] != nil && pre != "/"),
-			"Endpoints.URLPrefix", fmt.Sprintf(`must start with "/", not end with one, and not be an endpoint's name, got %q`, pre)},
-		{a.ep != nil && ep.Authenticate == nil, "Endpoints.Authenticate", "is required"},
-		{a.sess != nil && r.Store == nil, "Refresh.Store", "is required"},
-		{a.sess != nil && c.RetrieveUser == nil, "RetrieveUser", "is required with Refresh"},
-		{c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL), "LoginRedirectURL", "must be a path or an http(s) URL, without control characters"},
-		{isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim), "UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid)"},
-		{c.UserIDClaim == c.ScopesClaim, "ScopesClaim", "must differ from UserIDClaim"},
-		{c.AccessTokenName == c.RefreshTokenName || k.Split && c.AccessTokenName+"_signature" == c.RefreshTokenName,
-			"RefreshTokenName", "must differ from AccessTokenName and from its split-signature cookie"},
-		{k.InsecureBodyTokens && k.Split, "Cookies.InsecureBodyTokens", "cannot be combined with Split: the body would hold the whole token"},
-		// Browsers drop SameSite=None cookies without Secure: cookie mode would silently fail.
-		{k.SameSite == http.SameSiteNoneMode && k.InsecureAllowHTTP, "Cookies.SameSite", "None requires Secure, so not with InsecureAllowHTTP"},
-	}
+	// RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256
+	// bits for "HS256") or larger MUST be used with this algorithm."
+	rule(len(c.Secret) < minSecretSize, "Secret", fmt.Sprintf("must be at least %d bytes (RFC 7518 §3.2), got %d", minSecretSize, len(c.Secret)))
+	rule(c.Leeway < 0 && c.Leeway != NoLeeway, "Leeway", "must not be negative (NoLeeway turns it off)")
+	rule(a.ep != nil && (pre[0] != '/' || len(pre) > 1 && pre[len(pre)-1] == '/' || endpoints[pre] != nil && pre != "/"),
+		"Endpoints.URLPrefix", fmt.Sprintf(`must start with "/", not end with one, and not be an endpoint's name, got %q`, pre))
+	rule(a.ep != nil && ep.Authenticate == nil, "Endpoints.Authenticate", "is required")
+	rule(a.sess != nil && r.Store == nil, "Refresh.Store", "is required")
+	rule(a.sess != nil && c.RetrieveUser == nil, "RetrieveUser", "is required with Refresh")
+	rule(c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL), "LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
+	rule(isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim), "UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid)")
+	rule(c.UserIDClaim == c.ScopesClaim, "ScopesClaim", "must differ from UserIDClaim")
+	rule(c.AccessTokenName == c.RefreshTokenName || k.Split && c.AccessTokenName+"_signature" == c.RefreshTokenName,
+		"RefreshTokenName", "must differ from AccessTokenName and from its split-signature cookie")
+	rule(k.InsecureBodyTokens && k.Split, "Cookies.InsecureBodyTokens", "cannot be combined with Split: the body would hold the whole token")
+	// Browsers drop SameSite=None cookies without Secure: cookie mode would silently fail.
+	rule(k.SameSite == http.SameSiteNoneMode && k.InsecureAllowHTTP, "Cookies.SameSite", "None requires Secure, so not with InsecureAllowHTTP")
 	for i, s := range c.PreviousSecrets {
-		rules = append(rules, rule{len(s) < minSecretSize, fmt.Sprintf("PreviousSecrets[%d]", i), fmt.Sprintf("must be at least %d bytes (RFC 7518 §3.2)", minSecretSize)})
+		rule(len(s) < minSecretSize, fmt.Sprintf("PreviousSecrets[%d]", i), fmt.Sprintf("must be at least %d bytes (RFC 7518 §3.2)", minSecretSize))
 	}
 	for _, n := range []struct {
 		field  string
@@ -384,7 +384,7 @@ func (a *Auth) check() error {
 		{"MaxTokenSize", int64(c.MaxTokenSize), math.MaxInt64}, {"Endpoints.MaxBodyBytes", ep.MaxBodyBytes, math.MaxInt64},
 		{"Cookies.MaxAge", int64(k.MaxAge), math.MaxInt64}, {"Refresh.MaxSessions", int64(r.MaxSessions), 255},
 	} {
-		rules = append(rules, rule{n.v < 0 || n.v > n.max, n.field, fmt.Sprintf("must be from 0 to %d, got %d", n.max, n.v)})
+		rule(n.v < 0 || n.v > n.max, n.field, fmt.Sprintf("must be from 0 to %d, got %d", n.max, n.v))
 	}
 	// Durations stay within a century, so that no time arithmetic overflows.
 	for _, d := range []struct {
@@ -395,7 +395,7 @@ func (a *Auth) check() error {
 		{"Refresh.IdleTimeout", r.IdleTimeout, second}, {"Refresh.MaxLifetime", r.MaxLifetime, second},
 		{"Refresh.ReuseInterval", r.ReuseInterval, 0}, {"Refresh.Window", r.Window, 0},
 	} {
-		rules = append(rules, rule{d.v < d.min || d.v > maxDuration, d.field, fmt.Sprintf("must be from %v to 100 years, got %v", d.min, d.v)})
+		rule(d.v < d.min || d.v > maxDuration, d.field, fmt.Sprintf("must be from %v to 100 years, got %v", d.min, d.v))
 	}
 	// Names travel as cookie names, query arguments, header names or JSON keys: one rule
 	// for all, the token characters of RFC 9110 §5.6.2, so that no name holds a space, a
@@ -405,28 +405,21 @@ func (a *Auth) check() error {
 		{"AccessTokenName", c.AccessTokenName}, {"RefreshTokenName", c.RefreshTokenName},
 		{"AuthorizationHeader", c.AuthorizationHeader}, {"AuthorizationHeaderPrefix", c.AuthorizationHeaderPrefix},
 	} {
-		rules = append(rules, rule{!isToken(n.v), n.field, fmt.Sprintf("must be a name of letters, digits and !#$%%&'*+-.^_`|~, got %q", n.v)})
+		rule(!isToken(n.v), n.field, fmt.Sprintf("must be a name of letters, digits and !#$%%&'*+-.^_`|~, got %q", n.v))
 	}
 	for _, o := range k.TrustedOrigins {
 		// An origin is exactly scheme://host[:port]: no user, path, query or fragment.
 		u, err := url.Parse(o)
-		rules = append(rules, rule{err != nil || u.Host == "" || o != u.Scheme+"://"+u.Host, "Cookies.TrustedOrigins", fmt.Sprintf("must hold origins of the form scheme://host[:port], got %q", o)})
+		rule(err != nil || u.Host == "" || o != u.Scheme+"://"+u.Host, "Cookies.TrustedOrigins", fmt.Sprintf("must hold origins of the form scheme://host[:port], got %q", o))
 	}
 	// RFC 6265bis §4.1.3: a "__Secure-" cookie must be Secure, and a "__Host-" cookie
 	// must also be host-only with Path=/. The refresh cookie's Path is the refresh
 	// endpoint's, so it cannot be a "__Host-" cookie.
 	for _, name := range []string{c.AccessTokenName, c.RefreshTokenName} {
 		host := a.cookies != nil && strings.HasPrefix(name, "__Host-")
-		rules = append(rules,
-			rule{(host || strings.HasPrefix(name, "__Secure-")) && k.InsecureAllowHTTP, "Cookies.InsecureAllowHTTP", fmt.Sprintf("cannot be set with the cookie name %q, which requires Secure", name)},
-			rule{host && name == c.RefreshTokenName, "RefreshTokenName", fmt.Sprintf("cannot start with __Host- (which needs Path=/, and the refresh cookie is scoped to the refresh endpoint): use __Secure-, got %q", name)},
-			rule{host && (k.Domain != "" || k.Path != "/"), "Cookies.Domain, Cookies.Path", fmt.Sprintf("must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name)})
-	}
-	var errs []error
-	for _, r := range rules {
-		if r.bad {
-			errs = append(errs, fmt.Errorf("%w: %s %s", ErrInvalidConfig, r.field, r.is))
-		}
+		rule((host || strings.HasPrefix(name, "__Secure-")) && k.InsecureAllowHTTP, "Cookies.InsecureAllowHTTP", fmt.Sprintf("cannot be set with the cookie name %q, which requires Secure", name))
+		rule(host && name == c.RefreshTokenName, "RefreshTokenName", fmt.Sprintf("cannot start with __Host- (which needs Path=/, and the refresh cookie is scoped to the refresh endpoint): use __Secure-, got %q", name))
+		rule(host && (k.Domain != "" || k.Path != "/"), "Cookies.Domain, Cookies.Path", fmt.Sprintf("must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name))
 	}
 	return errors.Join(errs...)
 }
@@ -442,12 +435,7 @@ func orZero[T any](p *T) (v T) {
 // isToken reports whether s is a non-empty RFC 9110 §5.6.2 token.
 func isToken(s string) bool {
 	const separators = "\"(),/:;<=>?@[\\]{}"
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f || strings.IndexByte(separators, s[i]) >= 0 {
-			return false
-		}
-	}
-	return s != ""
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(separators, r) })
 }
 
 // safeRedirect reports whether u is a path on this site or an http(s) URL. "//host" and

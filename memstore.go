@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"maps"
 	"math"
 	"strings"
 	"sync"
@@ -140,18 +141,12 @@ func (s *MemStore) liveLocked(key string, now int64) (memEntry, bool) {
 // sweepLocked drops the entries expired at now. It costs time proportional to the
 // entries held and next runs when they have doubled, so a write pays O(1) on average.
 func (s *MemStore) sweepLocked(now int64) {
-	for k, e := range s.m {
-		if e.exp != 0 && now >= e.exp {
-			delete(s.m, k)
-		}
-	}
+	maps.DeleteFunc(s.m, func(_ string, e memEntry) bool { return e.exp != 0 && now >= e.exp })
 	// Go maps keep their largest size. Once three quarters of the peak are gone, copy
 	// what is left into a map of the right size and let the old one go.
 	if len(s.m) < s.peak/4 {
 		m := make(map[string]memEntry, len(s.m))
-		for k, e := range s.m {
-			m[k] = e
-		}
+		maps.Copy(m, s.m)
 		s.m, s.peak = m, len(m)
 	}
 	s.sweepAt = 2 * len(s.m)

@@ -133,12 +133,9 @@ func (a *Auth) deny(w http.ResponseWriter, r *http.Request, err error) {
 // acceptsHTML reports whether r's Accept header names text/html. A wildcard does not
 // count: API clients send */* and want the 401.
 func acceptsHTML(r *http.Request) bool {
-	for _, v := range r.Header.Values("Accept") {
-		for _, part := range strings.Split(v, ",") {
-			mt, _, _ := strings.Cut(part, ";")
-			if asciiEqualFold(strings.TrimSpace(mt), "text/html") {
-				return true
-			}
+	for _, part := range strings.Split(strings.Join(r.Header.Values("Accept"), ","), ",") {
+		if mt, _, _ := strings.Cut(part, ";"); asciiEqualFold(strings.TrimSpace(mt), "text/html") {
+			return true
 		}
 	}
 	return false

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"slices"
 )
 
 // The store record: all sessions of one user, the one value the Store keeps under the
@@ -50,12 +51,7 @@ type session struct {
 
 // find returns the index of the session id in ss, or -1.
 func find(ss []session, id sessionID) int {
-	for i := range ss {
-		if ss[i].id == id {
-			return i
-		}
-	}
-	return -1
+	return slices.IndexFunc(ss, func(s session) bool { return s.id == id })
 }
 
 // sealRecord returns the record of userID's sessions ss under k, or nil (delete the

@@ -1,6 +1,7 @@
 package jwtauth
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -87,11 +88,10 @@ type Session struct {
 // sessions is the session layer's own state: the Refresh group with its defaults, the
 // token core's keys (Secret first) and the clock. Auth holds one with Config.Refresh.
 type sessions struct {
-	store Store
-	cfg   Refresh
-	keys  []*macKey
-	now   func() time.Time
-	emit  func(context.Context, Event)
+	cfg  Refresh
+	keys []*macKey
+	now  func() time.Time
+	emit func(context.Context, Event)
 }
 
 // Defaults of the Refresh group.
@@ -107,7 +107,7 @@ func newSessions(cfg Refresh, keys []*macKey, now func() time.Time, emit func(co
 	setDefault(&cfg.IdleTimeout, defaultIdleTimeout)
 	setDefault(&cfg.MaxLifetime, defaultMaxLifetime)
 	setDefault(&cfg.MaxSessions, defaultMaxSessions)
-	return &sessions{store: cfg.Store, cfg: cfg, keys: keys, now: now, emit: emit}
+	return &sessions{cfg: cfg, keys: keys, now: now, emit: emit}
 }
 
 // setDefault replaces a zero value with def.
@@ -130,16 +130,14 @@ func (e *internalError) Error() string { return "jwtauth: " + e.op + ": " + e.er
 func (e *internalError) Unwrap() error { return e.err }
 
 // newSession makes a session with a random id and key; start sets its times.
-func newSession() (session, error) {
-	var s session
-	_, err := rand.Read(s.id[:])
-	if err == nil {
+func newSession() (s session, err error) {
+	if _, err = rand.Read(s.id[:]); err == nil {
 		_, err = rand.Read(s.key[:])
 	}
 	if err != nil {
-		return s, &internalError{"crypto/rand", err}
+		err = &internalError{"crypto/rand", err}
 	}
-	return s, nil
+	return s, err
 }
 
 // refreshTokenBytes is the entropy of a refresh token: 144 bits, which base64url writes
@@ -225,7 +223,7 @@ func (m *sessions) match(s *session, presented string) (kind, back int) {
 
 // load returns userID's record as stored, and its sessions.
 func (m *sessions) load(ctx context.Context, userID string) ([]byte, []session, error) {
-	raw, err := m.store.Load(ctx, userID)
+	raw, err := m.cfg.Store.Load(ctx, userID)
 	if err != nil {
 		return nil, nil, &internalError{"Store.Load", err}
 	}
@@ -265,10 +263,9 @@ func (m *sessions) update(ctx context.Context, userID string, change func(ss []s
 		for _, s := range ss {
 			now = max(now, s.used, s.rotated)
 		}
-		if ss, err = change(ss, now); err != nil {
-			if err == errUnchanged {
-				return nil
-			}
+		if ss, err = change(ss, now); err == errUnchanged {
+			return nil
+		} else if err != nil {
 			return err
 		}
 		n, end := 0, int64(0)
@@ -280,15 +277,14 @@ func (m *sessions) update(ctx context.Context, userID string, change func(ss []s
 		}
 		next := sealRecord(m.keys[0], userID, ss[:n])
 		if raw == nil && next == nil {
-			return nil
+			return nil // the Store never sees a swap of nothing for nothing
 		}
 		// The record lives until its last session ends. New bounds every duration by
 		// maxDuration, so this fits a Duration.
-		ok, err := m.store.CompareAndSwap(ctx, userID, raw, next, time.Duration(max(end-now, 1))*time.Millisecond)
-		if err != nil {
+		ttl := time.Duration(max(end-now, 1)) * time.Millisecond
+		if ok, err := m.cfg.Store.CompareAndSwap(ctx, userID, raw, next, ttl); err != nil {
 			return &internalError{"Store.CompareAndSwap", err}
-		}
-		if ok {
+		} else if ok {
 			return nil
 		}
 	}
@@ -305,14 +301,9 @@ func (m *sessions) start(ctx context.Context, userID string, s *session) (string
 		ss = slices.DeleteFunc(ss, func(x session) bool { return m.ended(&x, now) != nil })
 		evicted = evicted[:0]
 		for len(ss) >= m.cfg.MaxSessions {
-			lru := 0
-			for i := range ss {
-				if ss[i].used < ss[lru].used {
-					lru = i
-				}
-			}
-			evicted = append(evicted, ss[lru].id)
-			ss = slices.Delete(ss, lru, lru+1)
+			lru := slices.MinFunc(ss, func(x, y session) int { return cmp.Compare(x.used, y.used) })
+			evicted = append(evicted, lru.id)
+			ss = slices.DeleteFunc(ss, func(x session) bool { return x.id == lru.id })
 		}
 		return append(ss, *s), nil
 	})
@@ -333,10 +324,9 @@ func (m *sessions) start(ctx context.Context, userID string, s *session) (string
 // presents a rotated-out token and hangs up must not escape the end of its session.
 func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, presented string) (next string, err error) {
 	ctx = context.WithoutCancel(ctx)
-	var verdict error
-	var behind int
+	var behind int // rotations behind, for a rotated-out token: reuse
 	err = m.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
-		verdict, next = nil, ""
+		behind, next = 0, ""
 		i := find(ss, id)
 		if i < 0 {
 			return nil, errNoSession
@@ -345,14 +335,13 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, pres
 		if err := m.ended(s, now); err != nil {
 			return nil, err // S5: even inside the reuse interval
 		}
-		rotating := !m.cfg.InsecureNoRotation
 		kind, back := m.match(s, presented)
 		switch kind {
 		case current:
 			// RFC 9700 §4.14.2: "the authorization server issues a new refresh token
 			// with every access token refresh response. The previous refresh token is
 			// invalidated but retained by the authorization server."
-			if rotating {
+			if !m.cfg.InsecureNoRotation {
 				s.gen, s.rotated = s.gen+1, now
 				next = s.current(m.keys[0])
 			}
@@ -364,7 +353,7 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, pres
 			// both stay logged in, and the session still has one current token. The
 			// unchanged record is still written back, so that the answer is decided
 			// on the record as it is at the swap: never after a logout.
-			if rotating && now-s.rotated < m.cfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
+			if !m.cfg.InsecureNoRotation && now-s.rotated < m.cfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
 				next = s.current(m.keys[0])
 				return ss, nil
 			}
@@ -377,7 +366,7 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, pres
 			// party submitted the invalid refresh token, but it will revoke the active
 			// refresh token." The family is this session: the user's other devices
 			// stay logged in.
-			verdict, behind = errRefreshReused, back
+			behind = back
 			return append(ss[:i], ss[i+1:]...), nil
 		}
 		// Not a token of this session at all: no evidence of a breach, nothing revoked.
@@ -389,8 +378,8 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, pres
 		ev.Kind, ev.Reason = EventSessionEnded, "expired"
 	case err != nil:
 		return "", err
-	case verdict != nil:
-		ev.Kind, ev.GenerationsBehind, err = EventReuseDetected, behind, verdict
+	case behind > 0:
+		ev.Kind, ev.GenerationsBehind, err = EventReuseDetected, behind, errRefreshReused
 	}
 	m.emit(ctx, ev)
 	return next, err
@@ -408,10 +397,8 @@ var errSessionGone = fmt.Errorf("%w: the token's session has ended", ErrTokenInv
 func (m *sessions) end(ctx context.Context, userID string, caller *sessionID, reason string, end func(*session) bool) (int, error) {
 	var ended []sessionID
 	err := m.update(context.WithoutCancel(ctx), userID, func(ss []session, now int64) ([]session, error) {
-		if caller != nil {
-			if i := find(ss, *caller); i < 0 || m.ended(&ss[i], now) != nil {
-				return nil, errSessionGone
-			}
+		if caller != nil && !slices.ContainsFunc(ss, func(s session) bool { return s.id == *caller && m.ended(&s, now) == nil }) {
+			return nil, errSessionGone
 		}
 		ended = ended[:0]
 		kept := ss[:0]
@@ -444,10 +431,10 @@ func (m *sessions) endAll(ctx context.Context, userID string) error {
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
-	raw, err := m.store.Load(ctx, userID)
+	raw, err := m.cfg.Store.Load(ctx, userID)
 	if err == nil && raw != nil {
 		var ok bool
-		if ok, err = m.store.CompareAndSwap(ctx, userID, raw, nil, 0); err == nil && !ok {
+		if ok, err = m.cfg.Store.CompareAndSwap(ctx, userID, raw, nil, 0); err == nil && !ok {
 			err = errContended
 		}
 	}
@@ -472,8 +459,7 @@ func (m *sessions) list(ctx context.Context, userID string, caller *sessionID) (
 		cur := caller != nil && s.id == *caller
 		found = found || cur
 		out = append(out, Session{ID: s.id.String(), CreatedAt: time.UnixMilli(s.created).UTC(),
-			LastUsedAt: time.UnixMilli(s.used).UTC(), ExpiresAt: time.UnixMilli(m.expiry(&s)).UTC(),
-			Current: cur})
+			LastUsedAt: time.UnixMilli(s.used).UTC(), ExpiresAt: time.UnixMilli(m.expiry(&s)).UTC(), Current: cur})
 	}
 	if !found {
 		return nil, errSessionGone

@@ -103,14 +103,13 @@ func (a *Auth) sameOrigin(r *http.Request) error {
 	case a.cookies == nil, r.Method == http.MethodGet, r.Method == http.MethodHead, r.Method == http.MethodOptions:
 		return nil
 	}
-	origin := r.Header.Get("Origin")
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "same-origin", "none":
+	origin, site := r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site")
+	switch {
+	case site == "same-origin", site == "none", site == "" && origin == "":
 		return nil
-	case "":
-		if origin == "" {
-			return nil
-		}
+	case origin != "" && slices.Contains(a.cookies.TrustedOrigins, origin):
+		return nil
+	case site == "":
 		// The Host header carries no scheme: an HTTP page posting to the HTTPS site
 		// passes here, as with net/http. Browsers without Fetch Metadata are from
 		// before 2023, and HSTS closes the gap.
@@ -118,33 +117,15 @@ func (a *Auth) sameOrigin(r *http.Request) error {
 			return nil
 		}
 	}
-	if origin != "" && slices.Contains(a.cookies.TrustedOrigins, origin) {
-		return nil
-	}
 	return errCrossOrigin
 }
 
-// cookieToken reads the token's cookie, on a request from this origin; a missing cookie
-// beside an Authorization header says that the header is not read.
+// cookieToken reads the token's cookie, on a request from this origin. Browsers send two
+// cookies of one name when they differ in Path or Domain, and we do not guess which one
+// is meant. With Cookies.Split the access token is its header.payload cookie joined to
+// its signature cookie. A missing cookie beside an Authorization header says that the
+// header is not read.
 func (a *Auth) cookieToken(r *http.Request, p place, refresh bool) (string, error) {
-	tok, err := a.cookieValue(r, p, refresh)
-	if err == errNoCookie && !a.cfg.HeaderFallback && r.Header.Get(a.cfg.AuthorizationHeader) != "" {
-		return "", errHeaderIgnored
-	} else if err == nil {
-		// A browser attaches cookies to cross-site requests too: an unsafe one must
-		// come from this origin (RFC 6265bis §8.2).
-		err = a.sameOrigin(r)
-	}
-	if err != nil {
-		return "", err
-	}
-	return tok, nil
-}
-
-// cookieValue reads the token's cookie. Browsers send two cookies of one name when they
-// differ in Path or Domain, and we do not guess which one is meant. With Cookies.Split
-// the access token is its header.payload cookie joined to its signature cookie.
-func (a *Auth) cookieValue(r *http.Request, p place, refresh bool) (string, error) {
 	var vals, sigs []string
 	sigName := p.name + "_signature"
 	for _, c := range r.Cookies() {
@@ -156,20 +137,24 @@ func (a *Auth) cookieValue(r *http.Request, p place, refresh bool) (string, erro
 		}
 	}
 	tok, err := one(vals, p.noCookie, p.twoCookies)
-	if refresh || !a.cookies.Split {
-		return tok, err
+	if !refresh && a.cookies.Split {
+		sig, sigErr := one(sigs, p.noCookie, p.twoCookies)
+		switch {
+		case (err == p.noCookie) != (sigErr == p.noCookie):
+			return "", errSplitHalf
+		case err == nil:
+			tok, err = tok+"."+sig, sigErr
+		}
 	}
-	sig, sigErr := one(sigs, p.noCookie, p.twoCookies)
 	switch {
-	case (err == p.noCookie) != (sigErr == p.noCookie):
-		return "", errSplitHalf
+	case err == errNoCookie && !a.cfg.HeaderFallback && r.Header.Get(a.cfg.AuthorizationHeader) != "":
+		return "", errHeaderIgnored
 	case err == nil:
-		err = sigErr
+		// A browser attaches cookies to cross-site requests too: an unsafe one must
+		// come from this origin (RFC 6265bis §8.2).
+		err = a.sameOrigin(r)
 	}
-	if err != nil {
-		return "", err
-	}
-	return tok + "." + sig, nil
+	return tok, err
 }
 
 // headerToken reads "<prefix> <token>" from the authorization header. RFC 7235 §2.1:

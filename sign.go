@@ -88,9 +88,7 @@ type macState struct {
 
 func newMACKey(secret []byte) *macKey {
 	key := append([]byte(nil), secret...) // the caller's slice may change after New
-	k := &macKey{}
-	k.pool.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
-	return k
+	return &macKey{pool: sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, key)} }}}
 }
 
 func (k *macKey) get() *macState { return k.pool.Get().(*macState) }
@@ -183,9 +181,21 @@ func (t *tokens) verify(token string, allowExpired bool, alloc func() *Claims) (
 // decode runs steps 1 to 5 of Verify: everything but the checks against the clock and
 // the Config.
 func (t *tokens) decode(token string, alloc func() *Claims) (*Claims, error) {
-	d1, d2, err := t.split(token)
-	if err != nil {
-		return nil, err
+	// Bounded input before anything else: CVE-2025-30204 (golang-jwt) was an unbounded
+	// split of a token made of dots. Nothing has been decoded or allocated yet.
+	if len(token) > t.maxSize {
+		return nil, errTooLong
+	}
+	if token == "" {
+		return nil, errEmpty
+	}
+	// RFC 7519 §7.2 step 1: "Verify that the JWT contains at least one period"; a JWS in
+	// compact serialization has exactly two (RFC 7515 §7.1). Four segments would be a JWE,
+	// which this package never accepts.
+	d1 := strings.IndexByte(token, '.')
+	d2 := strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 with fewer than two dots
+	if d2 == d1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
+		return nil, errShape
 	}
 	st := t.keys[0].get()
 	defer t.keys[0].put(st)
@@ -207,27 +217,6 @@ func (t *tokens) decode(token string, alloc func() *Claims) (*Claims, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// split runs step 1 and the dots of step 2, and returns the indexes of the two dots.
-func (t *tokens) split(token string) (d1, d2 int, err error) {
-	// Bounded input before anything else: CVE-2025-30204 (golang-jwt) was an unbounded
-	// split of a token made of dots. Nothing has been decoded or allocated yet.
-	if len(token) > t.maxSize {
-		return 0, 0, errTooLong
-	}
-	if token == "" {
-		return 0, 0, errEmpty
-	}
-	// RFC 7519 §7.2 step 1: "Verify that the JWT contains at least one period"; a JWS in
-	// compact serialization has exactly two (RFC 7515 §7.1). Four segments would be a JWE,
-	// which this package never accepts.
-	d1 = strings.IndexByte(token, '.')
-	d2 = strings.IndexByte(token[d1+1:], '.') + d1 + 1 // == d1 with fewer than two dots
-	if d2 == d1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
-		return 0, 0, errShape
-	}
-	return d1, d2, nil
 }
 
 // authenticate runs the rest of steps 2 to 4 with st, a state of keys[0], and returns
@@ -299,12 +288,9 @@ func (t *tokens) macMatches(st *macState, msg, sig []byte) bool {
 // base64URLOnly reports whether s holds only base64url characters (RFC 4648 §5) and
 // dots. It runs only on tokens Verify refuses.
 func base64URLOnly(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
+	return !strings.ContainsFunc(s, func(c rune) bool {
+		return !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.')
+	})
 }
 
 // checkHeader parses a non-canonical JOSE header strictly: a JSON object without

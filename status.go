@@ -158,11 +158,6 @@ func (a *Auth) httpError(err error) *Error {
 	return e
 }
 
-// fail answers r with err.
-func (a *Auth) fail(w http.ResponseWriter, r *http.Request, err error) {
-	a.writeError(w, r, a.httpError(err))
-}
-
 // writeError answers r with e. A 500 is logged with its cause first; the response never
 // carries the cause of a 500.
 func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
@@ -184,17 +179,17 @@ func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.verify {
 		body["valid"] = false
 	}
-	writeJSON(w, e.Status, body)
+	_ = writeJSON(w, e.Status, body) // strings and a bool: it cannot fail
 }
 
-// writeJSON writes v with status. Only a caller's Profile can fail to marshal, and
-// serveMe marshals that itself, so a failure here is a constant 500 body.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes v with status. If v cannot be marshalled (a caller's Profile, or a
+// time past year 9999) it writes nothing and returns the error, for the caller to answer.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"reasons":["Internal server error."],"exception":"InternalServerError"}`)
+	if err == nil {
+		writeJSONBytes(w, status, b)
 	}
-	writeJSONBytes(w, status, b)
+	return err
 }
 
 // writeJSONBytes writes the JSON document b. Responses that may carry tokens must not be
