@@ -308,15 +308,14 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	// store that honours cancellation).
 	ctx := context.WithoutCancel(r.Context())
 	// The access token says who is refreshing and in which session. It may be expired
-	// (that is why the client is here) but it must be authentic and otherwise valid. A
-	// token from before sessions has no sid: its user logs in again.
+	// (that is why the client is here) but it must be authentic and otherwise valid.
 	c, err := a.requestClaims(r, true, newClaims)
 	if err != nil {
 		return nil, err
 	}
 	id, ok := parseSessionID(c.SessionID)
 	if !ok {
-		return nil, errNoSession
+		return nil, errNoSession // a token from before sessions: its user logs in again
 	}
 	presented, err := a.readToken(r, true)
 	if err != nil {
@@ -338,7 +337,7 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 		return nil, &internalError{"RetrieveUser (claims)", err}
 	}
 	t := &Tokens{AccessToken: access}
-	if t.RefreshToken, err = a.sess.rotate(ctx, u.ID, id, presented); err != nil {
+	if t.RefreshToken, err = a.sess.rotate(ctx, u.ID, id, c.SessionID, presented); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -376,11 +375,6 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) err
 	if a.cookies != nil && scope != "others" {
 		a.setCookies(w, r, "/logout", nil)
 	}
-	return noContent(w)
-}
-
-// noContent answers 204, not to be cached.
-func noContent(w http.ResponseWriter) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -418,7 +412,9 @@ func (a *Auth) serveEndSession(w http.ResponseWriter, r *http.Request, target st
 	case n == 0:
 		return errUnknownSession
 	}
-	return noContent(w)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // Tokens is what IssueTokens returns.

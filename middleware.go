@@ -80,10 +80,9 @@ func (a *Auth) requestClaims(r *http.Request, allowExpired bool, alloc func() *C
 	switch {
 	case err != nil:
 		return nil, err
+	case !allowExpired && a.sess != nil && a.sess.cfg.VerifySessions:
+		err = a.sess.live(r.Context(), c.UserID, c.SessionID)
 	case !allowExpired:
-		if a.sess != nil && a.sess.cfg.VerifySessions {
-			err = a.sess.live(r.Context(), c.UserID, c.SessionID)
-		}
 	case a.sess.cfg.Window > 0 && !c.ExpiresAt.IsZero() && a.tok.now().After(c.ExpiresAt.Add(a.tok.leeway+a.sess.cfg.Window)):
 		err = errRefreshLate
 	case c.UserID == "":

@@ -317,13 +317,13 @@ func (m *sessions) start(ctx context.Context, userID string, s *session) (string
 	return s.current(m.keys[0]), nil
 }
 
-// rotate decides on the refresh token presented for session id of userID and returns
-// the session's next one (empty without rotation). The decision and the write are one
-// compare-and-swap of the record; another session's change in between makes update
-// decide again on a fresh load. It runs even when the client has gone: a client that
-// presents a rotated-out token and hangs up must not escape the end of its session.
-func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, presented string) (next string, err error) {
-	ctx = context.WithoutCancel(ctx)
+// rotate decides on the refresh token presented for the session id of userID (sid, its
+// claim, names it in events) and returns the session's next one (empty without
+// rotation). The decision and the write are one compare-and-swap of the record; another
+// session's change in between makes update decide again on a fresh load. Its caller
+// passes a context that the client cannot cancel: a client that presents a rotated-out
+// token and hangs up must not escape the end of its session.
+func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid, presented string) (next string, err error) {
 	var behind int // rotations behind, for a rotated-out token: reuse
 	err = m.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
 		behind, next = 0, ""
@@ -372,7 +372,7 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, pres
 		// Not a token of this session at all: no evidence of a breach, nothing revoked.
 		return nil, errRefreshMismatch
 	})
-	ev := Event{Kind: EventRefresh, UserID: userID, SessionID: id.String()}
+	ev := Event{Kind: EventRefresh, UserID: userID, SessionID: sid}
 	switch {
 	case errors.Is(err, errSessionIdle), errors.Is(err, errSessionTooOld):
 		ev.Kind, ev.Reason = EventSessionEnded, "expired"
@@ -473,6 +473,9 @@ func (m *sessions) live(ctx context.Context, userID, sid string) error {
 	if !ok {
 		return errSessionGone
 	}
-	_, err := m.list(ctx, userID, &id)
+	_, ss, err := m.load(ctx, userID)
+	if i := find(ss, id); err == nil && (i < 0 || m.ended(&ss[i], m.now().UnixMilli()) != nil) {
+		return errSessionGone
+	}
 	return err
 }

@@ -200,9 +200,10 @@ func bodyToken(body io.Reader, name string) (string, error) {
 		return "", errNoRefreshBody
 	}
 	b, err := io.ReadAll(body) // bounded by Endpoints.MaxBodyBytes
-	if errors.As(err, new(*http.MaxBytesError)) {
-		return "", err // a 413, not a malformed body
-	} else if err != nil {
+	if err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return "", err // a 413, not a malformed body
+		}
 		return "", errBadBody
 	}
 	l := lexer{s: string(b), syntax: errBadBody}
