@@ -64,7 +64,7 @@ func (c *Claims) Get(name string, v any) error {
 	}
 	// raw passed parseClaims (or is empty): strict JSON without duplicate names.
 	l := lexer{s: c.raw, syntax: errPayloadJSON}
-	for key, ok := l.member(true, nil); ok; key, ok = l.member(false, nil) {
+	for key, ok := l.member('{', nil); ok; key, ok = l.member(',', nil) {
 		start := l.i
 		l.skip(0)
 		if key == name && l.err == nil {
@@ -152,10 +152,11 @@ func isRegisteredName(name string) bool {
 // registered name right after the '{' or ',' (compact JSON, as Sign and other libraries
 // write it) is found with one table load and one comparison, whatever the order of
 // the claims; any other is read by lexer.member.
-func (t *claimTable) member(l *lexer, first bool) (int, string, bool) {
-	s, i, delim := l.s, l.i, byte(',')
-	if first {
-		delim = '{'
+func (t *claimTable) member(l *lexer, delim byte) (int, string, bool) {
+	s, i := l.s, l.i
+	if delim == ',' && i < len(s) && s[i] == '}' { // the end of the object
+		l.i++
+		return -1, "", false
 	}
 	if i+2 < len(s) && s[i] == delim && s[i+1] == '"' {
 		for m := t.first[s[i+2]]; m != 0; m &= m - 1 {
@@ -166,7 +167,7 @@ func (t *claimTable) member(l *lexer, first bool) (int, string, bool) {
 			}
 		}
 	}
-	name, ok := l.member(first, nil)
+	name, ok := l.member(delim, nil)
 	if !ok {
 		return -1, "", false
 	}
@@ -183,7 +184,7 @@ func (t *claimTable) parse(c *Claims, raw string) error {
 	l := lexer{s: raw, syntax: errPayloadJSON}
 	var seen uint8  // the registered claims read, a bit per index
 	var keys keySet // the custom names read
-	for i, name, ok := t.member(&l, true); ok; i, name, ok = t.member(&l, false) {
+	for i, name, ok := t.member(&l, '{'); ok; i, name, ok = t.member(&l, ',') {
 		if i < 0 {
 			if !keys.add(name) {
 				l.fail(errDuplicateKey)

@@ -3,6 +3,7 @@ package jwtauth
 import (
 	"bytes"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,11 +65,17 @@ func (l *lexer) end() {
 	}
 }
 
-// next steps to the next element of an array or member of an object that open and close
-// delimit: past open when first, else past the ',' after the previous one. It reports
-// false at close, which it consumes, and on failure (with bad).
-func (l *lexer) next(first bool, open, close byte, bad error) bool {
-	if l.ws(); first && !l.accept(open) {
+// next steps past delim to the next element of an array or member of an object that
+// close ends: delim is the opening bracket for the first one, ',' for the others. It
+// reports false at close, which it consumes, and on failure (with bad).
+func (l *lexer) next(delim, close byte, bad error) bool {
+	// Compact JSON, the common case: the delimiter, then at once the next value.
+	if i := l.i; i+1 < len(l.s) && l.s[i] == delim && l.s[i+1] != close && !jsonSpace[l.s[i+1]] {
+		l.i++
+		return true
+	}
+	first := delim != ','
+	if l.ws(); first && !l.accept(delim) {
 		l.fail(bad)
 	}
 	l.ws()
@@ -87,9 +94,9 @@ func (l *lexer) next(first bool, open, close byte, bad error) bool {
 // returns its name with l at its value; it reports false at the closing '}' and on
 // failure. With keys, a name seen before in this object is errDuplicateKey.
 //
-//	for name, ok := l.member(true, keys); ok; name, ok = l.member(false, keys) { ... }
-func (l *lexer) member(first bool, keys *keySet) (string, bool) {
-	if !l.next(first, '{', '}', l.syntax) {
+//	for name, ok := l.member('{', keys); ok; name, ok = l.member(',', keys) { ... }
+func (l *lexer) member(delim byte, keys *keySet) (string, bool) {
+	if !l.next(delim, '}', l.syntax) {
 		return "", false
 	}
 	name := l.str(l.syntax)
@@ -110,8 +117,24 @@ func (l *lexer) str(bad error) string {
 		l.fail(bad)
 		return ""
 	}
-	// The common case in one pass: printable ASCII up to the closing quote.
+	// The common case in one pass: printable ASCII up to the closing quote, read eight
+	// bytes at a time as one little-endian word x. The high bit of each byte of m is
+	// set where that byte is not plain (see jsonPlain): at or above 0x80 (x itself),
+	// below 0x20, '"' or '\\' (the "has a byte less than n" and "has a zero byte"
+	// tricks); borrows run only upwards, so the lowest set bit is the first such byte.
+	const ones, high = 0x0101010101010101, 0x8080808080808080
 	s, start, j := l.s, l.i+1, l.i+1
+	for j+8 <= len(s) {
+		w := s[j : j+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		q, b := x^(ones*'"'), x^(ones*'\\')
+		if m := (x | (x-ones*0x20)&^x | (q-ones)&^q | (b-ones)&^b) & high; m != 0 {
+			j += bits.TrailingZeros64(m) / 8
+			break
+		}
+		j += 8
+	}
 	for j < len(s) && jsonPlain[s[j]] {
 		j++
 	}
@@ -211,7 +234,7 @@ func hex4(s string, i int) rune {
 
 // strs reads a JSON array of strings, appending to dst, or fails with bad.
 func (l *lexer) strs(dst []string, bad error) []string {
-	for more := l.next(true, '[', ']', bad); more; more = l.next(false, '[', ']', bad) {
+	for more := l.next('[', ']', bad); more; more = l.next(',', ']', bad) {
 		dst = append(dst, l.str(bad))
 	}
 	return dst
@@ -265,12 +288,12 @@ func (l *lexer) skip(depth int) {
 	case (c == '{' || c == '[') && depth >= maxDepth:
 		l.fail(errDepth)
 	case c == '[':
-		for more := l.next(true, '[', ']', l.syntax); more; more = l.next(false, '[', ']', l.syntax) {
+		for more := l.next('[', ']', l.syntax); more; more = l.next(',', ']', l.syntax) {
 			l.skip(depth + 1)
 		}
 	case c == '{':
 		var keys keySet
-		for _, ok := l.member(true, &keys); ok; _, ok = l.member(false, &keys) {
+		for _, ok := l.member('{', &keys); ok; _, ok = l.member(',', &keys) {
 			l.skip(depth + 1)
 		}
 	case c == 't' || c == 'f' || c == 'n':

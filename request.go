@@ -211,7 +211,7 @@ func bodyToken(body io.Reader, name string) (string, error) {
 		return "", errNoRefreshBody
 	}
 	var vals []string
-	for key, ok := l.member(true, nil); ok; key, ok = l.member(false, nil) {
+	for key, ok := l.member('{', nil); ok; key, ok = l.member(',', nil) {
 		switch {
 		case key != name:
 			l.skip(0)

@@ -303,7 +303,7 @@ func checkHeader(hdr []byte) error {
 	l := lexer{s: string(hdr), syntax: errHdrJSON}
 	var keys keySet
 	hasAlg := false
-	for name, ok := l.member(true, &keys); ok; name, ok = l.member(false, &keys) {
+	for name, ok := l.member('{', &keys); ok; name, ok = l.member(',', &keys) {
 		switch name {
 		case "alg":
 			// Anything but the string HS256, a malformed string included, is another alg.
