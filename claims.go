@@ -154,10 +154,6 @@ func isRegisteredName(name string) bool {
 // the claims; any other is read by lexer.member.
 func (t *claimTable) member(l *lexer, delim byte) (int, string, bool) {
 	s, i := l.s, l.i
-	if delim == ',' && i < len(s) && s[i] == '}' { // the end of the object
-		l.i++
-		return -1, "", false
-	}
 	if i+2 < len(s) && s[i] == delim && s[i+1] == '"' {
 		for m := t.first[s[i+2]]; m != 0; m &= m - 1 {
 			if k := bits.TrailingZeros8(m); strings.HasPrefix(s[i+1:], t.keys[k]) {

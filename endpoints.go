@@ -239,11 +239,9 @@ func (a *Auth) setCookies(w http.ResponseWriter, r *http.Request, name string, t
 			Secure: !a.cookies.InsecureAllowHTTP, HttpOnly: httpOnly, SameSite: a.cookies.SameSite})
 	}
 	if a.cookies.Split {
-		sig := ""
-		if i := strings.LastIndexByte(access, '.'); i >= 0 {
-			access, sig = access[:i], access[i+1:]
-		}
-		set(a.cfg.AccessTokenName+"_signature", sig, a.cookies.Path, true)
+		i := strings.LastIndexByte(access, '.') // -1 without a token: both cookies are cleared
+		set(a.cfg.AccessTokenName+"_signature", access[i+1:], a.cookies.Path, true)
+		access = access[:max(i, 0)]
 	}
 	set(a.cfg.AccessTokenName, access, a.cookies.Path, !a.cookies.InsecureScriptAccess && !a.cookies.Split)
 	if refresh != "" || t == nil && a.sess != nil {

@@ -124,16 +124,14 @@ func (l *lexer) str(bad error) string {
 	// tricks); borrows run only upwards, so the lowest set bit is the first such byte.
 	const ones, high = 0x0101010101010101, 0x8080808080808080
 	s, start, j := l.s, l.i+1, l.i+1
-	for j+8 <= len(s) {
+	for ; j+8 <= len(s); j += 8 {
 		w := s[j : j+8]
-		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 | uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 		q, b := x^(ones*'"'), x^(ones*'\\')
 		if m := (x | (x-ones*0x20)&^x | (q-ones)&^q | (b-ones)&^b) & high; m != 0 {
 			j += bits.TrailingZeros64(m) / 8
 			break
 		}
-		j += 8
 	}
 	for j < len(s) && jsonPlain[s[j]] {
 		j++

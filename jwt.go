@@ -302,14 +302,16 @@ func New(cfg Config) (*Auth, error) {
 	if c.RetrieveUser == nil && c.Refresh == nil {
 		c.RetrieveUser = userFromClaims
 	}
+	var ep Endpoints // the groups' copies, zero for a group that is off
+	var k Cookies
 	if c.Endpoints != nil {
-		ep := *c.Endpoints
+		ep = *c.Endpoints
 		setDefault(&ep.URLPrefix, "/auth")
 		setDefault(&ep.MaxBodyBytes, defaultMaxBodyBytes)
 		a.ep = &ep
 	}
 	if c.Cookies != nil {
-		k := *c.Cookies
+		k = *c.Cookies
 		k.TrustedOrigins = slices.Clone(k.TrustedOrigins) // the caller's may change
 		setDefault(&k.Path, "/")
 		if k.SameSite == 0 || k.SameSite == http.SameSiteDefaultMode {
@@ -327,7 +329,7 @@ func New(cfg Config) (*Auth, error) {
 		a.sess = newSessions(*c.Refresh, a.tok.keys, c.Now, c.OnEvent)
 	}
 	c.Endpoints, c.Cookies, c.Refresh = nil, nil, nil // read the copies above
-	if err := a.check(); err != nil {
+	if err := a.check(ep, k); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -345,8 +347,8 @@ func userFromClaims(_ context.Context, c *Claims) (*User, error) {
 // check validates the Config with its defaults applied and reports every problem, one
 // error each, naming its field: a table of rules, then the rules that apply to each
 // element of a list.
-func (a *Auth) check() error {
-	c, ep, k, r, second := &a.cfg, orZero(a.ep), orZero(a.cookies), Refresh{}, time.Duration(0)
+func (a *Auth) check(ep Endpoints, k Cookies) error {
+	c, r, second := &a.cfg, Refresh{}, time.Duration(0)
 	if a.sess != nil {
 		r, second = a.sess.cfg, time.Second // a session lasts at least a second
 	}
@@ -356,11 +358,11 @@ func (a *Auth) check() error {
 			errs = append(errs, fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, is))
 		}
 	}
-	pre := ep.URLPrefix
 	// RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256
 	// bits for "HS256") or larger MUST be used with this algorithm."
 	rule(len(c.Secret) < minSecretSize, "Secret", fmt.Sprintf("must be at least %d bytes (RFC 7518 §3.2), got %d", minSecretSize, len(c.Secret)))
 	rule(c.Leeway < 0 && c.Leeway != NoLeeway, "Leeway", "must not be negative (NoLeeway turns it off)")
+	pre := ep.URLPrefix
 	rule(a.ep != nil && (pre[0] != '/' || len(pre) > 1 && pre[len(pre)-1] == '/' || endpoints[pre] != nil && pre != "/"),
 		"Endpoints.URLPrefix", fmt.Sprintf(`must start with "/", not end with one, and not be an endpoint's name, got %q`, pre))
 	rule(a.ep != nil && ep.Authenticate == nil, "Endpoints.Authenticate", "is required")
@@ -422,14 +424,6 @@ func (a *Auth) check() error {
 		rule(host && (k.Domain != "" || k.Path != "/"), "Cookies.Domain, Cookies.Path", fmt.Sprintf("must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name))
 	}
 	return errors.Join(errs...)
-}
-
-// orZero returns *p, or the zero value for a group that is off.
-func orZero[T any](p *T) (v T) {
-	if p != nil {
-		v = *p
-	}
-	return v
 }
 
 // isToken reports whether s is a non-empty RFC 9110 §5.6.2 token.
