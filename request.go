@@ -10,9 +10,11 @@ import (
 	"strings"
 )
 
-// Where tokens travel: the access token in the Authorization header, a cookie or the
-// query string, the refresh token in the JSON body, a cookie or the query string; and
-// the cross-origin check that every token read from a cookie passes.
+// The tokens of a request: where they travel (the access token in the Authorization
+// header, a cookie or the query string, the refresh token in the JSON body, a cookie or
+// the query string), the cross-origin check that every token read from a cookie passes,
+// and the verification of the access token that Check, Protected and the endpoints
+// share.
 
 // Causes of a missing or ambiguous token. The missing ones wrap ErrTokenMissing and say
 // where the token was looked for last, which picks the exception name.
@@ -226,4 +228,39 @@ func bodyToken(body io.Reader, name string) (string, error) {
 		return "", errBadBody
 	}
 	return one(vals, errNoRefreshBody, errTwoRefresh)
+}
+
+// Causes of an access token refused where a session is needed.
+var (
+	errRefreshLate = fmt.Errorf("%w: past the refresh window", ErrTokenExpired)
+	errNoUserID    = fmt.Errorf("%w: token has no user id", ErrTokenInvalid)
+)
+
+// requestClaims reads the access token of r and verifies it into a Claims from alloc.
+// With allowExpired (the refresh and logout endpoints), an expired token is accepted
+// within Refresh.Window (plus Leeway) after its exp when a window is set, and without
+// exp (InsecureNoExpiry) there is nothing to measure the window from, and the token is
+// accepted; it must name a user. Otherwise, with Refresh.VerifySessions, the token's
+// session must be live.
+func (a *Auth) requestClaims(r *http.Request, allowExpired bool, alloc func() *Claims) (*Claims, error) {
+	tok, err := a.readToken(r, false)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.tok.verify(tok, allowExpired, alloc)
+	switch {
+	case err != nil:
+		return nil, err
+	case !allowExpired && a.sess != nil && a.sess.cfg.VerifySessions:
+		err = a.sess.live(r.Context(), c.UserID, c.SessionID)
+	case !allowExpired:
+	case a.sess.cfg.Window > 0 && !c.ExpiresAt.IsZero() && a.tok.now().After(c.ExpiresAt.Add(a.tok.leeway+a.sess.cfg.Window)):
+		err = errRefreshLate
+	case c.UserID == "":
+		err = errNoUserID
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
