@@ -33,6 +33,11 @@ type Claims struct {
 	// SessionID is sid: the login session the token was issued for, with refresh tokens
 	// on (Config.Refresh). It names the session; it is not a secret.
 	SessionID string
+	// Generation is sgen: how many times the session's refresh token had been rotated
+	// when this token was issued, 0 at the login. The refresh endpoint compares it with
+	// the session, so that a rotated-out refresh token is recognised however old it is.
+	// Sign writes it whenever SessionID is set.
+	Generation uint32
 	// Audience is aud (RFC 7519 §4.1.3): a string or an array of strings on the wire.
 	// Sign writes one audience as a string.
 	Audience []string
@@ -88,6 +93,7 @@ var (
 	errUserID      = fmt.Errorf("%w: user id claim must be a string", ErrTokenInvalid)
 	errScopes      = fmt.Errorf("%w: scopes claim must be an array of strings", ErrTokenInvalid)
 	errSid         = fmt.Errorf("%w: sid must be a string", ErrTokenInvalid)
+	errGen         = fmt.Errorf("%w: sgen must be a whole JSON number from 0 to 4294967295", ErrTokenInvalid)
 )
 
 // claimTable holds the names of the registered claims, the claims that Claims holds as
@@ -100,7 +106,7 @@ type claimTable struct {
 	// and first the indexes of the names by their first byte, a bit each: member finds
 	// a name written so with one load and one comparison, in any order.
 	keys  [numClaims]string
-	first [256]uint8
+	first [256]uint16
 }
 
 const (
@@ -112,11 +118,12 @@ const (
 	claimNbf           // RFC 7519 §4.1.5
 	claimIat           // RFC 7519 §4.1.6
 	claimSid           // the session (OpenID Connect Front-Channel Logout 1.0 §3 names it sid)
+	claimGen           // the session's refresh-token generation (this package's own)
 	numClaims
 )
 
 // registeredClaims are the names of the table that no Config gives.
-var registeredClaims = [numClaims]string{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat", claimSid: "sid"}
+var registeredClaims = [numClaims]string{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat", claimSid: "sid", claimGen: "sgen"}
 
 // newClaimTable returns the table of registeredClaims and the Config's names for the
 // user id and the scopes, which New has checked to be non-empty RFC 9110 tokens: no
@@ -156,7 +163,7 @@ func (t *claimTable) member(l *lexer, delim byte) (int, string, bool) {
 	s, i := l.s, l.i
 	if i+2 < len(s) && s[i] == delim && s[i+1] == '"' {
 		for m := t.first[s[i+2]]; m != 0; m &= m - 1 {
-			if k := bits.TrailingZeros8(m); strings.HasPrefix(s[i+1:], t.keys[k]) {
+			if k := bits.TrailingZeros16(m); strings.HasPrefix(s[i+1:], t.keys[k]) {
 				l.i = i + 1 + len(t.keys[k])
 				l.ws()
 				return k, "", true
@@ -178,7 +185,7 @@ func (t *claimTable) member(l *lexer, delim byte) (int, string, bool) {
 func (t *claimTable) parse(c *Claims, raw string) error {
 	c.raw = raw
 	l := lexer{s: raw, syntax: errPayloadJSON}
-	var seen uint8  // the registered claims read, a bit per index
+	var seen uint16 // the registered claims read, a bit per index
 	var keys keySet // the custom names read
 	for i, name, ok := t.member(&l, '{'); ok; i, name, ok = t.member(&l, ',') {
 		if i < 0 {
@@ -215,6 +222,12 @@ func (t *claimTable) parse(c *Claims, raw string) error {
 			c.Scopes = l.strs(c.scopeBuf[:0], errScopes)
 		case claimSid:
 			c.SessionID = l.str(errSid)
+		case claimGen:
+			g, err := strconv.ParseUint(l.number(errGen), 10, 32)
+			if err != nil {
+				l.fail(errGen)
+			}
+			c.Generation = uint32(g)
 		}
 	}
 	l.end()
@@ -277,7 +290,11 @@ func (t *claimTable) appendPayload(b []byte, c *Claims) ([]byte, error) {
 			w.b = strconv.AppendInt(w.b, sec, 10)
 		}
 	}
-	w.member(names[claimSid], c.SessionID)
+	if c.SessionID != "" {
+		w.member(names[claimSid], c.SessionID)
+		w.key(names[claimGen])
+		w.b = strconv.AppendUint(w.b, uint64(c.Generation), 10)
+	}
 	appendExtra(&w, names, c.Extra)
 	return append(w.b, '}'), w.err
 }

@@ -198,7 +198,7 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) erro
 		return &internalError{"Authenticate", errNilUser}
 	}
 	t, err := a.IssueTokens(r.Context(), u)
-	if err != nil && !errors.As(err, new(*internalError)) {
+	if err != nil && !errors.As(err, new(*internalError)) && !errors.Is(err, ErrUnavailable) {
 		return &internalError{"IssueTokens", err} // a bad extra claim: the app's bug, a 500
 	} else if err == nil {
 		a.writeTokens(w, r, "", t)
@@ -328,14 +328,19 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	if u.ID != c.UserID {
 		return nil, &internalError{"RetrieveUser", errOtherUser}
 	}
-	// Sign before touching the store: a user whose claims cannot be signed is a 500
-	// that must not cost the client its session.
-	access, err := a.issueAccessToken(u, c.SessionID)
+	// The access token is signed inside the decision, for the generation it answers
+	// with, and before the write: a user whose claims cannot be signed is a 500 that
+	// must not cost the client its session.
+	t := &Tokens{}
+	t.RefreshToken, t.AccessToken, err = a.sess.rotate(ctx, u.ID, id, c.SessionID, c.Generation, presented,
+		func(gen uint32) (string, error) {
+			access, err := a.issueAccessToken(u, c.SessionID, gen)
+			if err != nil {
+				return "", &internalError{"RetrieveUser (claims)", err}
+			}
+			return access, nil
+		})
 	if err != nil {
-		return nil, &internalError{"RetrieveUser (claims)", err}
-	}
-	t := &Tokens{AccessToken: access}
-	if t.RefreshToken, err = a.sess.rotate(ctx, u.ID, id, c.SessionID, presented); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -345,18 +350,19 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 // every other session of its user, or all of them, and clear the cookies unless the
 // session lives on. An expired access token is accepted as at /refresh, so that a
 // client whose access token ran out can still end its session; ending the others, or
-// all, needs the token's own session to be live.
+// all, needs an unexpired access token of a live session (S14).
 func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) error {
-	c, err := a.requestClaims(r, true, newClaims)
+	q, qerr := url.ParseQuery(r.URL.RawQuery)
+	scope := q.Get("scope")
+	// S14: an expired access token ends its own session only.
+	c, err := a.requestClaims(r, scope == "", newClaims)
 	if err != nil {
 		return err
 	}
-	id, _ := parseSessionID(c.SessionID) // no sid: no session of its own to end
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	scope := q.Get("scope")
-	if err != nil || len(q["scope"]) > 1 {
+	if qerr != nil || len(q["scope"]) > 1 {
 		return errLogoutScope
 	}
+	id, _ := parseSessionID(c.SessionID) // no sid: no session of its own to end
 	switch scope {
 	case "":
 		_, err = a.sess.end(r.Context(), c.UserID, nil, "logout", func(s *session) bool { return s.id == id })
@@ -443,7 +449,7 @@ func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
 		sid = s.id.String()
 	}
 	// Sign before touching the store: claims that cannot be signed open no session.
-	if t.AccessToken, err = a.issueAccessToken(u, sid); err != nil {
+	if t.AccessToken, err = a.issueAccessToken(u, sid, 0); err != nil {
 		return nil, err
 	}
 	if a.sess == nil {
@@ -454,14 +460,14 @@ func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
 	return t, nil
 }
 
-// issueAccessToken builds the claims for u and the session sid from the Config and signs
-// them.
-func (a *Auth) issueAccessToken(u *User, sid string) (string, error) {
+// issueAccessToken builds the claims for u and the session sid at generation gen from the
+// Config and signs them.
+func (a *Auth) issueAccessToken(u *User, sid string, gen uint32) (string, error) {
 	if u == nil || u.ID == "" {
 		return "", fmt.Errorf("%w: nil user or empty user ID", ErrInvalidClaims)
 	}
 	now := a.cfg.Now()
-	c := &Claims{UserID: u.ID, Scopes: u.Scopes, Issuer: a.cfg.Issuer, SessionID: sid, Extra: u.Claims,
+	c := &Claims{UserID: u.ID, Scopes: u.Scopes, Issuer: a.cfg.Issuer, SessionID: sid, Generation: gen, Extra: u.Claims,
 		ExpiresAt: now.Add(a.cfg.ExpirationDelta)}
 	if a.cfg.Audience != "" {
 		c.Audience = []string{a.cfg.Audience}

@@ -39,6 +39,11 @@ var (
 	ErrInvalidClaims = errors.New("jwtauth: invalid claims")
 	// ErrClaimNotFound is returned by Claims.Get for a claim the token does not carry.
 	ErrClaimNotFound = errors.New("jwtauth: claim not found")
+	// ErrUnavailable: the sessions cannot be changed now: the user's record kept changing
+	// under concurrent requests for longer than the package waits (about 2 s), or it was
+	// written by a newer version of the package during a rolling deploy. The endpoints
+	// answer 503 with Retry-After; try again shortly.
+	ErrUnavailable = errors.New("jwtauth: sessions unavailable, retry shortly")
 	// ErrInvalidConfig: New rejected the Config; the message names every offending field.
 	ErrInvalidConfig = errors.New("jwtauth: invalid config")
 )

@@ -25,6 +25,16 @@ const (
 	// past its idle timeout or maximum lifetime at a refresh) or "evicted" (by a login
 	// beyond Refresh.MaxSessions).
 	EventSessionEnded EventKind = "session_ended"
+	// EventRecordUnreadable: no configured key opens the user's record in the store (its
+	// Secret was dropped, or something else wrote it): it counts as no live session, a
+	// login replaces it and RevokeSessions deletes it. Expected once per user after an
+	// emergency Secret rotation; otherwise someone wrote to the store.
+	EventRecordUnreadable EventKind = "record_unreadable"
+	// EventRollbackDetected: an access token of session SessionID was issued at a later
+	// refresh-token generation than the user's record holds: the record was rolled back
+	// (a restored backup, or a store writer) and the session was ended. Alert on it; after
+	// a restore, set Refresh.RevokeBefore.
+	EventRollbackDetected EventKind = "rollback_detected"
 	// EventCrossOriginRefused: an unsafe request from another origin, in cookie mode,
 	// was refused with 403.
 	EventCrossOriginRefused EventKind = "cross_origin_refused"
@@ -55,12 +65,13 @@ type Event struct {
 
 // LogEvents returns an OnEvent hook that writes every event to l, one record each:
 // message "jwtauth: " and the kind, with the attributes event, user_id, session_id,
-// reason and generations_behind (those that are set). Reuse and cross-origin refusals
-// are logged at level Warn, the rest at Info.
+// reason and generations_behind (those that are set). Reuse, rollbacks, unreadable
+// records and cross-origin refusals are logged at level Warn, the rest at Info.
 func LogEvents(l *slog.Logger) func(context.Context, Event) {
 	return func(ctx context.Context, e Event) {
 		level := slog.LevelInfo
-		if e.Kind == EventReuseDetected || e.Kind == EventCrossOriginRefused {
+		switch e.Kind {
+		case EventReuseDetected, EventCrossOriginRefused, EventRecordUnreadable, EventRollbackDetected:
 			level = slog.LevelWarn
 		}
 		attrs := []slog.Attr{slog.String("event", string(e.Kind))}

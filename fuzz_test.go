@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,7 @@ func FuzzClaimsDifferential(f *testing.F) {
 		payloadAt(""), `{}`, `{"exp":1e10,"nbf":1.5,"iat":2}`, `{"aud":["a","b"],"scopes":[]}`,
 		`{"user_id":"\u00e9\ud83d\udd11","iss":"x\"y"}`, `{"a":{"b":[1,{"c":null}]},"a2":-0.0e+1}`,
 		`{"exp":1,"exp":2}`, `{"x":"` + "\xff" + `"}`, `{"aud":null}`, `[]`, ` {"k" : true } `,
+		`{"sid":"s","sgen":0}`, `{"sgen":4294967295}`, `{"sgen":4294967296}`, `{"sgen":-1}`, `{"sgen":1.0}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -144,7 +146,8 @@ func FuzzClaimsDifferential(f *testing.F) {
 			if refErr != nil {
 				t.Fatalf("scanner accepts %q, encoding/json says %v", payload, refErr)
 			}
-			if c.UserID != ref.UserID || c.Issuer != ref.Issuer || c.SessionID != ref.SessionID || !sameStrings(c.Scopes, ref.Scopes) ||
+			if c.UserID != ref.UserID || c.Issuer != ref.Issuer || c.SessionID != ref.SessionID || c.Generation != ref.Generation ||
+				!sameStrings(c.Scopes, ref.Scopes) ||
 				!sameStrings(c.Audience, ref.Audience) || !c.ExpiresAt.Equal(ref.ExpiresAt) ||
 				!c.NotBefore.Equal(ref.NotBefore) || !c.IssuedAt.Equal(ref.IssuedAt) {
 				t.Fatalf("%q:\n scanner       %+v\n encoding/json %+v", payload, c, ref)
@@ -248,6 +251,14 @@ func referenceClaims(payload []byte) (*refClaims, error) {
 			err = str(raw, &r.Issuer)
 		case "sid":
 			err = str(raw, &r.SessionID)
+		case "sgen":
+			// A whole number without sign, fraction or exponent, within 32 bits.
+			var g uint64
+			if len(raw) == 0 || raw[0] < '0' || raw[0] > '9' || bytes.ContainsAny(raw, ".eE") {
+				err = errors.New("not a whole number")
+			} else if g, err = strconv.ParseUint(string(raw), 10, 32); err == nil {
+				r.Generation = uint32(g)
+			}
 		case "user_id":
 			err = str(raw, &r.UserID)
 		case "scopes":

@@ -369,7 +369,7 @@ func (a *Auth) check(ep Endpoints, k Cookies) error {
 	rule(a.sess != nil && r.Store == nil, "Refresh.Store", "is required")
 	rule(a.sess != nil && c.RetrieveUser == nil, "RetrieveUser", "is required with Refresh")
 	rule(c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL), "LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
-	rule(isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim), "UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid)")
+	rule(isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim), "UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid, sgen)")
 	rule(c.UserIDClaim == c.ScopesClaim, "ScopesClaim", "must differ from UserIDClaim")
 	rule(c.AccessTokenName == c.RefreshTokenName || k.Split && c.AccessTokenName+"_signature" == c.RefreshTokenName,
 		"RefreshTokenName", "must differ from AccessTokenName and from its split-signature cookie")

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 )
 
@@ -22,7 +23,19 @@ const (
 	recordLabel   = "jwtauth record\x00"
 )
 
-var errCorruptRecord = errors.New("jwtauth: the store's session record is corrupt")
+// How a record can fail to open (SPEC §8 "Store record" keeps the cases apart).
+var (
+	// errUnreadable: no configured key opens it (its Secret was dropped from
+	// PreviousSecrets, or something else wrote it). It holds no live session: a login
+	// replaces it from this exact value, and RevokeSessions deletes it.
+	errUnreadable = errors.New("jwtauth: no key opens the store's session record")
+	// errCorruptRecord: an authentic record (its MAC is good) that does not decode, a
+	// bug: a 500 that ends nothing.
+	errCorruptRecord = errors.New("jwtauth: the store's session record is corrupt")
+	// errNewerRecord: an authentic record of a newer version than this code reads,
+	// written by newer replicas during a rolling deploy: it is left as it is.
+	errNewerRecord = fmt.Errorf("%w: the store's session record is of a newer version", ErrUnavailable)
+)
 
 // sessionID is a session's id: random, not secret. The sid claim carries it as 22
 // base64url characters.
@@ -35,8 +48,10 @@ func parseSessionID(sid string) (id sessionID, ok bool) {
 	if len(sid) != 22 {
 		return id, false
 	}
-	n, err := b64.Decode(id[:], []byte(sid))
-	return id, err == nil && n == len(id)
+	if n, err := b64.Decode(id[:], []byte(sid)); err != nil || n != len(id) {
+		return sessionID{}, false // the decoder writes what it read before it refused
+	}
+	return id, true
 }
 
 // session is one login's refresh-token family. Times are Unix milliseconds.
@@ -82,7 +97,7 @@ func openRecord(keys []*macKey, userID string, raw []byte) ([]session, error) {
 		return nil, nil
 	}
 	if len(raw) < recordMACSize {
-		return nil, errCorruptRecord
+		return nil, errUnreadable
 	}
 	body, mac := raw[:len(raw)-recordMACSize], raw[len(raw)-recordMACSize:]
 	for _, k := range keys {
@@ -90,7 +105,7 @@ func openRecord(keys []*macKey, userID string, raw []byte) ([]session, error) {
 			return decodeRecord(body)
 		}
 	}
-	return nil, errCorruptRecord
+	return nil, errUnreadable
 }
 
 // recordMAC is HMAC-SHA256(k, "jwtauth record\x00" || len(userID) || userID || body).
@@ -106,6 +121,9 @@ func recordMAC(k *macKey, userID string, body []byte) [recordMACSize]byte {
 // answers 500 and ends nothing: a record the package did not write is not evidence of
 // anything.
 func decodeRecord(b []byte) ([]session, error) {
+	if len(b) > 0 && b[0] > recordVersion {
+		return nil, errNewerRecord
+	}
 	if len(b) < 2 || b[0] != recordVersion || b[1] == 0 || len(b) != 2+int(b[1])*sessionSize {
 		return nil, errCorruptRecord
 	}

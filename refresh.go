@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	mathrand "math/rand"
 	"slices"
 	"time"
 )
@@ -59,6 +60,11 @@ type Refresh struct {
 	// Window, when non-zero, is how long after its exp an access token may still be
 	// used at POST /auth/refresh.
 	Window time.Duration
+	// RevokeBefore ends every session opened before it: set it to the present time after
+	// restoring a backup of the store, or after anyone could write to the store, and
+	// every user logs in again (the store cannot tell a rolled-back record from a
+	// current one). Zero: none. New refuses a time in the future.
+	RevokeBefore time.Time
 	// VerifySessions makes Protected, Scoped and InjectUser also load the user's
 	// sessions at every request, and refuse (401) an access token whose session has
 	// ended, so that a logout or a revocation reaches access tokens at once. Off, access
@@ -88,10 +94,11 @@ type Session struct {
 // sessions is the session layer's own state: the Refresh group with its defaults, the
 // token core's keys (Secret first) and the clock. Auth holds one with Config.Refresh.
 type sessions struct {
-	cfg  Refresh
-	keys []*macKey
-	now  func() time.Time
-	emit func(context.Context, Event)
+	cfg          Refresh
+	revokeBefore int64 // cfg.RevokeBefore in Unix milliseconds, 0 for none
+	keys         []*macKey
+	now          func() time.Time
+	emit         func(context.Context, Event)
 }
 
 // Defaults of the Refresh group.
@@ -107,7 +114,11 @@ func newSessions(cfg Refresh, keys []*macKey, now func() time.Time, emit func(co
 	setDefault(&cfg.IdleTimeout, defaultIdleTimeout)
 	setDefault(&cfg.MaxLifetime, defaultMaxLifetime)
 	setDefault(&cfg.MaxSessions, defaultMaxSessions)
-	return &sessions{cfg: cfg, keys: keys, now: now, emit: emit}
+	m := &sessions{cfg: cfg, keys: keys, now: now, emit: emit}
+	if !cfg.RevokeBefore.IsZero() {
+		m.revokeBefore = cfg.RevokeBefore.UnixMilli()
+	}
+	return m
 }
 
 // setDefault replaces a zero value with def.
@@ -163,8 +174,12 @@ func (s *session) current(k *macKey) string {
 }
 
 // expiry is when s ends if it is not used again: IdleTimeout after its last use, and
-// never later than MaxLifetime after the login, which rotation does not extend.
+// never later than MaxLifetime after the login, which rotation does not extend. A
+// session opened before RevokeBefore has ended at its login.
 func (m *sessions) expiry(s *session) int64 {
+	if s.created < m.revokeBefore {
+		return s.created
+	}
 	return min(s.used+m.cfg.IdleTimeout.Milliseconds(), s.created+m.cfg.MaxLifetime.Milliseconds())
 }
 
@@ -175,13 +190,17 @@ var (
 	errNoSession       = fmt.Errorf("%w: no such session (logged out, ended, or a token from before sessions)", errRefreshRefused)
 	errSessionIdle     = fmt.Errorf("%w: session idle longer than Refresh.IdleTimeout", errRefreshRefused)
 	errSessionTooOld   = fmt.Errorf("%w: session older than Refresh.MaxLifetime", errRefreshRefused)
+	errSessionRevoked  = fmt.Errorf("%w: session opened before Refresh.RevokeBefore", errRefreshRefused)
 	errRefreshReused   = fmt.Errorf("%w: rotated-out refresh token presented: session ended", errRefreshRefused)
 	errRefreshMismatch = fmt.Errorf("%w: refresh token does not match the session", errRefreshRefused)
+	errRolledBack      = fmt.Errorf("%w: the session's record is older than its access token (rolled back): session ended", errRefreshRefused)
 )
 
 // ended says why s is over at now, or nil.
 func (m *sessions) ended(s *session, now int64) error {
 	switch {
+	case s.created < m.revokeBefore:
+		return errSessionRevoked
 	case now >= s.created+m.cfg.MaxLifetime.Milliseconds():
 		return errSessionTooOld
 	case now >= m.expiry(s):
@@ -198,49 +217,65 @@ const (
 	ancestor        // an older one: reuse, the session ends
 )
 
-// lookBack is how many generations before the current one a presented token is
-// recognised as an ancestor (and ends its session) rather than as unknown. It bounds
-// what a refresh token that matches nothing costs: (lookBack+1) MACs per key. A token
-// rotated out more than lookBack refreshes ago is a plain 401; at one refresh per
-// 30-minute access token that is 16 hours of use by the legitimate client.
-const lookBack = 32
+// reuseWindow is how many of the latest generations (the current one, the previous one
+// and older ones) match tries besides the one issued with the access token: a client
+// that presents a refresh token with an access token of another generation (one half of
+// a refresh response lost) is still recognised within it.
+const reuseWindow = 8
 
-// match finds presented among the session's current token and the lookBack before it,
-// under Secret and each of PreviousSecrets (so that rotating the Secret ends no session).
-// Each comparison is hmac.Equal; the search stops at the first match, which tells the
-// timing what the response says anyway. back is how many rotations old the match is.
-func (m *sessions) match(s *session, presented string) (kind, back int) {
+// match compares presented with the session's tokens of the latest reuseWindow
+// generations and of generation g, the one issued with the access token that came with
+// it (g is at most s.gen: see rotate), under Secret and each of PreviousSecrets (so that
+// rotating the Secret ends no session). A rotated-out token that comes with its own
+// access token is recognised however many rotations ago it was (S3). Every candidate is
+// derived and compared with hmac.Equal, with no early exit: a token that matches nothing
+// costs what a valid one does. back is how many rotations old the match is.
+func (m *sessions) match(s *session, presented string, g uint32) (kind, back int) {
 	p := []byte(presented)
-	for back := 0; back <= lookBack && back <= int(s.gen); back++ {
-		for _, k := range m.keys {
-			if t := s.token(k, s.gen-uint32(back)); hmac.Equal(t[:], p) {
-				return min(current+back, ancestor), back
-			}
+	try := func(k *macKey, b uint32) {
+		if t := s.token(k, s.gen-b); hmac.Equal(t[:], p) {
+			kind, back = min(current+int(b), ancestor), int(b)
 		}
 	}
-	return noMatch, 0
+	for _, k := range m.keys {
+		for b := uint32(0); b <= min(s.gen, reuseWindow-1); b++ {
+			try(k, b)
+		}
+		if s.gen-g >= reuseWindow {
+			try(k, s.gen-g)
+		}
+	}
+	return kind, back
 }
 
-// load returns userID's record as stored, and its sessions.
+// load returns userID's record as stored, and its sessions. A record that no key opens
+// holds no live session (S12): an event says so, and a login replaces it from this exact
+// value.
 func (m *sessions) load(ctx context.Context, userID string) ([]byte, []session, error) {
 	raw, err := m.cfg.Store.Load(ctx, userID)
 	if err != nil {
 		return nil, nil, &internalError{"Store.Load", err}
 	}
 	ss, err := openRecord(m.keys, userID, raw)
-	if err != nil {
+	switch {
+	case err == errUnreadable:
+		m.emit(ctx, Event{Kind: EventRecordUnreadable, UserID: userID})
+	case errors.Is(err, ErrUnavailable):
+		return nil, nil, err
+	case err != nil:
 		return nil, nil, &internalError{"Store (record)", err}
 	}
 	return raw, ss, nil
 }
 
-// maxSwaps bounds the compare-and-swap retries of one store update. Each retry means
-// another request changed the user's record in between, so running out takes that many
-// concurrent logins, refreshes or logouts of one user: a 500, never a lost write.
-const maxSwaps = 16
+// contention is how long update keeps trying while other requests change the user's
+// record (S13): past it, ErrUnavailable, a 503 with Retry-After, never a lost write.
+// Between tries it waits a random time below a bound that doubles from 1 ms to 64 ms
+// (full jitter), so that many requests of one user at once spread out.
+const contention = 2 * time.Second
 
 var (
-	errContended = errors.New("the record kept changing under concurrent updates")
+	errBusy = fmt.Errorf("%w: the session record kept changing under concurrent requests", ErrUnavailable)
 	// errUnchanged, from an update's change function, ends the update without a write.
 	errUnchanged = errors.New("jwtauth: no change")
 )
@@ -254,7 +289,8 @@ var (
 // server whose clock is behind another's never writes a session used before it was
 // created, nor reopens a reuse interval.
 func (m *sessions) update(ctx context.Context, userID string, change func(ss []session, now int64) ([]session, error)) error {
-	for i := 0; i < maxSwaps; i++ {
+	deadline := time.Now().Add(contention) // the real clock: Config.Now may stand still
+	for wait := time.Millisecond; ; wait = min(2*wait, 64*time.Millisecond) {
 		raw, ss, err := m.load(ctx, userID)
 		if err != nil {
 			return err
@@ -287,8 +323,11 @@ func (m *sessions) update(ctx context.Context, userID string, change func(ss []s
 		} else if ok {
 			return nil
 		}
+		if time.Now().After(deadline) {
+			return errBusy
+		}
+		time.Sleep(time.Duration(mathrand.Int63n(int64(wait)))) // not a secret: any source will do
 	}
-	return &internalError{"Store.CompareAndSwap", errContended}
 }
 
 // start stores s, made by newSession, as a new session of userID opened now, ending the
@@ -318,15 +357,20 @@ func (m *sessions) start(ctx context.Context, userID string, s *session) (string
 }
 
 // rotate decides on the refresh token presented for the session id of userID (sid, its
-// claim, names it in events) and returns the session's next one (empty without
-// rotation). The decision and the write are one compare-and-swap of the record; another
-// session's change in between makes update decide again on a fresh load. Its caller
-// passes a context that the client cannot cancel: a client that presents a rotated-out
-// token and hangs up must not escape the end of its session.
-func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid, presented string) (next string, err error) {
+// claim, names it in events), with the access token that came with it, issued at
+// generation g. It returns the session's next refresh token (empty without rotation),
+// and the access token that sign makes for the generation it answers with: sign runs
+// before the write, so that claims that cannot be signed cost the client no session.
+// The decision and the write are one compare-and-swap of the record; another session's
+// change in between makes update decide again on a fresh load. Its caller passes a
+// context that the client cannot cancel: a client that presents a rotated-out token and
+// hangs up must not escape the end of its session.
+func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid string, g uint32, presented string,
+	sign func(gen uint32) (string, error)) (next, access string, err error) {
 	var behind int // rotations behind, for a rotated-out token: reuse
-	err = m.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
-		behind, next = 0, ""
+	var rolledBack bool
+	err = m.update(ctx, userID, func(ss []session, now int64) (_ []session, err error) {
+		behind, rolledBack, next = 0, false, ""
 		i := find(ss, id)
 		if i < 0 {
 			return nil, errNoSession
@@ -335,7 +379,14 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid,
 		if err := m.ended(s, now); err != nil {
 			return nil, err // S5: even inside the reuse interval
 		}
-		kind, back := m.match(s, presented)
+		if g > s.gen {
+			// S9: the access token was issued at a later generation than the record
+			// holds, so the record was rolled back (a restored backup, a store
+			// writer), and the tokens it rotated out would refresh again: end it.
+			rolledBack = true
+			return slices.Delete(ss, i, i+1), nil
+		}
+		kind, back := m.match(s, presented, g)
 		switch kind {
 		case current:
 			// RFC 9700 §4.14.2: "the authorization server issues a new refresh token
@@ -346,7 +397,8 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid,
 				next = s.current(m.keys[0])
 			}
 			s.used = now
-			return ss, nil
+			access, err = sign(s.gen)
+			return ss, err
 		case previous:
 			// Within ReuseInterval of the rotation, the token just rotated out gets
 			// the same successor the first request got: two tabs refreshing at once
@@ -355,7 +407,8 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid,
 			// on the record as it is at the swap: never after a logout.
 			if !m.cfg.InsecureNoRotation && now-s.rotated < m.cfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
 				next = s.current(m.keys[0])
-				return ss, nil
+				access, err = sign(s.gen)
+				return ss, err
 			}
 			fallthrough
 		case ancestor:
@@ -367,7 +420,7 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid,
 			// refresh token." The family is this session: the user's other devices
 			// stay logged in.
 			behind = back
-			return append(ss[:i], ss[i+1:]...), nil
+			return slices.Delete(ss, i, i+1), nil
 		}
 		// Not a token of this session at all: no evidence of a breach, nothing revoked.
 		return nil, errRefreshMismatch
@@ -376,13 +429,20 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid,
 	switch {
 	case errors.Is(err, errSessionIdle), errors.Is(err, errSessionTooOld):
 		ev.Kind, ev.Reason = EventSessionEnded, "expired"
+	case errors.Is(err, errSessionRevoked):
+		ev.Kind, ev.Reason = EventSessionEnded, "revoked"
 	case err != nil:
-		return "", err
+		return "", "", err
+	case rolledBack:
+		ev.Kind, err = EventRollbackDetected, errRolledBack
 	case behind > 0:
 		ev.Kind, ev.GenerationsBehind, err = EventReuseDetected, behind, errRefreshReused
 	}
 	m.emit(ctx, ev)
-	return next, err
+	if err != nil {
+		return "", "", err
+	}
+	return next, access, nil
 }
 
 // errSessionGone is an access token whose session has ended, where a live one is
@@ -392,8 +452,9 @@ var errSessionGone = fmt.Errorf("%w: the token's session has ended", ErrTokenInv
 // end ends the live sessions of userID for which end is true, in one compare-and-swap,
 // and reports how many it ended; each is an EventSessionEnded with reason. With caller,
 // the session of the access token that asks must be live: a token of an ended session
-// manages nothing. It runs even when the client has gone: a request must not escape a
-// revocation by hanging up.
+// manages nothing. A record no key opens holds no session: without caller, end deletes
+// it. It runs even when the client has gone: a request must not escape a revocation by
+// hanging up.
 func (m *sessions) end(ctx context.Context, userID string, caller *sessionID, reason string, end func(*session) bool) (int, error) {
 	var ended []sessionID
 	err := m.update(context.WithoutCancel(ctx), userID, func(ss []session, now int64) ([]session, error) {
@@ -409,7 +470,7 @@ func (m *sessions) end(ctx context.Context, userID string, caller *sessionID, re
 			}
 			kept = append(kept, s)
 		}
-		if len(ended) == 0 {
+		if len(ended) == 0 && len(ss) > 0 {
 			return nil, errUnchanged
 		}
 		return kept, nil
@@ -423,23 +484,24 @@ func (m *sessions) end(ctx context.Context, userID string, caller *sessionID, re
 	return len(ended), nil
 }
 
-// endAll ends every session of userID. A record the package cannot read (a 500 at every
-// login, refresh and logout of the user) is deleted whole: it is the way out.
+// endAll ends every session of userID and deletes the record, whatever it holds: one
+// that no key opens (end deletes it: it holds no session), one that does not decode, or
+// one of a newer version. RevokeSessions is the admin's way out of each.
 func (m *sessions) endAll(ctx context.Context, userID string) error {
 	_, err := m.end(ctx, userID, nil, "revoked", func(*session) bool { return true })
-	if !errors.Is(err, errCorruptRecord) {
+	if !errors.Is(err, errCorruptRecord) && !errors.Is(err, errNewerRecord) {
 		return err
 	}
+	// An authentic record this code cannot read: delete it as it was loaded.
 	ctx = context.WithoutCancel(ctx)
 	raw, err := m.cfg.Store.Load(ctx, userID)
-	if err == nil && raw != nil {
-		var ok bool
-		if ok, err = m.cfg.Store.CompareAndSwap(ctx, userID, raw, nil, 0); err == nil && !ok {
-			err = errContended
-		}
-	}
 	if err != nil {
-		return &internalError{"Store", err}
+		return &internalError{"Store.Load", err}
+	}
+	if ok, err := m.cfg.Store.CompareAndSwap(ctx, userID, raw, nil, 0); err != nil {
+		return &internalError{"Store.CompareAndSwap", err}
+	} else if !ok {
+		return errBusy
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -219,6 +221,83 @@ func TestRefreshReplayOfRotatedOutTokenEndsItsSession(t *testing.T) {
 	// The other device refreshes as before.
 	if rec := f.do(t, "POST", "/auth/refresh", refreshBody(phone.RefreshToken), bearer(phone.AccessToken)...); rec.Code != 200 {
 		t.Fatalf("the other device's refresh: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestReuseDetectionCannotBeOutrun (S3): a thief with a stolen pair refreshes 40 times,
+// far past the generations match tries without a pair; when the victim comes back with
+// the pair it holds, its access token names the generation its refresh token was issued
+// at, the token is recognised as rotated out, and the session ends: the thief's current
+// token with it, with a reuse_detected event 40 generations behind.
+func TestReuseDetectionCannotBeOutrun(t *testing.T) {
+	f, log := eventFixture(t, nil)
+	victim := f.login(t, "alice")
+	sid := claimsOf(t, f, victim).SessionID
+	thief := victim
+	for i := range 40 {
+		rec := f.do(t, "POST", "/auth/refresh", refreshBody(thief.RefreshToken), bearer(thief.AccessToken)...)
+		if rec.Code != 200 {
+			t.Fatalf("thief's refresh %d: %d %s", i, rec.Code, rec.Body)
+		}
+		thief = tokensOf(t, rec)
+	}
+	log.take()
+	rec := f.do(t, "POST", "/auth/refresh", refreshBody(victim.RefreshToken), bearer(victim.AccessToken)...)
+	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+	log.wantEvents(t, "the victim's refresh", Event{Kind: EventReuseDetected, UserID: "alice", SessionID: sid, GenerationsBehind: 40})
+	rec = f.do(t, "POST", "/auth/refresh", refreshBody(thief.RefreshToken), bearer(thief.AccessToken)...)
+	checkError(t, rec, 401, "AuthenticationFailed", "Authentication failed.")
+}
+
+// countingKey is a macKey for secret that counts the MACs it computes in *n.
+func countingKey(secret []byte, n *atomic.Int64) *macKey {
+	return &macKey{pool: sync.Pool{New: func() any { return &macState{h: countingHash{hmac.New(sha256.New, secret), n}} }}}
+}
+
+type countingHash struct {
+	hash.Hash
+	n *atomic.Int64
+}
+
+func (h countingHash) Sum(b []byte) []byte { h.n.Add(1); return h.Hash.Sum(b) }
+
+// TestGarbageRefreshCostsNoMoreThanAValidOne (S3): a refresh token that matches nothing
+// costs no more MACs than a valid one does with the same access token, whichever
+// generation that access token is of and however many keys are configured, so that
+// recognising old tokens gives no one a lever to make the server work harder.
+func TestGarbageRefreshCostsNoMoreThanAValidOne(t *testing.T) {
+	old := []byte(strings.Repeat("p", 32))
+	a, _, _ := sessionAuth(t, func(c *Config) { c.PreviousSecrets = [][]byte{old} })
+	var n atomic.Int64
+	a.tok.keys[0], a.tok.keys[1] = countingKey(testSecret, &n), countingKey(old, &n)
+	tok, err := a.IssueTokens(context.Background(), &User{ID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := tok
+	for range 2 * reuseWindow {
+		if tok, err = a.refresh(requestWithTokens(tok)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cost := func(access, refresh string) (int64, *Tokens, error) {
+		n.Store(0)
+		next, err := a.refresh(requestWithTokens(&Tokens{AccessToken: access, RefreshToken: refresh}))
+		return n.Load(), next, err
+	}
+	for _, access := range []string{first.AccessToken, tok.AccessToken} {
+		garbage, _, err := cost(access, strings.Repeat("A", 24))
+		if !errors.Is(err, errRefreshMismatch) {
+			t.Fatalf("garbage: %v", err)
+		}
+		valid, next, err := cost(access, tok.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if garbage > valid || garbage < 2*reuseWindow {
+			t.Errorf("a garbage refresh token cost %d MACs, a valid one %d", garbage, valid)
+		}
+		tok = next
 	}
 }
 
@@ -595,9 +674,10 @@ func TestRefreshMismatchWritesNothing(t *testing.T) {
 	}
 }
 
-// TestLoginOnAContendedStoreIs500: a record that changes under every swap (a storm of
-// concurrent logins) makes a login a 500 after bounded retries, not a loop.
-func TestLoginOnAContendedStoreIs500(t *testing.T) {
+// TestLoginOnAContendedStoreIs503: a record that changes under every swap (a storm of
+// concurrent logins that never ends) makes a login a 503 with Retry-After once the
+// retries have run for their time, never a 500 and never a loop.
+func TestLoginOnAContendedStoreIs503(t *testing.T) {
 	f := newFixture(t, nil)
 	n := 0
 	f.store.setAfter(func(method string) {
@@ -611,12 +691,12 @@ func TestLoginOnAContendedStoreIs500(t *testing.T) {
 		}
 	})
 	rec := f.do(t, "POST", "/auth", loginBody("alice"))
-	checkError(t, rec, 500, "InternalServerError", "Internal server error.")
-	if n := f.store.count("cas"); n != maxSwaps {
-		t.Errorf("%d swaps, want %d", n, maxSwaps)
+	checkError(t, rec, 503, "ServiceUnavailable", "Busy: try again shortly.")
+	if got := rec.Header().Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After %q, want 1", got)
 	}
-	if !strings.Contains(f.log.String(), errContended.Error()) {
-		t.Errorf("log %q", f.log.String())
+	if n := f.store.count("cas"); n < 2 {
+		t.Errorf("%d swaps: the login gave up without retrying", n)
 	}
 }
 

@@ -60,26 +60,26 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 // TestRecordMAC: a record is bound to its user and to the Secret; every flipped bit,
-// another user's key, or another secret is errCorruptRecord. A previous secret still
+// another user's key, or another secret is errUnreadable. A previous secret still
 // opens it, so that rotating the Secret ends no session.
 func TestRecordMAC(t *testing.T) {
 	a, _, _ := sessionAuth(t, nil)
 	b := sealRecord(a.tok.keys[0], "alice", testSessions())
-	if _, err := openRecord(a.tok.keys, "mallory", b); !errors.Is(err, errCorruptRecord) {
-		t.Errorf("alice's record under mallory's key: %v, want errCorruptRecord", err)
+	if _, err := openRecord(a.tok.keys, "mallory", b); !errors.Is(err, errUnreadable) {
+		t.Errorf("alice's record under mallory's key: %v, want errUnreadable", err)
 	}
-	if _, err := openRecord(a.tok.keys, "alic", b); !errors.Is(err, errCorruptRecord) {
+	if _, err := openRecord(a.tok.keys, "alic", b); !errors.Is(err, errUnreadable) {
 		t.Errorf("alice's record under the key alic: %v", err)
 	}
 	for i := range b {
 		c := bytes.Clone(b)
 		c[i] ^= 1
-		if _, err := openRecord(a.tok.keys, "alice", c); !errors.Is(err, errCorruptRecord) {
-			t.Fatalf("bit 0 of byte %d flipped: %v, want errCorruptRecord", i, err)
+		if _, err := openRecord(a.tok.keys, "alice", c); !errors.Is(err, errUnreadable) {
+			t.Fatalf("bit 0 of byte %d flipped: %v, want errUnreadable", i, err)
 		}
 	}
 	other, _, _ := sessionAuth(t, func(c *Config) { c.Secret = []byte(strings.Repeat("o", 32)) })
-	if _, err := openRecord(other.tok.keys, "alice", b); !errors.Is(err, errCorruptRecord) {
+	if _, err := openRecord(other.tok.keys, "alice", b); !errors.Is(err, errUnreadable) {
 		t.Errorf("a record sealed under another secret: %v", err)
 	}
 	rotated, _, _ := sessionAuth(t, func(c *Config) {
@@ -107,7 +107,6 @@ func TestRecordDecodeIsStrict(t *testing.T) {
 		{"empty", []byte{}},
 		{"one byte", []byte{recordVersion}},
 		{"version 0", mod(func(b []byte) []byte { b[0] = 0; return b })},
-		{"version 2", mod(func(b []byte) []byte { b[0] = 2; return b })},
 		{"count 0", []byte{recordVersion, 0}},
 		{"count larger than the data", mod(func(b []byte) []byte { b[1] = 3; return b })},
 		{"count smaller than the data", mod(func(b []byte) []byte { b[1] = 1; return b })},
@@ -125,6 +124,12 @@ func TestRecordDecodeIsStrict(t *testing.T) {
 				t.Fatalf("decodeRecord = %v, %v; want errCorruptRecord", ss, err)
 			}
 		})
+	}
+	// A newer version is not corrupt: newer replicas wrote it during a rolling deploy.
+	for _, b := range [][]byte{mod(func(b []byte) []byte { b[0] = 2; return b }), {255}} {
+		if ss, err := decodeRecord(b); !errors.Is(err, errNewerRecord) || ss != nil {
+			t.Errorf("version %d: decodeRecord = %v, %v; want errNewerRecord", b[0], ss, err)
+		}
 	}
 }
 
@@ -258,9 +263,25 @@ func TestEvictionCountsLiveSessionsOnly(t *testing.T) {
 	}
 }
 
-// TestCorruptRecordIs500AndEndsNothing: a record the package cannot read answers 500
-// at every operation and is left as it is; only RevokeSessions, the admin's way out,
-// deletes it.
+// plantRecord replaces alice's record with body sealed under a's Secret (an authentic
+// record the package did not write), or with body as it is when seal is false.
+func plantRecord(t *testing.T, a *Auth, st *MemStore, body []byte, seal bool) []byte {
+	t.Helper()
+	ctx := context.Background()
+	if seal {
+		mac := recordMAC(a.tok.keys[0], "alice", body)
+		body = append(bytes.Clone(body), mac[:]...)
+	}
+	raw, _ := st.Load(ctx, "alice")
+	if ok, _ := st.CompareAndSwap(ctx, "alice", raw, body, 0); !ok {
+		t.Fatal("could not plant the record")
+	}
+	return body
+}
+
+// TestCorruptRecordIs500AndEndsNothing: an authentic record that does not decode (a
+// bug, not an attack: its MAC is good) answers 500 at every operation and is left as it
+// is; only RevokeSessions, the admin's way out, deletes it.
 func TestCorruptRecordIs500AndEndsNothing(t *testing.T) {
 	a, st, _ := sessionAuth(t, nil)
 	ctx := context.Background()
@@ -269,11 +290,9 @@ func TestCorruptRecordIs500AndEndsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := st.Load(ctx, "alice")
-	corrupt := bytes.Clone(raw)
-	corrupt[5] ^= 0xff
-	if ok, _ := st.CompareAndSwap(ctx, "alice", raw, corrupt, 0); !ok {
-		t.Fatal("could not plant the corrupt record")
-	}
+	body := bytes.Clone(raw[:len(raw)-recordMACSize])
+	copy(body[2+48:], make([]byte, 8)) // created 0
+	corrupt := plantRecord(t, a, st, body, true)
 	for name, err := range map[string]error{
 		"refresh": func() error { _, err := a.refresh(requestWithTokens(tok)); return err }(),
 		"login":   func() error { _, err := a.IssueTokens(ctx, &User{ID: "alice"}); return err }(),
@@ -294,6 +313,86 @@ func TestCorruptRecordIs500AndEndsNothing(t *testing.T) {
 	}
 	if _, err := a.IssueTokens(ctx, &User{ID: "alice"}); err != nil {
 		t.Fatalf("login after RevokeSessions: %v", err)
+	}
+}
+
+// TestRecordOfANewerVersionIsLeftAlone: during a rolling deploy, a replica that meets a
+// record written by a newer one answers 503 with Retry-After (the client retries, and
+// reaches a newer replica or waits for the deploy) and neither replaces nor reads it as
+// empty, so the deploy logs no one out. RevokeSessions still deletes it.
+func TestRecordOfANewerVersionIsLeftAlone(t *testing.T) {
+	a, st, _ := sessionAuth(t, nil)
+	ctx := context.Background()
+	tok, err := a.IssueTokens(ctx, &User{ID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := st.Load(ctx, "alice")
+	body := append(bytes.Clone(raw[:len(raw)-recordMACSize]), "a field of version 2"...)
+	body[0] = recordVersion + 1
+	newer := plantRecord(t, a, st, body, true)
+	for name, err := range map[string]error{
+		"refresh": func() error { _, err := a.refresh(requestWithTokens(tok)); return err }(),
+		"login":   func() error { _, err := a.IssueTokens(ctx, &User{ID: "alice"}); return err }(),
+		"list":    func() error { _, err := a.Sessions(ctx, "alice"); return err }(),
+		"revoke":  func() error { _, err := a.RevokeSession(ctx, "alice", sidOf(t, a, tok.AccessToken)); return err }(),
+	} {
+		if e := a.httpError(err); e.Status != 503 || !errors.Is(err, errNewerRecord) {
+			t.Errorf("%s on a newer record: %v (%d), want a 503", name, err, e.Status)
+		}
+	}
+	if v, _ := st.Load(ctx, "alice"); !bytes.Equal(v, newer) {
+		t.Fatal("an operation changed the newer record")
+	}
+	if err := a.RevokeSessions(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := st.Load(ctx, "alice"); v != nil {
+		t.Fatalf("RevokeSessions left the newer record: %x", v)
+	}
+}
+
+// TestUnreadableRecordLocksNoOneOut (S12): a record no key opens (its Secret was
+// dropped in an emergency rotation, or something else wrote it) holds no live session.
+// A refresh against it is a 401, the list is empty, an event reports it, and a login
+// replaces it by a compare-and-swap from that exact value.
+func TestUnreadableRecordLocksNoOneOut(t *testing.T) {
+	var events []Event
+	a, st, _ := sessionAuth(t, func(c *Config) { c.OnEvent = func(_ context.Context, e Event) { events = append(events, e) } })
+	ctx := context.Background()
+	tok, err := a.IssueTokens(ctx, &User{ID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := st.Load(ctx, "alice")
+	garbage := plantRecord(t, a, st, append(bytes.Clone(raw[:len(raw)-1]), raw[len(raw)-1]^1), false)
+	events = nil
+	if _, err := a.refresh(requestWithTokens(tok)); a.httpError(err).Status != 401 {
+		t.Errorf("refresh on an unreadable record: %v, want a 401", err)
+	}
+	if ss, err := a.Sessions(ctx, "alice"); err != nil || len(ss) != 0 {
+		t.Errorf("sessions of an unreadable record: %v, %v; want none", ss, err)
+	}
+	if len(events) == 0 || events[0].Kind != EventRecordUnreadable || events[0].UserID != "alice" {
+		t.Errorf("events %+v, want record_unreadable for alice first", events)
+	}
+	if v, _ := st.Load(ctx, "alice"); !bytes.Equal(v, garbage) {
+		t.Fatal("a refresh or a list changed the unreadable record")
+	}
+	next, err := a.IssueTokens(ctx, &User{ID: "alice"})
+	if err != nil {
+		t.Fatalf("login on an unreadable record: %v", err)
+	}
+	if ss, err := a.Sessions(ctx, "alice"); err != nil || len(ss) != 1 || ss[0].ID != sidOf(t, a, next.AccessToken) {
+		t.Fatalf("after the login: %+v, %v; want its one session", ss, err)
+	}
+	// RevokeSessions deletes an unreadable record too.
+	plantRecord(t, a, st, garbage, false)
+	if err := a.RevokeSessions(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := st.Load(ctx, "alice"); v != nil {
+		t.Fatalf("RevokeSessions left the unreadable record: %x", v)
 	}
 }
 

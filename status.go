@@ -108,6 +108,7 @@ var errorClasses = []errorClass{
 	{cause: errNoRefreshQuery, status: 400, exception: "MissingRefreshToken", arg: refreshName, reason: "Refresh token %q not present as a query argument."},
 	{cause: errTwoRefresh, status: 400, exception: "InvalidRefreshToken", arg: refreshName, reason: "Refresh token %q sent more than once."},
 	{cause: errBadBody, status: 400, exception: "InvalidRequestBody", arg: refreshName, reason: "Request body must be a JSON object whose %q is a string."},
+	{cause: ErrUnavailable, status: 503, exception: "ServiceUnavailable", reason: "Busy: try again shortly."},
 	{cause: errLogoutScope, status: 400, exception: "InvalidRequest", reason: "The logout scope must be others or all."},
 	{cause: errUnknownSession, status: 404, exception: "NotFound", reason: "Session not found."},
 }
@@ -164,6 +165,9 @@ func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	}
 	if e.challenge != "" {
 		w.Header().Set("WWW-Authenticate", e.challenge)
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1") // RFC 9110 §10.2.3, in seconds
 	}
 	if a.cfg.ErrorHandler != nil {
 		a.cfg.ErrorHandler(w, r, e)
