@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	mathrand "math/rand"
 	"slices"
 	"time"
@@ -99,6 +100,8 @@ type sessions struct {
 	keys         []*macKey
 	now          func() time.Time
 	emit         func(context.Context, Event)
+	turns        [64]chan struct{} // see update
+	seed         maphash.Seed
 }
 
 // Defaults of the Refresh group.
@@ -114,7 +117,10 @@ func newSessions(cfg Refresh, keys []*macKey, now func() time.Time, emit func(co
 	setDefault(&cfg.IdleTimeout, defaultIdleTimeout)
 	setDefault(&cfg.MaxLifetime, defaultMaxLifetime)
 	setDefault(&cfg.MaxSessions, defaultMaxSessions)
-	m := &sessions{cfg: cfg, keys: keys, now: now, emit: emit}
+	m := &sessions{cfg: cfg, keys: keys, now: now, emit: emit, seed: maphash.MakeSeed()}
+	for i := range m.turns {
+		m.turns[i] = make(chan struct{}, 1)
+	}
 	if !cfg.RevokeBefore.IsZero() {
 		m.revokeBefore = cfg.RevokeBefore.UnixMilli()
 	}
@@ -249,8 +255,8 @@ func (m *sessions) match(s *session, presented string, g uint32) (kind, back int
 }
 
 // load returns userID's record as stored, and its sessions. A record that no key opens
-// holds no live session (S12): an event says so, and a login replaces it from this exact
-// value.
+// holds no live session (S12): load returns it with no sessions (a record that opens
+// holds at least one), and a login replaces it from this exact value.
 func (m *sessions) load(ctx context.Context, userID string) ([]byte, []session, error) {
 	raw, err := m.cfg.Store.Load(ctx, userID)
 	if err != nil {
@@ -258,14 +264,12 @@ func (m *sessions) load(ctx context.Context, userID string) ([]byte, []session, 
 	}
 	ss, err := openRecord(m.keys, userID, raw)
 	switch {
-	case err == errUnreadable:
-		m.emit(ctx, Event{Kind: EventRecordUnreadable, UserID: userID})
+	case err == errUnreadable, err == nil:
+		return raw, ss, nil
 	case errors.Is(err, ErrUnavailable):
 		return nil, nil, err
-	case err != nil:
-		return nil, nil, &internalError{"Store (record)", err}
 	}
-	return raw, ss, nil
+	return nil, nil, &internalError{"Store (record)", err}
 }
 
 // contention is how long update keeps trying while other requests change the user's
@@ -288,13 +292,32 @@ var (
 // Time only moves forward: now is never before the newest time in the record, so that a
 // server whose clock is behind another's never writes a session used before it was
 // created, nor reopens a reuse interval.
+//
+// Within one process, the updates of one user take turns (one of len(m.turns) slots,
+// by a hash of the user id) rather than race each other's swaps: a storm of logins of
+// one user then costs one load and one swap each. Processes still race, and retry.
 func (m *sessions) update(ctx context.Context, userID string, change func(ss []session, now int64) ([]session, error)) error {
 	deadline := time.Now().Add(contention) // the real clock: Config.Now may stand still
+	var unreadable bool                    // reported after the turn, so that OnEvent may change the record
+	defer func() {
+		if unreadable {
+			m.emit(ctx, Event{Kind: EventRecordUnreadable, UserID: userID})
+		}
+	}()
+	turn, t := m.turns[maphash.String(m.seed, userID)%uint64(len(m.turns))], time.NewTimer(contention)
+	select {
+	case turn <- struct{}{}:
+		t.Stop()
+		defer func() { <-turn }()
+	case <-t.C:
+		return errBusy
+	}
 	for wait := time.Millisecond; ; wait = min(2*wait, 64*time.Millisecond) {
 		raw, ss, err := m.load(ctx, userID)
 		if err != nil {
 			return err
 		}
+		unreadable = raw != nil && ss == nil
 		now := m.now().UnixMilli()
 		for _, s := range ss {
 			now = max(now, s.used, s.rotated)

@@ -1408,3 +1408,51 @@ func TestRefreshAndLogoutRefuseATokenWithoutUserID(t *testing.T) {
 		t.Error("alice's session changed")
 	}
 }
+
+// lostSwaps is a Store that counts the compare-and-swaps that lose, and slows every
+// load down so that requests that do not take turns would overlap.
+type lostSwaps struct {
+	MemStore
+	lost atomic.Int64
+}
+
+func (s *lostSwaps) Load(ctx context.Context, key string) ([]byte, error) {
+	time.Sleep(time.Millisecond)
+	return s.MemStore.Load(ctx, key)
+}
+
+func (s *lostSwaps) CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error) {
+	ok, err := s.MemStore.CompareAndSwap(ctx, key, old, new, ttl)
+	if !ok {
+		s.lost.Add(1)
+	}
+	return ok, err
+}
+
+// TestLoginsOfOneUserTakeTurns (S13): within one process, concurrent changes of one
+// user's record wait for each other instead of racing: 32 logins at once all succeed
+// and not one compare-and-swap is lost, so a storm costs one load and one swap per
+// login, not a retry loop that runs into the time bound.
+func TestLoginsOfOneUserTakeTurns(t *testing.T) {
+	st := &lostSwaps{}
+	a, _, _ := sessionAuth(t, func(c *Config) { c.Refresh.Store, c.Refresh.MaxSessions = st, 255 })
+	var wg sync.WaitGroup
+	errs := make([]error, 32)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = a.IssueTokens(context.Background(), &User{ID: "fleet"})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.lost.Load(); n != 0 {
+		t.Errorf("%d compare-and-swaps lost among logins of one process", n)
+	}
+	if ss, _ := a.Sessions(context.Background(), "fleet"); len(ss) != 32 {
+		t.Errorf("%d sessions, want 32", len(ss))
+	}
+}

@@ -410,3 +410,32 @@ func requestWithTokens(t *Tokens) *http.Request {
 	r.Header.Set("Authorization", "Bearer "+t.AccessToken)
 	return r
 }
+
+// TestOnEventMayChangeTheRecordItReportsOn: the record_unreadable event is sent after
+// the operation that met the record has let go of the user's turn, so that a hook may
+// clear the record with RevokeSessions without waiting for itself.
+func TestOnEventMayChangeTheRecordItReportsOn(t *testing.T) {
+	var a *Auth
+	var hookErr error
+	a, st, _ := sessionAuth(t, func(c *Config) {
+		c.OnEvent = func(ctx context.Context, e Event) {
+			if e.Kind == EventRecordUnreadable {
+				hookErr = a.RevokeSessions(ctx, e.UserID)
+			}
+		}
+	})
+	tok, err := a.IssueTokens(context.Background(), &User{ID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plantRecord(t, a, st, []byte("not a record of this Secret, nor of any other, at all"), false)
+	if _, err := a.refresh(requestWithTokens(tok)); a.httpError(err).Status != 401 {
+		t.Fatalf("refresh: %v, want a 401", err)
+	}
+	if hookErr != nil { // errBusy, after waiting out the bound, if the hook ran in the turn
+		t.Fatalf("the hook's RevokeSessions: %v", hookErr)
+	}
+	if v, _ := st.Load(context.Background(), "alice"); v != nil {
+		t.Fatalf("the hook did not clear the record: %q", v)
+	}
+}

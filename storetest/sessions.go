@@ -19,8 +19,8 @@ import (
 )
 
 // RunSessions checks jwtauth's sessions end to end, through the endpoints, with the
-// store that newStore returns: the properties S1 to S10 of refresh tokens per login, each
-// in a subtest named after it. Run it next to Run for a store of your own; a store that
+// store that newStore returns: the properties S1 to S14 of refresh tokens per login, each
+// in a subtest named after it (the attacks and incidents of S3, S9 and S12 to S14 too). Run it next to Run for a store of your own; a store that
 // passes Run passes RunSessions, so a failure here with a store that passes Run is a bug
 // in jwtauth.
 //
@@ -51,6 +51,11 @@ func RunSessions(t *testing.T, newStore func() jwtauth.Store, rounds int) {
 		{"S9 the store holds no refresh token", testNoTokenAtRest},
 		{"S9 rotating the secret ends no session", testSecretRotation},
 		{"S10 VerifySessions reaches access tokens at once", testVerifySessions},
+		{"S3 reuse detection cannot be outrun by 40 rotations", testReuseNotOutrun},
+		{"S12 an emergency Secret rotation locks no one out", testEmergencySecretRotation},
+		{"S9 a restored backup: the rollback is seen or RevokeBefore ends it", testRestoredBackup},
+		{"S13 a storm of 128 concurrent logins of one user all succeed", testLoginStorm},
+		{"S14 an expired access token ends only its own session", testExpiredTokenEndsOnlyItsOwn},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f(t, newSite(t, newStore(), rounds))
@@ -607,4 +612,142 @@ func testVerifySessions(t *testing.T, s *site) {
 	if code, _ := s.do("GET", "/orders", e.access, ""); code != 401 {
 		t.Fatalf("VerifySessions, a revoked session: %d, want 401", code)
 	}
+}
+
+// testReuseNotOutrun: a thief with a stolen pair refreshes 40 times; the victim comes
+// back with its pair, whose access token names the generation its refresh token was
+// issued at, and the session ends: the thief's current token with it.
+func testReuseNotOutrun(t *testing.T, s *site) {
+	u := s.user("alice")
+	victim, other := s.login(u), s.login(u)
+	thief := *victim
+	for i := 0; i < 40; i++ {
+		s.refresh(&thief, 200)
+	}
+	s.wantRefresh(victim, victim.refresh, 401, "the victim's pair after 40 rotations by the thief")
+	s.wantRefresh(&thief, thief.refresh, 401, "the thief's current token after the reuse")
+	s.refresh(other, 200)
+}
+
+// testEmergencySecretRotation: the Secret leaked and is replaced without keeping it in
+// PreviousSecrets. Every record it sealed is unreadable now: the old tokens are 401s
+// (never 500s), and a login opens a fresh session at once.
+func testEmergencySecretRotation(t *testing.T, s *site) {
+	u := s.user("alice")
+	d, e := s.login(u), s.login(u)
+	s.configure(func(c *jwtauth.Config) { c.Secret = []byte("storetest-emergency-secret-0123456789") })
+	s.wantRefresh(d, d.refresh, 401, "a refresh token of the dropped Secret")
+	if code, m := s.do("POST", "/auth/logout", e.access, ""); code != 401 {
+		t.Fatalf("logout with an access token of the dropped Secret: %d %v, want 401", code, m)
+	}
+	f := s.login(u)
+	if list := s.sessions(f); len(list) != 1 || list[0]["current"] != true {
+		t.Fatalf("after the login, sessions %v; want only the new one", list)
+	}
+	s.refresh(f, 200)
+	g := s.login(s.user("bob")) // a user with no record at all
+	s.refresh(g, 200)
+	if err := s.auth.RevokeSessions(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	s.wantRefresh(f, f.refresh, 401, "after RevokeSessions")
+}
+
+// testRestoredBackup: an older record of the user is written back, as restoring a
+// backup of the store does. An access token issued after the backup meets a record
+// older than itself: the session ends. A session ended since the backup (a logout) is
+// revived by the restore, which no store-only scheme can see; Refresh.RevokeBefore,
+// set to the time of the restore, ends it and every other session opened before, and
+// the user logs in again.
+func testRestoredBackup(t *testing.T, s *site) {
+	ctx := context.Background()
+	u := s.user("alice")
+	d := s.login(u)
+	backup, err := s.store.Load(ctx, u)
+	if err != nil || backup == nil {
+		t.Fatalf("Load = %x, %v", backup, err)
+	}
+	s.refresh(d, 200)
+	restore := func() {
+		t.Helper()
+		now, err := s.store.Load(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.store.CompareAndSwap(ctx, u, now, backup, time.Hour); !ok || err != nil {
+			t.Fatalf("restoring the backup: %v, %v", ok, err)
+		}
+	}
+	restore()
+	s.wantRefresh(d, d.refresh, 401, "an access token newer than the restored record")
+	s.wantRefresh(d, d.refresh, 401, "the session the rollback ended")
+
+	e := s.login(u)
+	backup, _ = s.store.Load(ctx, u)
+	if code, _ := s.do("POST", "/auth/logout", e.access, ""); code != 204 {
+		t.Fatalf("logout: %d", code)
+	}
+	restore() // the logout is undone: the package cannot tell
+	s.advance(time.Second)
+	s.configure(func(c *jwtauth.Config) { c.Refresh.RevokeBefore = s.clock() })
+	s.wantRefresh(e, e.refresh, 401, "a session opened before RevokeBefore")
+	f := s.login(u)
+	s.refresh(f, 200)
+	if list := s.sessions(f); len(list) != 1 {
+		t.Fatalf("sessions after RevokeBefore and a login: %v, want one", list)
+	}
+}
+
+// testLoginStorm: 128 logins of one user at once (a fleet sharing a service account, a
+// retry storm), half of them on a second replica sharing the store, all succeed: the
+// compare-and-swap retries are bounded by time, not by a small count. The wall time is
+// logged.
+func testLoginStorm(t *testing.T, s *site) {
+	const n = 128
+	replica := newSite(t, s.store.Store, s.rounds)
+	for _, r := range []*site{s, replica} {
+		r.configure(func(c *jwtauth.Config) { c.Refresh.MaxSessions = 255 })
+	}
+	for round := 0; round < min(s.rounds, 3); round++ {
+		u := s.user(fmt.Sprint("fleet-", round))
+		codes := make([]int, n)
+		start := time.Now()
+		race(n, func(i int) error {
+			codes[i], _ = []*site{s, replica}[i%2].do("POST", "/auth/", "", fmt.Sprintf(`{"user":%q}`, u))
+			return nil
+		})
+		took := time.Since(start)
+		for i, c := range codes {
+			if c != 200 {
+				t.Fatalf("round %d: login %d of %d answered %d", round, i, n, c)
+			}
+		}
+		t.Logf("round %d: %d concurrent logins of one user on two replicas, all 200, in %v", round, n, took.Round(time.Millisecond))
+		if list := s.sessions(s.login(u)); len(list) != n+1 {
+			t.Fatalf("round %d: %d sessions, want %d: a login was lost", round, len(list), n+1)
+		}
+	}
+}
+
+// testExpiredTokenEndsOnlyItsOwn: an access token past its exp (months old, found in a
+// log or a backup) manages no other session: ?scope=others and ?scope=all, the list and
+// DELETE /auth/sessions/{id} are 401s. A plain logout with it ends its own session.
+func testExpiredTokenEndsOnlyItsOwn(t *testing.T, s *site) {
+	u := s.user("alice")
+	old, phone := s.login(u), s.login(u)
+	id := s.sessions(phone)[1]["id"].(string)
+	s.advance(2 * time.Hour)
+	s.refresh(phone, 200)
+	for _, req := range [][2]string{{"POST", "/auth/logout?scope=all"}, {"POST", "/auth/logout?scope=others"},
+		{"GET", "/auth/sessions"}, {"DELETE", "/auth/sessions/" + id}} {
+		if code, m := s.do(req[0], req[1], old.access, ""); code != 401 {
+			t.Fatalf("%s %s with an expired access token: %d %v, want 401", req[0], req[1], code, m)
+		}
+	}
+	s.refresh(phone, 200)
+	if code, m := s.do("POST", "/auth/logout", old.access, ""); code != 204 {
+		t.Fatalf("logout with an expired access token: %d %v, want 204", code, m)
+	}
+	s.wantRefresh(old, old.refresh, 401, "the session its own expired token logged out")
+	s.refresh(phone, 200)
 }
