@@ -97,6 +97,9 @@ func TestNewRejectsUnsafeCombinations(t *testing.T) {
 		{"Refresh without RetrieveUser", "RetrieveUser", Config{Refresh: &Refresh{Store: new(MemStore)}}},
 		{"Endpoints without Authenticate", "Endpoints.Authenticate", Config{Endpoints: &Endpoints{}}},
 		{"negative Refresh.IdleTimeout", "Refresh.IdleTimeout", Config{RetrieveUser: userFromClaims, Refresh: &Refresh{Store: new(MemStore), IdleTimeout: -time.Second}}},
+		// A RevokeBefore in the future would end every login until then at once.
+		{"Refresh.RevokeBefore in the future", "Refresh.RevokeBefore",
+			Config{RetrieveUser: userFromClaims, Refresh: &Refresh{Store: new(MemStore), RevokeBefore: time.Now().Add(2 * time.Minute)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.Secret = testSecret
@@ -122,6 +125,8 @@ func TestNewAcceptsTheNearMisses(t *testing.T) {
 		{"SameSite=None, Secure", Config{Cookies: &Cookies{SameSite: http.SameSiteNoneMode}}},
 		{"InsecureAllowHTTP with plain names", Config{Cookies: &Cookies{InsecureAllowHTTP: true}}},
 		{"Refresh with a Store and RetrieveUser", Config{RetrieveUser: userFromClaims, Refresh: &Refresh{Store: new(MemStore)}}},
+		{"Refresh.RevokeBefore a minute ahead (a replica's clock behind the operator's)",
+			Config{RetrieveUser: userFromClaims, Refresh: &Refresh{Store: new(MemStore), RevokeBefore: time.Now().Add(time.Minute - time.Second)}}},
 		{"RetrieveUser without Refresh", Config{RetrieveUser: userFromClaims}},
 		{"Cookies without Endpoints (a verify-only service reading cookies)", Config{Cookies: &Cookies{}}},
 	} {

@@ -368,6 +368,8 @@ func (a *Auth) check(ep Endpoints, k Cookies) error {
 	rule(a.ep != nil && ep.Authenticate == nil, "Endpoints.Authenticate", "is required")
 	rule(a.sess != nil && r.Store == nil, "Refresh.Store", "is required")
 	rule(a.sess != nil && c.RetrieveUser == nil, "RetrieveUser", "is required with Refresh")
+	// A minute of grace for a replica whose clock is behind the operator's.
+	rule(r.RevokeBefore.After(c.Now().Add(time.Minute)), "Refresh.RevokeBefore", "is in the future: every login until then would end at once")
 	rule(c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL), "LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
 	rule(isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim), "UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid, sgen)")
 	rule(c.UserIDClaim == c.ScopesClaim, "ScopesClaim", "must differ from UserIDClaim")

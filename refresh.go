@@ -64,7 +64,7 @@ type Refresh struct {
 	// RevokeBefore ends every session opened before it: set it to the present time after
 	// restoring a backup of the store, or after anyone could write to the store, and
 	// every user logs in again (the store cannot tell a rolled-back record from a
-	// current one). Zero: none. New refuses a time in the future.
+	// current one). Zero: none. New refuses a time more than a minute in the future.
 	RevokeBefore time.Time
 	// VerifySessions makes Protected, Scoped and InjectUser also load the user's
 	// sessions at every request, and refuse (401) an access token whose session has
