@@ -59,7 +59,7 @@ func TestCookiesAreSecureHttpOnlyLaxByDefault(t *testing.T) {
 		if len(got) != 2 {
 			t.Errorf("%s set cookies %v, want access_token and refresh_token", name, got)
 		}
-		for _, cookie := range []string{"access_token", "refresh_token"} {
+		for _, cookie := range []string{"__Host-access_token", "refresh_token"} {
 			if want := forCookie(cookie, defaultCookieAttrs); !slices.Equal(got[cookie], want) {
 				t.Errorf("%s: %s attributes %q, want %q", name, cookie, got[cookie], want)
 			}
@@ -118,7 +118,7 @@ func TestSplitSignatureCookieIsHttpOnlyEvenWithScriptAccess(t *testing.T) {
 		f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{Split: true, InsecureScriptAccess: scripts} })
 		got := cookieAttrs(f.do(t, "POST", "/auth", loginBody("alice")))
 		noHTTPOnly := without(defaultCookieAttrs, "HttpOnly")
-		if !slices.Equal(got["access_token"], noHTTPOnly) || !slices.Equal(got["access_token_signature"], defaultCookieAttrs) {
+		if !slices.Equal(got["__Host-access_token"], noHTTPOnly) || !slices.Equal(got["__Host-access_token_signature"], defaultCookieAttrs) {
 			t.Errorf("InsecureScriptAccess=%v: %q", scripts, got)
 		}
 		want := defaultCookieAttrs
@@ -178,9 +178,88 @@ func TestInsecureBodyTokensPutsTokensInTheBody(t *testing.T) {
 		}
 		m := decodeMap(t, rec)
 		cs := cookiesByName(rec)
-		if len(m) != 2 || cs["access_token"] == nil || cs["refresh_token"] == nil ||
-			m["access_token"] != cs["access_token"].Value || m["refresh_token"] != cs["refresh_token"].Value {
+		if len(m) != 2 || cs["__Host-access_token"] == nil || cs["refresh_token"] == nil ||
+			m["access_token"] != cs["__Host-access_token"].Value || m["refresh_token"] != cs["refresh_token"].Value {
 			t.Errorf("%s: body %v, want the two cookies' tokens", name, m)
 		}
+	}
+}
+
+// TestCookieTossingOfTheAccessCookie (§9.4): with the default cookie settings the access
+// cookie is a "__Host-" cookie, which a browser takes only from this host itself. A
+// sibling subdomain can plant a cookie of the plain name (Domain=the parent domain), but
+// the package does not read it: a victim without a session does not act as the
+// attacker, and a victim with one goes on as itself.
+func TestCookieTossingOfTheAccessCookie(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{} })
+	bob := cookiesByName(f.do(t, "POST", "/auth", loginBody("bob")))["__Host-access_token"]
+	alice := cookiesByName(f.do(t, "POST", "/auth", loginBody("alice")))["__Host-access_token"]
+	if bob == nil || alice == nil {
+		t.Fatal("no __Host-access_token cookie with the default settings")
+	}
+	planted := "access_token=" + bob.Value
+	checkError(t, f.do(t, "GET", "/orders", "", "Cookie", planted), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
+	rec := f.do(t, "GET", "/orders", "", "Cookie", planted+"; __Host-access_token="+alice.Value)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"user":"alice"`) {
+		t.Fatalf("alice beside a planted cookie: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestCookieTossingOfTheRefreshCookie (§9.4): the refresh cookie cannot be a "__Host-"
+// cookie (its Path is the refresh endpoint's), so a sibling subdomain can plant one. A
+// refresh token of another session than the access token's matches nothing in the
+// access token's session: a 401 that ends neither session.
+func TestCookieTossingOfTheRefreshCookie(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{} })
+	bob := cookiesByName(f.do(t, "POST", "/auth", loginBody("bob")))
+	alice := cookiesByName(f.do(t, "POST", "/auth", loginBody("alice")))
+	refresh := func(access, refresh *http.Cookie) *httptest.ResponseRecorder {
+		return f.do(t, "POST", "/auth/refresh", "", "Cookie", "__Host-access_token="+access.Value+"; refresh_token="+refresh.Value)
+	}
+	checkError(t, refresh(alice["__Host-access_token"], bob["refresh_token"]), 401, "AuthenticationFailed", "Authentication failed.")
+	for name, jar := range map[string]map[string]*http.Cookie{"alice": alice, "bob": bob} {
+		if rec := refresh(jar["__Host-access_token"], jar["refresh_token"]); rec.Code != 200 {
+			t.Errorf("%s's own refresh after the planted cookie: %d %s", name, rec.Code, rec.Body)
+		}
+	}
+}
+
+// TestCookieNamesAndPrefixes: the access cookie gets the "__Host-" prefix only where a
+// browser would keep it (no Domain, Path=/, Secure), never on top of a prefix the name
+// already has; and New matches prefixes without regard to case, as browsers do, so a
+// "__host-" name is held to the "__Host-" rules.
+func TestCookieNamesAndPrefixes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cookies Cookies
+		want    string
+	}{
+		{"access_token", Cookies{}, "__Host-access_token"},
+		{"access_token", Cookies{Domain: "example.com"}, "access_token"},
+		{"access_token", Cookies{Path: "/app"}, "access_token"},
+		{"access_token", Cookies{InsecureAllowHTTP: true}, "access_token"},
+		{"__Secure-at", Cookies{}, "__Secure-at"},
+		{"__HOST-at", Cookies{}, "__HOST-at"},
+		{"__secure-at", Cookies{Domain: "example.com"}, "__secure-at"},
+	} {
+		a, err := New(Config{Secret: testSecret, AccessTokenName: tc.name, Cookies: &tc.cookies})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.cookie != tc.want {
+			t.Errorf("AccessTokenName %q with %+v: cookie %q, want %q", tc.name, tc.cookies, a.cookie, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		name, refresh, field string
+		cookies              Cookies
+	}{
+		{"__host-at", "", "Cookies.Domain, Cookies.Path", Cookies{Domain: "example.com"}},
+		{"__HOST-at", "", "Cookies.Domain, Cookies.Path", Cookies{Path: "/app"}},
+		{"__SECURE-at", "", "Cookies.InsecureAllowHTTP", Cookies{InsecureAllowHTTP: true}},
+		{"at", "__host-rt", "RefreshTokenName", Cookies{}},
+	} {
+		cfg := Config{Secret: testSecret, AccessTokenName: tc.name, RefreshTokenName: tc.refresh, Cookies: &tc.cookies}
+		mustReject(t, cfg, tc.field)
 	}
 }

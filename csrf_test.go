@@ -92,10 +92,14 @@ func TestCrossOriginCheckSkipsHeaderTokens(t *testing.T) {
 	}
 }
 
-// TestTrustedOriginsAreValidated: a trusted origin is scheme://host[:port] exactly.
+// TestTrustedOriginsAreValidated: a trusted origin is scheme://host[:port] exactly as
+// browsers send it in Origin: an entry no browser sends (a pattern, upper case, a
+// default port, a path) would trust nothing while looking as if it trusted something.
 func TestTrustedOriginsAreValidated(t *testing.T) {
 	for _, o := range []string{"admin.example.com", "https://", "https://admin.example.com/", "https://admin.example.com/path",
-		"https://admin.example.com?q", "https://user@admin.example.com", "null", "*"} {
+		"https://admin.example.com?q", "https://user@admin.example.com", "null", "*", "https://*.example.com",
+		"https://Admin.example.com", "HTTPS://admin.example.com", "https://admin.example.com:443", "http://admin.example.com:80",
+		"https://adm%69n.example.com"} {
 		_, err := New(Config{Secret: testSecret, Cookies: &Cookies{TrustedOrigins: []string{o}}})
 		if err == nil || !strings.Contains(err.Error(), "Cookies.TrustedOrigins") {
 			t.Errorf("trusted origin %q: %v, want an error naming Cookies.TrustedOrigins", o, err)

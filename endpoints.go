@@ -240,10 +240,10 @@ func (a *Auth) setCookies(w http.ResponseWriter, r *http.Request, name string, t
 	}
 	if a.cookies.Split {
 		i := strings.LastIndexByte(access, '.') // -1 without a token: both cookies are cleared
-		set(a.cfg.AccessTokenName+"_signature", access[i+1:], a.cookies.Path, true)
+		set(a.cookie+"_signature", access[i+1:], a.cookies.Path, true)
 		access = access[:max(i, 0)]
 	}
-	set(a.cfg.AccessTokenName, access, a.cookies.Path, !a.cookies.InsecureScriptAccess && !a.cookies.Split)
+	set(a.cookie, access, a.cookies.Path, !a.cookies.InsecureScriptAccess && !a.cookies.Split)
 	if refresh != "" || t == nil && a.sess != nil {
 		// The path the browser used, from the request line: a router may have
 		// stripped a prefix from r.URL.Path.

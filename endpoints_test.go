@@ -223,9 +223,9 @@ func tokensOf(t testing.TB, rec *httptest.ResponseRecorder) *Tokens {
 		t.Fatalf("token response %q: %v", rec.Body, err)
 	}
 	cs := cookiesByName(rec)
-	if c := cs["access_token"]; body.Access == "" && c != nil {
+	if c := cs["__Host-access_token"]; body.Access == "" && c != nil {
 		body.Access = c.Value
-		if sig := cs["access_token_signature"]; sig != nil {
+		if sig := cs["__Host-access_token_signature"]; sig != nil {
 			body.Access += "." + sig.Value
 		}
 	}
@@ -707,15 +707,15 @@ func TestCookieMode(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		cookies Cookies
-		want    http.Cookie // attributes of the access and refresh cookies
+		want    http.Cookie // the access cookie's name, and the attributes of both cookies
 	}{
-		{"defaults", Cookies{}, http.Cookie{Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}},
+		{"defaults", Cookies{}, http.Cookie{Name: "__Host-access_token", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}},
 		{"all set", Cookies{Domain: "example.com", Path: "/app", SameSite: http.SameSiteStrictMode, MaxAge: 3600},
-			http.Cookie{Path: "/app", Domain: "example.com", MaxAge: 3600, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}},
+			http.Cookie{Name: "access_token", Path: "/app", Domain: "example.com", MaxAge: 3600, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}},
 		{"InsecureScriptAccess", Cookies{InsecureScriptAccess: true},
-			http.Cookie{Path: "/", Secure: true, SameSite: http.SameSiteLaxMode}},
+			http.Cookie{Name: "__Host-access_token", Path: "/", Secure: true, SameSite: http.SameSiteLaxMode}},
 		{"InsecureAllowHTTP", Cookies{InsecureAllowHTTP: true},
-			http.Cookie{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}},
+			http.Cookie{Name: "access_token", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, func(c *Config) { c.Cookies = &tc.cookies })
@@ -730,7 +730,7 @@ func TestCookieMode(t *testing.T) {
 			if len(cs) != 2 {
 				t.Errorf("cookies %q, want the access and refresh tokens", rec.Header()["Set-Cookie"])
 			}
-			for _, name := range []string{"access_token", "refresh_token"} {
+			for _, name := range []string{tc.want.Name, "refresh_token"} {
 				c := cs[name]
 				if c == nil {
 					t.Fatalf("no %s cookie", name)
@@ -744,16 +744,16 @@ func TestCookieMode(t *testing.T) {
 					t.Errorf("%s cookie %+v, want %+v", name, c, w)
 				}
 			}
-			if c, err := f.a.Verify(cs["access_token"].Value); err != nil || c.UserID != "alice" {
+			if c, err := f.a.Verify(cs[tc.want.Name].Value); err != nil || c.UserID != "alice" {
 				t.Errorf("access cookie: %v %v", c, err)
 			}
-			if f.sessionToken(t, cs["access_token"].Value) != cs["refresh_token"].Value {
+			if f.sessionToken(t, cs[tc.want.Name].Value) != cs["refresh_token"].Value {
 				t.Error("the refresh cookie is not the current token of the access cookie's session")
 			}
 			if f.a.cookies.Path == "/app" {
 				return // the routes are not under /app
 			}
-			if rec := f.do(t, "GET", "/orders", "", "Cookie", "access_token="+cs["access_token"].Value); rec.Code != 200 {
+			if rec := f.do(t, "GET", "/orders", "", "Cookie", tc.want.Name+"="+cs[tc.want.Name].Value); rec.Code != 200 {
 				t.Errorf("cookie refused: %d %s", rec.Code, rec.Body)
 			}
 		})
@@ -768,9 +768,9 @@ func TestCookieStrictness(t *testing.T) {
 		"Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback).")
 	checkError(t, f.do(t, "GET", "/orders", ""), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
 	// Two cookies of the token's name are ambiguous.
-	rec := f.do(t, "GET", "/orders", "", "Cookie", "access_token="+tok+"; access_token="+tok)
+	rec := f.do(t, "GET", "/orders", "", "Cookie", "__Host-access_token="+tok+"; __Host-access_token="+tok)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
-	rec = f.do(t, "GET", "/orders", "", "Cookie", "access_token="+tok, "Cookie", "access_token="+tok)
+	rec = f.do(t, "GET", "/orders", "", "Cookie", "__Host-access_token="+tok, "Cookie", "__Host-access_token="+tok)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
 
 	g := newFixture(t, func(c *Config) { c.Cookies = &Cookies{}; c.HeaderFallback = true })
@@ -780,7 +780,7 @@ func TestCookieStrictness(t *testing.T) {
 	}
 	checkError(t, g.do(t, "GET", "/orders", ""), 401, "MissingAuthorizationHeader", "Authorization header not present.")
 	// A present cookie wins over the header; a bad one is not rescued by a good header.
-	rec = g.do(t, "GET", "/orders", "", append(bearer(tok), "Cookie", "access_token=bad")...)
+	rec = g.do(t, "GET", "/orders", "", append(bearer(tok), "Cookie", "__Host-access_token=bad")...)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
 }
 
@@ -789,7 +789,7 @@ func TestCookieSplit(t *testing.T) {
 	rec := f.do(t, "POST", "/auth", loginBody("alice"))
 	tok := tokensOf(t, rec).AccessToken
 	cs := cookiesByName(rec)
-	hp, sig := cs["access_token"], cs["access_token_signature"]
+	hp, sig := cs["__Host-access_token"], cs["__Host-access_token_signature"]
 	if hp == nil || sig == nil {
 		t.Fatalf("cookies %v", rec.Header()["Set-Cookie"])
 	}
@@ -802,15 +802,15 @@ func TestCookieSplit(t *testing.T) {
 	if rec := f.do(t, "GET", "/orders", "", "Cookie", cookieHeader(rec)); rec.Code != 200 {
 		t.Errorf("split cookies refused: %d %s", rec.Code, rec.Body)
 	}
-	rec = f.do(t, "GET", "/orders", "", "Cookie", "access_token="+hp.Value)
+	rec = f.do(t, "GET", "/orders", "", "Cookie", "__Host-access_token="+hp.Value)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
-	rec = f.do(t, "GET", "/orders", "", "Cookie", "access_token_signature="+sig.Value)
+	rec = f.do(t, "GET", "/orders", "", "Cookie", "__Host-access_token_signature="+sig.Value)
 	checkError(t, rec, 401, "Unauthorized", "Auth required.")
 	checkError(t, f.do(t, "GET", "/orders", ""), 401, "MissingAuthorizationCookie", "Authorization cookie not present.")
 	// Either half sent twice is ambiguous, even when both copies agree.
 	for _, jar := range []string{
-		"access_token=" + hp.Value + "; access_token=" + hp.Value + "; access_token_signature=" + sig.Value,
-		"access_token=" + hp.Value + "; access_token_signature=" + sig.Value + "; access_token_signature=" + sig.Value,
+		"__Host-access_token=" + hp.Value + "; __Host-access_token=" + hp.Value + "; __Host-access_token_signature=" + sig.Value,
+		"__Host-access_token=" + hp.Value + "; __Host-access_token_signature=" + sig.Value + "; __Host-access_token_signature=" + sig.Value,
 	} {
 		checkError(t, f.do(t, "GET", "/orders", "", "Cookie", jar), 401, "Unauthorized", "Auth required.")
 		r := httptest.NewRequest("GET", "/orders", nil)
@@ -1221,8 +1221,8 @@ func TestHostileInputsNeverPanic(t *testing.T) {
 				reqs := []*http.Request{}
 				for _, target := range []string{"/orders", "/auth/verify", "/auth/me", "/whoami"} {
 					for _, hdr := range [][2]string{
-						{"Authorization", v}, {"Authorization", "Bearer " + v}, {"Cookie", "access_token=" + v},
-						{"Cookie", "access_token=" + v + "; access_token_signature=" + v}, {"Cookie", v}, {"Accept", v},
+						{"Authorization", v}, {"Authorization", "Bearer " + v}, {"Cookie", "__Host-access_token=" + v},
+						{"Cookie", "__Host-access_token=" + v + "; __Host-access_token_signature=" + v}, {"Cookie", v}, {"Accept", v},
 					} {
 						r := httptest.NewRequest("GET", target, nil)
 						r.Header.Add(hdr[0], hdr[1])
@@ -1243,7 +1243,7 @@ func TestHostileInputsNeverPanic(t *testing.T) {
 				// refresh token body, cookie and query argument.
 				r := httptest.NewRequest("POST", "/auth/refresh?refresh_token="+url.QueryEscape(v)+"&access_token="+alice.AccessToken, strings.NewReader(v))
 				r.Header.Set("Authorization", "Bearer "+alice.AccessToken)
-				r.Header.Set("Cookie", "access_token="+alice.AccessToken+"; refresh_token="+v)
+				r.Header.Set("Cookie", "__Host-access_token="+alice.AccessToken+"; refresh_token="+v)
 				reqs = append(reqs, r)
 				for _, r := range reqs {
 					rec := httptest.NewRecorder()

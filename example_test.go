@@ -202,7 +202,7 @@ func Example_cookies() {
 	fmt.Println(resp.StatusCode, bodyOf(resp))
 	// Output:
 	// 200 {}
-	// access_token: Path=/ Max-Age=3600 HttpOnly=true Secure=true SameSite=Lax:true
+	// __Host-access_token: Path=/ Max-Age=3600 HttpOnly=true Secure=true SameSite=Lax:true
 	// 200 ok
 	// 401 {"exception":"MissingAuthorizationCookie","reasons":["Authorization cookie not present (the Authorization header is not read in cookie mode without HeaderFallback)."]}
 }

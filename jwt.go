@@ -262,6 +262,7 @@ type Auth struct {
 	tok     tokens     // the token core
 	sess    *sessions  // the session layer; nil without Config.Refresh
 	cookies *Cookies   // a copy, defaults applied; nil without Config.Cookies
+	cookie  string     // the access cookie's name (see Cookies)
 	ep      *Endpoints // a copy, defaults applied; nil without Config.Endpoints
 	cfg     Config     // the rest, defaults applied; its group pointers are nil
 }
@@ -318,6 +319,13 @@ func New(cfg Config) (*Auth, error) {
 			k.SameSite = http.SameSiteLaxMode
 		}
 		a.cookies = &k
+		// RFC 6265bis §4.1.3.2: a browser keeps a "__Host-" cookie only from a secure
+		// origin, host-only and with Path=/, so that no sibling subdomain can plant one
+		// (cookie tossing). The settings that allow it get it by default.
+		a.cookie = c.AccessTokenName
+		if k.Domain == "" && k.Path == "/" && !k.InsecureAllowHTTP && cookiePrefix(a.cookie) == "" {
+			a.cookie = "__Host-" + a.cookie
+		}
 	}
 	a.tok = tokens{names: newClaimTable(c.UserIDClaim, c.ScopesClaim), maxSize: c.MaxTokenSize,
 		leeway: max(c.Leeway, 0), verifyExp: !c.InsecureNoExpiry, issuer: c.Issuer, audience: c.Audience,
@@ -412,20 +420,36 @@ func (a *Auth) check(ep Endpoints, k Cookies) error {
 		rule(!isToken(n.v), n.field, fmt.Sprintf("must be a name of letters, digits and !#$%%&'*+-.^_`|~, got %q", n.v))
 	}
 	for _, o := range k.TrustedOrigins {
-		// An origin is exactly scheme://host[:port]: no user, path, query or fragment.
+		// An origin as browsers send it (RFC 6454 §6.2): scheme://host[:port] in lower
+		// case, without a default port, a user, a path, a query or a fragment, and no
+		// pattern: an entry that no browser sends trusts nothing, or not what it seems to.
 		u, err := url.Parse(o)
-		rule(err != nil || u.Host == "" || o != u.Scheme+"://"+u.Host, "Cookies.TrustedOrigins", fmt.Sprintf("must hold origins of the form scheme://host[:port], got %q", o))
+		rule(err != nil || u.Host == "" || o != u.Scheme+"://"+u.Host || o != strings.ToLower(o) || strings.ContainsAny(o, "*%") ||
+			u.Port() == map[string]string{"http": "80", "https": "443"}[u.Scheme], "Cookies.TrustedOrigins",
+			fmt.Sprintf("must hold origins as browsers send them, scheme://host[:port] in lower case without a default port, got %q", o))
 	}
 	// RFC 6265bis §4.1.3: a "__Secure-" cookie must be Secure, and a "__Host-" cookie
-	// must also be host-only with Path=/. The refresh cookie's Path is the refresh
-	// endpoint's, so it cannot be a "__Host-" cookie.
-	for _, name := range []string{c.AccessTokenName, c.RefreshTokenName} {
-		host := a.cookies != nil && strings.HasPrefix(name, "__Host-")
-		rule((host || strings.HasPrefix(name, "__Secure-")) && k.InsecureAllowHTTP, "Cookies.InsecureAllowHTTP", fmt.Sprintf("cannot be set with the cookie name %q, which requires Secure", name))
+	// must also be host-only with Path=/; browsers match the prefixes without regard to
+	// case. The refresh cookie's Path is the refresh endpoint's, so it cannot be a
+	// "__Host-" cookie.
+	for _, name := range []string{a.cookie, c.RefreshTokenName} {
+		host := a.cookies != nil && cookiePrefix(name) == "__Host-"
+		rule(cookiePrefix(name) != "" && k.InsecureAllowHTTP, "Cookies.InsecureAllowHTTP", fmt.Sprintf("cannot be set with the cookie name %q, which requires Secure", name))
 		rule(host && name == c.RefreshTokenName, "RefreshTokenName", fmt.Sprintf("cannot start with __Host- (which needs Path=/, and the refresh cookie is scoped to the refresh endpoint): use __Secure-, got %q", name))
 		rule(host && (k.Domain != "" || k.Path != "/"), "Cookies.Domain, Cookies.Path", fmt.Sprintf("must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name))
 	}
 	return errors.Join(errs...)
+}
+
+// cookiePrefix returns the RFC 6265bis prefix that name starts with, "__Host-" or
+// "__Secure-", matched without regard to case as browsers do, or "".
+func cookiePrefix(name string) string {
+	for _, p := range []string{"__Host-", "__Secure-"} {
+		if len(name) >= len(p) && strings.EqualFold(name[:len(p)], p) {
+			return p
+		}
+	}
+	return ""
 }
 
 // isToken reports whether s is a non-empty RFC 9110 §5.6.2 token.

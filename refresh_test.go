@@ -1027,17 +1027,17 @@ func TestRefreshCookieMode(t *testing.T) {
 		t.Fatalf("refresh with cookies: %d %s", rec.Code, rec.Body)
 	}
 	cs := cookiesByName(rec)
-	if cs["access_token"] == nil || cs["refresh_token"] == nil {
+	if cs["__Host-access_token"] == nil || cs["refresh_token"] == nil {
 		t.Fatalf("refresh did not set both cookies: %v", rec.Header()["Set-Cookie"])
 	}
-	if f.sessionToken(t, cs["access_token"].Value) != cs["refresh_token"].Value {
+	if f.sessionToken(t, cs["__Host-access_token"].Value) != cs["refresh_token"].Value {
 		t.Error("the refresh cookie is not the session's current token")
 	}
 	// The refresh token cookie is required in strict cookie mode, even with a body.
-	rec = f.do(t, "POST", "/auth/refresh", refreshBody("x"), "Cookie", "access_token="+cs["access_token"].Value)
+	rec = f.do(t, "POST", "/auth/refresh", refreshBody("x"), "Cookie", "__Host-access_token="+cs["__Host-access_token"].Value)
 	checkError(t, rec, 400, "MissingRefreshToken", `Refresh token "refresh_token" not present as a cookie.`)
 	// Two refresh cookies are ambiguous.
-	rec = f.do(t, "POST", "/auth/refresh", "", "Cookie", cookieHeader(rec)+"; refresh_token=a; refresh_token=b; access_token="+cs["access_token"].Value)
+	rec = f.do(t, "POST", "/auth/refresh", "", "Cookie", cookieHeader(rec)+"; refresh_token=a; refresh_token=b; __Host-access_token="+cs["__Host-access_token"].Value)
 	checkError(t, rec, 400, "InvalidRefreshToken", "")
 }
 
@@ -1141,7 +1141,7 @@ func TestLogoutClearsCookies(t *testing.T) {
 			}
 			continue
 		}
-		for _, name := range []string{"access_token", "access_token_signature", "refresh_token"} {
+		for _, name := range []string{"access_token", "access_token_signature", "refresh_token"} { // a Domain: no __Host- prefix
 			c := cs[name]
 			path := "/"
 			if name == "refresh_token" {

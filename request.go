@@ -37,9 +37,10 @@ var (
 	errCrossOrigin    = errors.New("jwtauth: cross-origin request refused")
 )
 
-// place names a token and the errors of the places it may be missing from or repeated in.
+// place names a token, as a query argument and as a cookie, and the errors of the places
+// it may be missing from or repeated in.
 type place struct {
-	name                 string
+	name, cookie         string
 	noCookie, twoCookies error
 	noQuery, twoQuery    error
 }
@@ -58,9 +59,9 @@ type place struct {
 // rejecting a second method, but we never guess between two values of one.
 func (a *Auth) readToken(r *http.Request, refresh bool) (string, error) {
 	if a.cookies != nil || a.cfg.InsecureQueryString {
-		p := place{a.cfg.AccessTokenName, errNoCookie, errTwoCookies, errNoQueryArg, errTwoQueryArgs}
+		p := place{a.cfg.AccessTokenName, a.cookie, errNoCookie, errTwoCookies, errNoQueryArg, errTwoQueryArgs}
 		if refresh {
-			p = place{a.cfg.RefreshTokenName, errNoRefreshCook, errTwoRefresh, errNoRefreshQuery, errTwoRefresh}
+			p = place{a.cfg.RefreshTokenName, a.cfg.RefreshTokenName, errNoRefreshCook, errTwoRefresh, errNoRefreshQuery, errTwoRefresh}
 		}
 		if a.cookies != nil {
 			if tok, err := a.cookieToken(r, p, refresh); err != p.noCookie || !a.cfg.HeaderFallback {
@@ -129,10 +130,10 @@ func (a *Auth) sameOrigin(r *http.Request) error {
 // header is not read.
 func (a *Auth) cookieToken(r *http.Request, p place, refresh bool) (string, error) {
 	var vals, sigs []string
-	sigName := p.name + "_signature"
+	sigName := p.cookie + "_signature"
 	for _, c := range r.Cookies() {
 		switch c.Name {
-		case p.name:
+		case p.cookie:
 			vals = append(vals, c.Value)
 		case sigName:
 			sigs = append(sigs, c.Value)

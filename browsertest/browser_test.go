@@ -386,7 +386,7 @@ func testOtherOrigins(t *testing.T, d *demo, browser context.Context, rep *repor
 			var withCookie int
 			for _, path := range []string{"/app/auth", "/app/api/orders", "/app/auth/logout"} {
 				for _, x := range netlog.to(d.base + path) {
-					if x.Sent["access_token"] != "" {
+					if x.Sent["__Host-access_token"] != "" {
 						withCookie++
 					}
 				}
@@ -434,7 +434,7 @@ func testCookies(t *testing.T, d *demo, browser context.Context, rep *report) {
 	openApp(t, d, tab, "login")
 	login(t, tab)
 	host, _, _ := net.SplitHostPort(strings.TrimPrefix(d.base, "http://"))
-	want := map[string]string{"access_token": "/", "refresh_token": "/app/auth/refresh"}
+	want := map[string]string{"__Host-access_token": "/", "refresh_token": "/app/auth/refresh"}
 	got := map[string]bool{}
 	for _, c := range getCookies(t, d, tab) {
 		rep.add(t, "scenario 4, cookie %s as Chromium stored it: Domain=%s (host-only: %v) Path=%s HttpOnly=%v Secure=%v SameSite=%s Session=%v SourceScheme=%s",

@@ -46,14 +46,14 @@ func tokenCookies(t *testing.T, resp *http.Response) (access, refresh *http.Cook
 	t.Helper()
 	for _, c := range resp.Cookies() {
 		switch c.Name {
-		case "access_token":
+		case "__Host-access_token":
 			access = c
 		case "refresh_token":
 			refresh = c
 		}
 	}
 	if access == nil || refresh == nil {
-		t.Fatalf("want access_token and refresh_token cookies, got %q", resp.Header.Values("Set-Cookie"))
+		t.Fatalf("want __Host-access_token and refresh_token cookies, got %q", resp.Header.Values("Set-Cookie"))
 	}
 	for _, c := range []*http.Cookie{access, refresh} {
 		if c.Value == "" || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Domain != "" {
@@ -150,7 +150,7 @@ func TestBrowserApp(t *testing.T) {
 	for _, c := range resp.Cookies() {
 		cleared[c.Name] = c.MaxAge < 0 && c.Value == ""
 	}
-	if !cleared["access_token"] || !cleared["refresh_token"] {
+	if !cleared["__Host-access_token"] || !cleared["refresh_token"] {
 		t.Errorf("logout clears %v; want both cookies: %q", cleared, resp.Header.Values("Set-Cookie"))
 	}
 	resp, body = appCall(t, ts, "POST", "/app/auth/refresh", []*http.Cookie{access2, refresh2}, "", nil)
