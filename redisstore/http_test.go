@@ -265,20 +265,39 @@ func TestHTTPRedisDown(t *testing.T) {
 	login(t, a)
 }
 
-func TestHTTPStoreErrorIs500(t *testing.T) {
-	// A Redis error that is not an outage (WRONGTYPE: someone else's list under the
-	// key) is a 500 with no detail, and does not count as a wrong token: nothing is
-	// revoked.
+// TestHTTPKeyOfAnotherTypeLocksNoOneOut (S12): someone else's list under a user's key
+// holds no live session: the refresh is a 401 and leaves the list alone, a login
+// replaces it, and RevokeSessions deletes one.
+func TestHTTPKeyOfAnotherTypeLocksNoOneOut(t *testing.T) {
 	c := sharedClient(t)
 	prefix := testPrefix(t, c)
-	a := newInstance(t, redisstore.New(c, redisstore.Options{Prefix: prefix}))
+	store := redisstore.New(c, redisstore.Options{Prefix: prefix})
+	a := newInstance(t, store)
 	access, refreshTok := login(t, a)
 	ctx := context.Background()
-	c.Del(ctx, prefix+"alice")
-	c.RPush(ctx, prefix+"alice", "not a digest")
-	wantReply(t, "refresh over a list", refresh(t, a, access, refreshTok), http.StatusInternalServerError, "InternalServerError")
+	list := func() {
+		t.Helper()
+		c.Del(ctx, prefix+"alice")
+		c.RPush(ctx, prefix+"alice", "not a record")
+	}
+	list()
+	wantReply(t, "refresh over a list", refresh(t, a, access, refreshTok), http.StatusUnauthorized, "AuthenticationFailed")
 	if typ := c.Type(ctx, prefix+"alice").Val(); typ != "list" {
-		t.Fatalf("the key is now a %q: a store error revoked the token", typ)
+		t.Fatalf("a refresh turned the list into a %q", typ)
+	}
+	access, refreshTok = login(t, a)
+	wantReply(t, "refresh after a login over the list", refresh(t, a, access, refreshTok), http.StatusOK, "")
+	list()
+	auth, err := jwtauth.New(jwtauth.Config{Secret: httpSecret, RetrieveUser: func(context.Context, *jwtauth.Claims) (*jwtauth.User, error) { return nil, nil },
+		Refresh: &jwtauth.Refresh{Store: store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.RevokeSessions(ctx, "alice"); err != nil {
+		t.Fatalf("RevokeSessions of a list: %v", err)
+	}
+	if n := c.Exists(ctx, prefix+"alice").Val(); n != 0 {
+		t.Fatal("RevokeSessions left the list")
 	}
 }
 

@@ -22,10 +22,12 @@
 // # Errors and timeouts
 //
 // A missing key is Load's (nil, nil) and a failed compare is CompareAndSwap's (false,
-// nil), as the Store contract says. Every other outcome (Redis down, a timeout, a done
-// context, a key of another type) is an error prefixed "redisstore: " and wrapping the
-// client's, and jwtauth answers 500: an outage never looks like a missing session or a
-// wrong refresh token, which would log the user out or end a session.
+// nil), as the Store contract says. A key of another type (someone's list under a
+// user's key) is a value no jwtauth key opens, so jwtauth counts it as no live session:
+// a login replaces it, and Auth.RevokeSessions deletes it. Every other outcome (Redis
+// down, a timeout, a done context) is an error prefixed "redisstore: " and wrapping
+// the client's, and jwtauth answers 500: an outage never looks like a missing session
+// or a wrong refresh token, which would log the user out or end a session.
 //
 // How long a call may take is the client's business: set DialTimeout, ReadTimeout,
 // WriteTimeout and MaxRetries (-1 disables retries; 0 means 3) on the redis.Options, or
@@ -48,6 +50,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jwtauth/jwtauth"
@@ -91,12 +94,22 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	return s
 }
 
+// otherType is what Load returns for a key of another type than string: a value that
+// no jwtauth record equals (a record begins with its version, 1). A compare-and-swap
+// from it replaces or deletes the key, whatever its type.
+const otherType = "\x00redisstore: a key of another type"
+
 // Load returns the value stored under Prefix+key (GET), or nil and no error when there
-// is none or it has expired. The slice is the caller's.
+// is none or it has expired. A key of another type than string is the value
+// "\x00redisstore: a key of another type", which a CompareAndSwap from it replaces. The
+// slice is the caller's.
 func (s *Store) Load(ctx context.Context, key string) ([]byte, error) {
 	v, err := s.client.Get(ctx, s.prefix+key).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
+	}
+	if err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE") {
+		return []byte(otherType), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: load: %w", err)
@@ -113,10 +126,12 @@ func (s *Store) Load(ctx context.Context, key string) ([]byte, error) {
 //	ARGV[1]  "1": the key must hold ARGV[2], byte for byte; "0": it must not exist
 //	ARGV[3]  "1": store ARGV[4]; "0": delete the key
 //	ARGV[5]  the TTL in milliseconds, "0" for none
+//	ARGV[6]  otherType, what a key of another type than string compares as
 //
-// It returns 1 when it swapped, 0 when the compare failed and nothing changed. A key of
-// another type makes GET, and so the script, fail with WRONGTYPE. Lua strings hold any
-// bytes, and == on them compares bytes. SET without PX removes an earlier TTL, so a
+// It returns 1 when it swapped, 0 when the compare failed and nothing changed. GET of a
+// key of another type is a WRONGTYPE error, which the script catches (redis.pcall); SET
+// and DEL replace a key of any type. Lua strings hold any bytes, and == on them compares
+// bytes. SET without PX removes an earlier TTL, so a
 // value stored with ttl 0 never expires.
 //
 // The comparison is not constant-time. It need not be: old is a record jwtauth loaded,
@@ -127,7 +142,13 @@ func (s *Store) Load(ctx context.Context, key string) ([]byte, error) {
 // EVALSHA and falls back to EVAL when the server does not know the script yet (after a
 // restart or SCRIPT FLUSH).
 var casScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
+local cur = redis.pcall('GET', KEYS[1])
+if type(cur) == 'table' and cur.err then
+	if string.sub(cur.err, 1, 9) ~= 'WRONGTYPE' then
+		return cur
+	end
+	cur = ARGV[6]
+end
 if ARGV[1] == '1' then
 	if cur ~= ARGV[2] then
 		return 0
@@ -159,7 +180,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, old, new []byte,
 		ms++
 	}
 	n, err := casScript.Run(ctx, s.client, []string{s.prefix + key},
-		flag(old != nil), old, flag(new != nil), new, strconv.FormatInt(int64(ms), 10)).Int64()
+		flag(old != nil), old, flag(new != nil), new, strconv.FormatInt(int64(ms), 10), otherType).Int64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: compare-and-swap: %w", err)
 	}
