@@ -434,8 +434,8 @@ type Tokens struct {
 // u and, with Config.Refresh, opens a session (ending the least recently used one beyond
 // Refresh.MaxSessions) and returns its first refresh token. The claims are the user's
 // ID, Scopes and Claims plus, from the Config, exp (now + ExpirationDelta), iat when
-// SetIssuedAt, nbf when NotBeforeDelta is set, iss and aud when set, and sid with
-// Config.Refresh. A nil user, an empty ID or an extra claim overriding a registered one
+// SetIssuedAt, nbf when NotBeforeDelta is set, iss and aud when set, and sid and sgen
+// (generation 0) with Config.Refresh. A nil user, an empty ID or an extra claim overriding a registered one
 // is an error wrapping ErrInvalidClaims, and so is a token Sign refuses (see Sign); a
 // failing store's error is returned wrapped. It takes no request: no hook needs one. It
 // is safe for concurrent use.
@@ -443,7 +443,7 @@ func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
 	t, s, sid := &Tokens{}, session{}, ""
 	var err error
 	if a.sess != nil {
-		if s, err = newSession(); err != nil {
+		if s, err = a.sess.newSession(); err != nil {
 			return nil, err
 		}
 		sid = s.id.String()

@@ -529,9 +529,10 @@ func (a *Auth) RevokeSession(ctx context.Context, userID, sessionID string) (boo
 	return n > 0, err
 }
 
-// RevokeSessions ends every session of userID, on every device. It is also the way out
-// of a record the package cannot read (a 500 at every login, refresh and logout of the
-// user): it deletes such a record whole. It is safe for concurrent use.
+// RevokeSessions ends every session of userID, on every device, and deletes the user's
+// record whatever it holds: it is also the way out of a record that no key opens, of an
+// authentic one that does not decode (a 500 at every login, refresh and logout of the
+// user), and of one of a newer version. It is safe for concurrent use.
 func (a *Auth) RevokeSessions(ctx context.Context, userID string) error {
 	if a.sess == nil {
 		return errNoRefresh

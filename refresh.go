@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	mathrand "math/rand"
 	"slices"
 	"time"
@@ -102,6 +103,7 @@ type sessions struct {
 	emit         func(context.Context, Event)
 	turns        [64]chan struct{} // see update
 	seed         maphash.Seed
+	random       io.Reader // crypto/rand.Reader
 }
 
 // Defaults of the Refresh group.
@@ -117,7 +119,7 @@ func newSessions(cfg Refresh, keys []*macKey, now func() time.Time, emit func(co
 	setDefault(&cfg.IdleTimeout, defaultIdleTimeout)
 	setDefault(&cfg.MaxLifetime, defaultMaxLifetime)
 	setDefault(&cfg.MaxSessions, defaultMaxSessions)
-	m := &sessions{cfg: cfg, keys: keys, now: now, emit: emit, seed: maphash.MakeSeed()}
+	m := &sessions{cfg: cfg, keys: keys, now: now, emit: emit, seed: maphash.MakeSeed(), random: rand.Reader}
 	for i := range m.turns {
 		m.turns[i] = make(chan struct{}, 1)
 	}
@@ -147,9 +149,9 @@ func (e *internalError) Error() string { return "jwtauth: " + e.op + ": " + e.er
 func (e *internalError) Unwrap() error { return e.err }
 
 // newSession makes a session with a random id and key; start sets its times.
-func newSession() (s session, err error) {
-	if _, err = rand.Read(s.id[:]); err == nil {
-		_, err = rand.Read(s.key[:])
+func (m *sessions) newSession() (s session, err error) {
+	if _, err = io.ReadFull(m.random, s.id[:]); err == nil {
+		_, err = io.ReadFull(m.random, s.key[:])
 	}
 	if err != nil {
 		err = &internalError{"crypto/rand", err}

@@ -983,12 +983,12 @@ func TestRefreshTokenDerivation(t *testing.T) {
 // and each sid 22 that parseSID reads back.
 func TestNewSessionUnique(t *testing.T) {
 	const n = 100_000
-	a := testAuth(t, nil)
+	a, _, _ := sessionAuth(t, nil)
 	ids := make(map[[16]byte]struct{}, n)
 	keys := make(map[[32]byte]struct{}, n)
 	toks := make(map[string]struct{}, n)
 	for i := 0; i < n; i++ {
-		s, err := newSession()
+		s, err := a.sess.newSession()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1454,5 +1454,36 @@ func TestLoginsOfOneUserTakeTurns(t *testing.T) {
 	}
 	if ss, _ := a.Sessions(context.Background(), "fleet"); len(ss) != 32 {
 		t.Errorf("%d sessions, want 32", len(ss))
+	}
+}
+
+// TestLoginWithoutRandomnessOpensNoSession: when crypto/rand fails (it can before Go
+// 1.24), a login is a 500 that opens no session, never a session of a predictable id
+// or key.
+func TestLoginWithoutRandomnessOpensNoSession(t *testing.T) {
+	a, st, _ := sessionAuth(t, nil)
+	a.sess.random = iotest.ErrReader(errors.New("no entropy"))
+	tok, err := a.IssueTokens(context.Background(), &User{ID: "alice"})
+	if tok != nil || a.httpError(err).Status != 500 || !strings.Contains(err.Error(), "crypto/rand") {
+		t.Fatalf("IssueTokens = %v, %v; want a 500 naming crypto/rand", tok, err)
+	}
+	if v, _ := st.Load(context.Background(), "alice"); v != nil {
+		t.Fatal("a session was stored")
+	}
+}
+
+// TestSessionMethodsNeedRefresh: the admin methods on an Auth without Config.Refresh
+// say so, rather than report no sessions (which would read as "nothing to revoke").
+func TestSessionMethodsNeedRefresh(t *testing.T) {
+	a := testAuth(t, nil)
+	ctx := context.Background()
+	if _, err := a.Sessions(ctx, "alice"); err != errNoRefresh {
+		t.Errorf("Sessions: %v", err)
+	}
+	if _, err := a.RevokeSession(ctx, "alice", "AAAAAAAAAAAAAAAAAAAAAA"); err != errNoRefresh {
+		t.Errorf("RevokeSession: %v", err)
+	}
+	if err := a.RevokeSessions(ctx, "alice"); err != errNoRefresh {
+		t.Errorf("RevokeSessions: %v", err)
 	}
 }

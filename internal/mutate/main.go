@@ -8,7 +8,10 @@
 // false && (cond). It is a development tool, run by scripts/mutate.sh; the library does
 // not import it.
 //
-//	go run ./internal/mutate [-run REGEX] [-funcs f,g] DIR FILE.go...
+// The tests of -pkgs (relative to DIR) judge each mutant; a mutant that makes them run
+// past -timeout (a retry loop whose bound was disabled) counts as killed.
+//
+//	go run ./internal/mutate [-run REGEX] [-funcs f,g] [-pkgs ". ./sub"] [-timeout 2m] DIR FILE.go...
 package main
 
 import (
@@ -29,9 +32,11 @@ import (
 func main() {
 	run := flag.String("run", ".", "the tests to run against each mutant (go test -run)")
 	funcs := flag.String("funcs", "", "comma-separated functions to mutate (default: all)")
+	flag.StringVar(&pkgs, "pkgs", ".", "space-separated packages whose tests judge each mutant")
+	flag.StringVar(&timeout, "timeout", "2m", "go test -timeout for each mutant")
 	flag.Parse()
 	if flag.NArg() < 2 {
-		fmt.Fprintln(os.Stderr, "usage: mutate [-run REGEX] [-funcs f,g] DIR FILE.go...")
+		fmt.Fprintln(os.Stderr, "usage: mutate [-run REGEX] [-funcs f,g] [-pkgs PKGS] [-timeout D] DIR FILE.go...")
 		os.Exit(2)
 	}
 	work, err := os.MkdirTemp("", "mutate")
@@ -157,11 +162,15 @@ func rejects(body []ast.Stmt, returnsErr, noResults bool) bool {
 	return false
 }
 
-// goTest runs the tests in dir, a second time if the first run did not build: a build
-// cache shared with other builds can fail a build for reasons of its own.
+// pkgs and timeout are the -pkgs and -timeout flags.
+var pkgs, timeout string
+
+// goTest runs the tests of pkgs in dir, a second time if the first run did not build: a
+// build cache shared with other builds can fail a build for reasons of its own.
 func goTest(dir, run string) (out []byte, err error) {
 	for try := 0; try < 2; try++ {
-		cmd := exec.Command("go", "test", "-count=1", "-failfast", "-vet=off", "-run", run, ".")
+		args := []string{"test", "-count=1", "-failfast", "-vet=off", "-timeout", timeout, "-run", run}
+		cmd := exec.Command("go", append(args, strings.Fields(pkgs)...)...)
 		cmd.Dir = dir
 		if out, err = cmd.CombinedOutput(); !bytes.Contains(out, []byte("[build failed]")) {
 			break
