@@ -21,7 +21,8 @@ const (
 	// is the event to alert on: the token was stolen, or a client kept an old one.
 	EventReuseDetected EventKind = "reuse_detected"
 	// EventSessionEnded: the session SessionID ended; Reason is "logout", "revoked"
-	// (RevokeSession, RevokeSessions, DELETE /auth/sessions/{id}), "expired" (found
+	// (RevokeSession, RevokeSessions, DELETE /auth/sessions/{id}, or found opened before
+	// Refresh.RevokeBefore at a refresh), "expired" (found
 	// past its idle timeout or maximum lifetime at a refresh) or "evicted" (by a login
 	// beyond Refresh.MaxSessions).
 	EventSessionEnded EventKind = "session_ended"
