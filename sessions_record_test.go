@@ -439,3 +439,82 @@ func TestOnEventMayChangeTheRecordItReportsOn(t *testing.T) {
 		t.Fatalf("the hook did not clear the record: %q", v)
 	}
 }
+
+// TestRollbackOfTheRecordEndsTheSession (S9): an older record of the user is written
+// back (a restored backup, a store writer). The client's access token was issued at a
+// later generation than the record now holds: the refresh ends that session, with a
+// rollback_detected event, rather than let the rotated-out tokens the record revives
+// refresh again. The user's other session, which the rollback did not touch, lives on.
+func TestRollbackOfTheRecordEndsTheSession(t *testing.T) {
+	var events []Event
+	a, st, _ := sessionAuth(t, func(c *Config) { c.OnEvent = func(_ context.Context, e Event) { events = append(events, e) } })
+	ctx := context.Background()
+	tok, err := a.IssueTokens(ctx, &User{ID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone, err := a.IssueTokens(ctx, &User{ID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup, _ := st.Load(ctx, "alice")
+	if tok, err = a.refresh(requestWithTokens(tok)); err != nil {
+		t.Fatal(err)
+	}
+	plantRecord(t, a, st, backup, false)
+	events = nil
+	if _, err := a.refresh(requestWithTokens(tok)); !errors.Is(err, errRolledBack) {
+		t.Fatalf("refresh with an access token newer than the record: %v, want errRolledBack", err)
+	}
+	if len(events) != 1 || events[0].Kind != EventRollbackDetected || events[0].SessionID != sidOf(t, a, tok.AccessToken) {
+		t.Fatalf("events %+v, want one rollback_detected for the session", events)
+	}
+	if ss, _ := a.Sessions(ctx, "alice"); len(ss) != 1 || ss[0].ID != sidOf(t, a, phone.AccessToken) {
+		t.Fatalf("sessions after the rollback: %+v, want only the phone's", ss)
+	}
+	if _, err := a.refresh(requestWithTokens(phone)); err != nil {
+		t.Fatalf("the phone's refresh: %v", err)
+	}
+}
+
+// TestRevokeBeforeEndsTheSessionsOpenedBefore (S9): Refresh.RevokeBefore, set after a
+// restore, ends every session opened before it (a refresh of one is a 401 with a
+// session_ended event, reason revoked) and none opened at or after it.
+func TestRevokeBeforeEndsTheSessionsOpenedBefore(t *testing.T) {
+	var events []Event
+	clk := &clock{t: time.UnixMilli(1_700_000_000_000)}
+	st := &MemStore{now: clk.now}
+	mk := func(before time.Time) *Auth {
+		a, err := New(Config{Secret: testSecret, Now: clk.now, RetrieveUser: userFromClaims,
+			OnEvent: func(_ context.Context, e Event) { events = append(events, e) },
+			Refresh: &Refresh{Store: st, RevokeBefore: before}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	ctx := context.Background()
+	old, err := mk(time.Time{}).IssueTokens(ctx, &User{ID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.add(time.Second)
+	a := mk(clk.now())
+	events = nil
+	if _, err := a.refresh(requestWithTokens(old)); !errors.Is(err, errSessionRevoked) {
+		t.Fatalf("a session opened before RevokeBefore: %v, want errSessionRevoked", err)
+	}
+	if len(events) != 1 || events[0].Kind != EventSessionEnded || events[0].Reason != "revoked" {
+		t.Fatalf("events %+v, want session_ended revoked", events)
+	}
+	fresh, err := a.IssueTokens(ctx, &User{ID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.refresh(requestWithTokens(fresh)); err != nil {
+		t.Fatalf("a session opened at RevokeBefore: %v", err)
+	}
+	if ss, _ := a.Sessions(ctx, "alice"); len(ss) != 1 {
+		t.Fatalf("sessions %+v, want only the one opened at RevokeBefore", ss)
+	}
+}
