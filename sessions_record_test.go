@@ -518,3 +518,43 @@ func TestRevokeBeforeEndsTheSessionsOpenedBefore(t *testing.T) {
 		t.Fatalf("sessions %+v, want only the one opened at RevokeBefore", ss)
 	}
 }
+
+// TestAnEndedSessionSaysWhy: a refresh of an ended session is a 401 whose cause (shown
+// with InsecureDebug) says which limit ended it: the idle timeout, or the maximum
+// lifetime however often it was refreshed. The
+// record lives on through the user's other sessions, and no write has swept the ended
+// one out yet.
+func TestAnEndedSessionSaysWhy(t *testing.T) {
+	a, _, clk := sessionAuth(t, func(c *Config) { c.Refresh.IdleTimeout, c.Refresh.MaxLifetime = time.Hour, 3*time.Hour })
+	ctx := context.Background()
+	login := func() *Tokens {
+		tok, err := a.IssueTokens(ctx, &User{ID: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	refresh := func(tok *Tokens) *Tokens {
+		next, err := a.refresh(requestWithTokens(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next
+	}
+	idle, busy := login(), login()
+	clk.add(50 * time.Minute)
+	busy = refresh(busy)
+	clk.add(20 * time.Minute) // 70 minutes: idle ended at 60
+	if _, err := a.refresh(requestWithTokens(idle)); !errors.Is(err, errSessionIdle) {
+		t.Errorf("idle for 70 minutes: %v, want errSessionIdle", err)
+	}
+	clk.add(30 * time.Minute)
+	busy = refresh(busy)
+	clk.add(50 * time.Minute)
+	busy = refresh(busy) // 150 minutes: busy ends at 180, its lifetime
+	login()
+	clk.add(35 * time.Minute)
+	if _, err := a.refresh(requestWithTokens(busy)); !errors.Is(err, errSessionTooOld) {
+		t.Errorf("refreshed every 50 minutes, 185 minutes after its login: %v, want errSessionTooOld", err)
+	}
+}
