@@ -263,3 +263,41 @@ func TestCookieNamesAndPrefixes(t *testing.T) {
 		mustReject(t, cfg, tc.field)
 	}
 }
+
+// TestOneAuthServesBrowsersAndApps (§9.7): with Cookies and HeaderFallback, a browser's
+// login and refresh (Origin or Sec-Fetch-Site, or a token cookie) are answered with
+// cookies and an empty body, an app's (neither) with the tokens in the body and no
+// cookie, on the same routes. The cross-origin check concerns only what a cookie
+// authenticated, and a script injected into the page, whose fetch carries those
+// headers, never reads a token from a body.
+func TestOneAuthServesBrowsersAndApps(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{}; c.HeaderFallback = true })
+	bodyTokens := func(name string, rec *httptest.ResponseRecorder, want bool) {
+		t.Helper()
+		m := decodeMap(t, rec)
+		if rec.Code != 200 || (m["access_token"] != nil) != want || (m["refresh_token"] != nil) != want ||
+			(len(rec.Result().Cookies()) > 0) == want {
+			t.Fatalf("%s: %d %s, cookies %v: want tokens in the body %v, in cookies %v", name, rec.Code, rec.Body, rec.Result().Cookies(), want, !want)
+		}
+	}
+
+	app := f.do(t, "POST", "/auth", loginBody("alice"))
+	bodyTokens("the app's login", app, true)
+	tok := tokensOf(t, app)
+	if rec := f.do(t, "POST", "/orders", "", "Authorization", "Bearer "+tok.AccessToken, "Origin", "https://evil.example"); rec.Code != 200 {
+		t.Fatalf("the app's POST with the header: %d %s, want 200 (no cross-origin check)", rec.Code, rec.Body)
+	}
+	bodyTokens("the app's refresh", f.do(t, "POST", "/auth/refresh", refreshBody(tok.RefreshToken), bearer(tok.AccessToken)...), true)
+
+	for _, hdr := range [][]string{{"Sec-Fetch-Site", "same-origin"}, {"Origin", "http://example.com"}} {
+		browser := f.do(t, "POST", "/auth", loginBody("alice"), hdr...)
+		bodyTokens("a browser's login with "+hdr[0], browser, false)
+		jar := cookieHeader(browser)
+		bodyTokens("a browser's refresh by its cookie", f.do(t, "POST", "/auth/refresh", "", "Cookie", jar), false)
+		if rec := f.do(t, "GET", "/orders", "", "Cookie", jar); rec.Code != 200 {
+			t.Fatalf("the browser's GET by its cookie: %d %s", rec.Code, rec.Body)
+		}
+		checkError(t, f.do(t, "POST", "/orders", "", "Cookie", jar, "Sec-Fetch-Site", "cross-site"),
+			403, "CrossOriginRequest", "Cross-origin request refused.")
+	}
+}

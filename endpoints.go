@@ -206,21 +206,36 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) erro
 	return err
 }
 
-// writeTokens answers a login or refresh: the JSON body, and cookies in cookie mode,
-// where the body stays empty unless Cookies.InsecureBodyTokens. name is the endpoint's,
-// to find the refresh endpoint's path from the request's.
+// writeTokens answers a login or refresh: the JSON body, and cookies to a cookie client,
+// whose body stays empty unless Cookies.InsecureBodyTokens. name is the endpoint's, to
+// find the refresh endpoint's path from the request's.
 func (a *Auth) writeTokens(w http.ResponseWriter, r *http.Request, name string, t *Tokens) {
-	if a.cookies != nil {
+	cookies := a.cookieClient(r)
+	if cookies {
 		a.setCookies(w, r, name, t)
 	}
 	// The package's own JSON writer: every refresh pays for this body, and a map through
 	// encoding/json cost a fifth of a refresh's allocations.
 	body := objWriter{b: append(make([]byte, 0, 512), '{')}
-	if a.cookies == nil || a.cookies.InsecureBodyTokens {
+	if !cookies || a.cookies.InsecureBodyTokens {
 		body.member(a.cfg.AccessTokenName, t.AccessToken)
 		body.member(a.cfg.RefreshTokenName, t.RefreshToken)
 	}
 	writeJSONBytes(w, http.StatusOK, append(body.b, '}'))
+}
+
+// cookieClient tells whether a login or refresh request is answered with cookies: every
+// one in cookie mode, unless HeaderFallback makes one Auth serve browsers and apps on
+// the same routes. Then a request from a browser (it carries Origin or
+// Sec-Fetch-Site, headers no script can remove) or a refresh by the refresh cookie gets
+// cookies, and any other is an app's, answered as in header mode with the tokens in the
+// JSON body: a script injected into a page never reads a token from a body.
+func (a *Auth) cookieClient(r *http.Request) bool {
+	if a.cookies == nil || !a.cfg.HeaderFallback {
+		return a.cookies != nil
+	}
+	_, err := r.Cookie(a.cfg.RefreshTokenName)
+	return r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" || err == nil
 }
 
 // setCookies sets the token cookies of t, or expires every one of them (Max-Age=0 on

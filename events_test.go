@@ -168,7 +168,7 @@ func TestEventsNeverCarrySecrets(t *testing.T) {
 			secrets = append(secrets, tok[i+1:]) // a signature alone
 		}
 	}
-	f, log := eventFixture(t, func(c *Config) { c.Refresh.MaxSessions = 1 })
+	f, log := eventFixture(t, func(c *Config) { c.Refresh.MaxSessions = 1; noReuseInterval(c) })
 	f.dir.failWith(nil)
 	first := f.login(t, "alice")
 	add(first.AccessToken)

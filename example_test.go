@@ -295,18 +295,19 @@ func ExampleAuth_IssueTokens() {
 // session, its current token included (RFC 9700 §4.14.2). The user's sessions on other
 // devices live on.
 func Example_refresh() {
+	now := fixedNow()
 	auth, err := jwtauth.New(jwtauth.Config{
 		Secret:       secret,
 		Endpoints:    &jwtauth.Endpoints{Authenticate: trustingLogin},
 		RetrieveUser: currentUser,
 		Refresh:      &jwtauth.Refresh{Store: new(jwtauth.MemStore)},
-		Now:          fixedNow,
+		Now:          func() time.Time { return now },
 	})
 	if err != nil {
 		panic(err)
 	}
 	h := auth.Handler()
-	var first, second struct {
+	var first, second, retry struct {
 		AccessToken  string `json:"access_token"`
 		RefreshToken string `json:"refresh_token"`
 	}
@@ -323,8 +324,15 @@ func Example_refresh() {
 	resp := refresh(first.AccessToken, first.RefreshToken)
 	json.NewDecoder(resp.Body).Decode(&second)
 	fmt.Println(resp.StatusCode, second.RefreshToken != first.RefreshToken)
-	// The first refresh token again: a replay. It fails and ends the session, so the
+	// The first refresh token again within the reuse interval (10 s by default): a
+	// retry of a refresh whose answer was lost gets the same successor.
+	now = now.Add(5 * time.Second)
+	resp = refresh(first.AccessToken, first.RefreshToken)
+	json.NewDecoder(resp.Body).Decode(&retry)
+	fmt.Println(resp.StatusCode, retry.RefreshToken == second.RefreshToken)
+	// Once the interval is over, it is a replay. It fails and ends the session, so the
 	// second one fails too.
+	now = now.Add(10 * time.Second)
 	resp = refresh(first.AccessToken, first.RefreshToken)
 	fmt.Println(resp.StatusCode, bodyOf(resp))
 	resp = refresh(second.AccessToken, second.RefreshToken)
@@ -333,6 +341,7 @@ func Example_refresh() {
 	resp = refresh(phone.AccessToken, phone.RefreshToken)
 	fmt.Println(resp.StatusCode)
 	// Output:
+	// 200 true
 	// 200 true
 	// 401 {"exception":"AuthenticationFailed","reasons":["Authentication failed."]}
 	// 401

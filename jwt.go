@@ -163,6 +163,12 @@ type Config struct {
 	// carry the token there is looked at again in the next place, in the order cookie,
 	// query string, then the header (the JSON body for a refresh token). Off, the first
 	// place is the only one (Sanic JWT's cookie_strict and query_string_strict).
+	//
+	// With Cookies it makes one Auth serve browsers and apps on the same routes: a
+	// login or refresh from a browser (a request with an Origin or Sec-Fetch-Site
+	// header, or a refresh by the refresh cookie) is answered with cookies, and one
+	// from any other client with the tokens in the JSON body, as without Cookies; the
+	// app then sends the Authorization header, which no cross-origin check concerns.
 	HeaderFallback bool
 
 	// Endpoints, when set, turns on the endpoints that Handler serves. Nil means
@@ -370,6 +376,7 @@ func (a *Auth) check(ep Endpoints, k Cookies) error {
 	// bits for "HS256") or larger MUST be used with this algorithm."
 	rule(len(c.Secret) < minSecretSize, "Secret", fmt.Sprintf("must be at least %d bytes (RFC 7518 §3.2), got %d", minSecretSize, len(c.Secret)))
 	rule(c.Leeway < 0 && c.Leeway != NoLeeway, "Leeway", "must not be negative (NoLeeway turns it off)")
+	rule(r.ReuseInterval < 0 && r.ReuseInterval != NoReuseInterval, "Refresh.ReuseInterval", "must not be negative (NoReuseInterval turns it off)")
 	pre := ep.URLPrefix
 	rule(a.ep != nil && (pre[0] != '/' || len(pre) > 1 && pre[len(pre)-1] == '/' || endpoints[pre] != nil && pre != "/"),
 		"Endpoints.URLPrefix", fmt.Sprintf(`must start with "/", not end with one, and not be an endpoint's name, got %q`, pre))
@@ -405,7 +412,7 @@ func (a *Auth) check(ep Endpoints, k Cookies) error {
 	}{
 		{"ExpirationDelta", c.ExpirationDelta, 0}, {"Leeway", max(c.Leeway, 0), 0}, {"NotBeforeDelta", c.NotBeforeDelta, 0},
 		{"Refresh.IdleTimeout", r.IdleTimeout, second}, {"Refresh.MaxLifetime", r.MaxLifetime, second},
-		{"Refresh.ReuseInterval", r.ReuseInterval, 0}, {"Refresh.Window", r.Window, 0},
+		{"Refresh.ReuseInterval", max(r.ReuseInterval, 0), 0}, {"Refresh.Window", r.Window, 0},
 	} {
 		rule(d.v < d.min || d.v > maxDuration, d.field, fmt.Sprintf("must be from %v to 100 years, got %v", d.min, d.v))
 	}

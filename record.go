@@ -23,7 +23,7 @@ const (
 	recordLabel   = "jwtauth record\x00"
 )
 
-// How a record can fail to open (SPEC §8 "Store record" keeps the cases apart).
+// How a record can fail to open.
 var (
 	// errUnreadable: no configured key opens it (its Secret was dropped from
 	// PreviousSecrets, or something else wrote it). It holds no live session: a login

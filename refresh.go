@@ -53,11 +53,13 @@ type Refresh struct {
 	// refreshed: rotation never extends it. Default 90 days.
 	MaxLifetime time.Duration
 	// ReuseInterval is how long after a rotation the token just rotated out still
-	// works, answered with the same new refresh token the first request got, so that
-	// two tabs refreshing at the same moment both stay logged in. Default 0: presenting
-	// a rotated-out token ends its session at once (RFC 9700 §4.14.2 reuse detection).
-	// A few seconds is enough for racing tabs; an older token ends its session even
-	// inside the interval.
+	// works, answered with the same new refresh token the first request got: two tabs
+	// or two calls of an app that refresh at the same moment both stay logged in, and a
+	// client whose refresh answer was lost retries and gets it again. Default 10 s (as
+	// Supabase Auth); NoReuseInterval turns it off, and then presenting a rotated-out
+	// token ends its session at once (RFC 9700 §4.14.2 reuse detection). The cost: a
+	// thief presenting the token just rotated out within the interval shares the
+	// session instead of ending it. An older token ends its session even inside it.
 	ReuseInterval time.Duration
 	// Window, when non-zero, is how long after its exp an access token may still be
 	// used at POST /auth/refresh.
@@ -106,11 +108,16 @@ type sessions struct {
 	random       io.Reader // crypto/rand.Reader
 }
 
+// NoReuseInterval, as Refresh.ReuseInterval, turns the reuse interval off: a zero
+// ReuseInterval means the default of 10 seconds.
+const NoReuseInterval time.Duration = -1
+
 // Defaults of the Refresh group.
 const (
-	defaultIdleTimeout = 30 * 24 * time.Hour
-	defaultMaxLifetime = 90 * 24 * time.Hour
-	defaultMaxSessions = 10
+	defaultReuseInterval = 10 * time.Second
+	defaultIdleTimeout   = 30 * 24 * time.Hour
+	defaultMaxLifetime   = 90 * 24 * time.Hour
+	defaultMaxSessions   = 10
 )
 
 // newSessions returns the session layer for cfg, with its defaults applied (New checks
@@ -119,6 +126,7 @@ func newSessions(cfg Refresh, keys []*macKey, now func() time.Time, emit func(co
 	setDefault(&cfg.IdleTimeout, defaultIdleTimeout)
 	setDefault(&cfg.MaxLifetime, defaultMaxLifetime)
 	setDefault(&cfg.MaxSessions, defaultMaxSessions)
+	setDefault(&cfg.ReuseInterval, defaultReuseInterval)
 	m := &sessions{cfg: cfg, keys: keys, now: now, emit: emit, seed: maphash.MakeSeed(), random: rand.Reader}
 	for i := range m.turns {
 		m.turns[i] = make(chan struct{}, 1)
@@ -430,7 +438,7 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid 
 			// both stay logged in, and the session still has one current token. The
 			// unchanged record is still written back, so that the answer is decided
 			// on the record as it is at the swap: never after a logout.
-			if !m.cfg.InsecureNoRotation && now-s.rotated < m.cfg.ReuseInterval.Milliseconds() { // now >= rotated: see update
+			if !m.cfg.InsecureNoRotation && now-s.rotated < m.cfg.ReuseInterval.Milliseconds() { // now >= rotated (see update); NoReuseInterval is 0 ms
 				next = s.current(m.keys[0])
 				access, err = sign(s.gen)
 				return ss, err

@@ -197,7 +197,7 @@ func TestRefreshFlowHoursAfterExpiry(t *testing.T) {
 // ends the family of the replayed token, which is its session: the current token of
 // that session dies with it, and the user's other device stays logged in.
 func TestRefreshReplayOfRotatedOutTokenEndsItsSession(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, noReuseInterval)
 	first := f.login(t, "alice")
 	phone := f.login(t, "alice") // another device
 	rec := f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...)
@@ -306,7 +306,7 @@ func TestGarbageRefreshCostsNoMoreThanAValidOne(t *testing.T) {
 // up as soon as the store has loaded the record, and MemStore refuses a cancelled
 // context.
 func TestRefreshReplayRevokesAfterTheClientHangsUp(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, noReuseInterval)
 	first := f.login(t, "alice")
 	phone := f.login(t, "alice")
 	rec := f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...)
@@ -625,7 +625,7 @@ func TestRefreshHookFailures(t *testing.T) {
 		{"swap ending the session after a replay fails", "cas", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, nil)
+			f := newFixture(t, noReuseInterval)
 			alice := f.login(t, "alice")
 			if tc.phone {
 				f.login(t, "alice")
@@ -752,6 +752,41 @@ func TestRefreshWhenStoreHoldsNothingIs401(t *testing.T) {
 	}
 }
 
+// TestReuseIntervalIsTenSecondsByDefault: the token just rotated out, presented again
+// (an app retrying a refresh whose answer was lost) up to 10 s after the rotation, gets
+// the successor the first request got; at 10 s it is reuse and ends the session. With
+// NoReuseInterval it is reuse at once.
+func TestReuseIntervalIsTenSecondsByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		mod   func(*Config)
+		after time.Duration
+		want  int
+	}{
+		{"default, 9.999 s after", nil, 10*time.Second - time.Millisecond, 200},
+		{"default, 10 s after", nil, 10 * time.Second, 401},
+		{"NoReuseInterval, at once", noReuseInterval, 0, 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.mod)
+			first := f.login(t, "alice")
+			rec := f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...)
+			lost := tokensOf(t, rec)
+			f.clock.add(tc.after)
+			rec = f.do(t, "POST", "/auth/refresh", refreshBody(first.RefreshToken), bearer(first.AccessToken)...)
+			if rec.Code != tc.want {
+				t.Fatalf("the retry: %d %s, want %d", rec.Code, rec.Body, tc.want)
+			}
+			if tc.want == 200 && tokensOf(t, rec).RefreshToken != lost.RefreshToken {
+				t.Fatal("the retry got another refresh token than the lost answer")
+			}
+			if cur := f.sessionToken(t, first.AccessToken); (cur == lost.RefreshToken) != (tc.want == 200) {
+				t.Fatalf("the session's current token is %q after the retry", cur)
+			}
+		})
+	}
+}
+
 // TestRefreshConcurrent: 64 requests present one refresh token at once, with no reuse
 // interval. Every change is a compare-and-swap of the record, so exactly one wins.
 // Every loser presented a token that is no longer current, which RFC 9700 §4.14.2
@@ -759,7 +794,7 @@ func TestRefreshWhenStoreHoldsNothingIs401(t *testing.T) {
 // racing itself is logged out on that device (Refresh.ReuseInterval is the remedy).
 // The user's other session is untouched.
 func TestRefreshConcurrent(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, noReuseInterval)
 	alice := f.login(t, "alice")
 	phone := f.login(t, "alice")
 	codes := f.refreshConcurrently(t, alice, 64)

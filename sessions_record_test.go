@@ -25,6 +25,9 @@ func testSessions() []session {
 }
 
 // sessionAuth is an Auth with refresh tokens on a MemStore and a settable clock.
+// noReuseInterval turns S4 off, for the tests of what a rotated-out token does.
+func noReuseInterval(c *Config) { c.Refresh.ReuseInterval = NoReuseInterval }
+
 func sessionAuth(t testing.TB, mod func(*Config)) (*Auth, *MemStore, *clock) {
 	t.Helper()
 	clk := &clock{t: time.UnixMilli(1_700_000_000_000)}
@@ -205,7 +208,7 @@ func TestLongSIDClaimIsRefusedNotAPanic(t *testing.T) {
 // behind the one that logged in never writes a session used before it was created
 // (which every later read would refuse), and reopens no reuse interval.
 func TestClockGoingBackwardsKeepsTheRecordValid(t *testing.T) {
-	a, _, clk := sessionAuth(t, nil)
+	a, _, clk := sessionAuth(t, noReuseInterval)
 	ctx := context.Background()
 	tok, err := a.IssueTokens(ctx, &User{ID: "alice"})
 	if err != nil {
@@ -219,7 +222,7 @@ func TestClockGoingBackwardsKeepsTheRecordValid(t *testing.T) {
 	if list, err := a.Sessions(ctx, "alice"); err != nil || len(list) != 1 {
 		t.Fatalf("Sessions after a refresh on a clock a minute behind = %v, %v", list, err)
 	}
-	// ReuseInterval is 0: the token just rotated out is reuse even though the clock
+	// With no reuse interval, the token just rotated out is reuse even though the clock
 	// now reads a minute before the rotation.
 	if _, err := a.refresh(requestWithTokens(&Tokens{AccessToken: next.AccessToken, RefreshToken: tok.RefreshToken})); !errors.Is(err, errRefreshReused) {
 		t.Fatalf("the previous token on a clock behind the rotation: %v, want errRefreshReused", err)

@@ -106,14 +106,14 @@ func testFlow(t *testing.T, d *demo, browser context.Context, rep *report) {
 	tab := newProfile(t, browser)
 	openApp(t, d, tab, "login")
 	i := 0
-	wantRequests(t, tab, &i, "opening the page without cookies", "GET /app/auth/me 401")
+	wantRequests(t, tab, &i, "opening the page without cookies", "GET /auth/me 401")
 
 	do(t, tab,
 		chromedp.SendKeys(chromedp.ID("username"), "alice", chromedp.NodeVisible),
 		chromedp.SendKeys(chromedp.ID("password"), "wonderland"),
 	)
 	click(t, tab, "login")
-	wantRequests(t, tab, &i, "login", "POST /app/auth 200", "GET /app/auth/me 200", "GET /app/api/orders 200")
+	wantRequests(t, tab, &i, "login", "POST /auth 200", "GET /auth/me 200", "GET /api/orders 200")
 	if got := text(t, tab, "who"); got != "Signed in as Alice (orders:read orders:write)" {
 		t.Errorf("after login the page says %q", got)
 	}
@@ -135,21 +135,21 @@ func testFlow(t *testing.T, d *demo, browser context.Context, rep *report) {
 
 	do(t, tab, chromedp.SendKeys(chromedp.ID("item"), "tea"))
 	click(t, tab, "add")
-	wantRequests(t, tab, &i, "adding an order", "POST /app/api/orders 201", "GET /app/api/orders 200")
+	wantRequests(t, tab, &i, "adding an order", "POST /api/orders 201", "GET /api/orders 200")
 	if got := text(t, tab, "orders"); got != "#1 tea (by alice)" {
 		t.Errorf("orders after adding tea: %q", got)
 	}
 
 	click(t, tab, "refresh")
-	wantRequests(t, tab, &i, "refresh", "POST /app/auth/refresh 200")
+	wantRequests(t, tab, &i, "refresh", "POST /auth/refresh 200")
 	if got := text(t, tab, "message"); got != "Tokens refreshed." {
 		t.Errorf("after refresh the page says %q", got)
 	}
 	click(t, tab, "reload")
-	wantRequests(t, tab, &i, "orders after the refresh", "GET /app/api/orders 200")
+	wantRequests(t, tab, &i, "orders after the refresh", "GET /api/orders 200")
 
 	click(t, tab, "logout")
-	wantRequests(t, tab, &i, "logout", "POST /app/auth/logout 204")
+	wantRequests(t, tab, &i, "logout", "POST /auth/logout 204")
 	if state, msg := eval[string](t, tab, `document.body.dataset.state`), text(t, tab, "message"); state != "login" || msg != "Logged out." {
 		t.Errorf("after logout the page shows %q and says %q", state, msg)
 	}
@@ -160,17 +160,17 @@ func testFlow(t *testing.T, d *demo, browser context.Context, rep *report) {
 		strings.Join(requestsSince(t, tab, 0), ", "))
 	// The page, loaded again, has no session; the API refuses the browser.
 	openApp(t, d, tab, "login")
-	if status := eval[int](t, tab, `fetch("/app/api/orders").then(r => r.status)`); status != 401 {
+	if status := eval[int](t, tab, `fetch("/api/orders").then(r => r.status)`); status != 401 {
 		t.Errorf("orders after logout: %d, want 401", status)
 	}
 }
 
 // testTwoTabs is scenario 2: two tabs of one profile refresh at the same moment, with
-// the same refresh cookie; with the app's reuse interval both get 200 and the same new
-// refresh token, and the session goes on in both. Over loopback one tab's whole round
-// trip can end before the other tab's request leaves, which is no race; so the tabs'
-// refresh requests get the latency of a slow connection, and the test checks that both
-// sent the same refresh cookie.
+// the same refresh cookie; with the default reuse interval (10 s) both get 200 and the
+// same new refresh token, and the session goes on in both. Over loopback one tab's
+// whole round trip can end before the other tab's request leaves, which is no race; so
+// the tabs' refresh requests get the latency of a slow connection, and the test checks
+// that both sent the same refresh cookie.
 func testTwoTabs(t *testing.T, d *demo, browser context.Context, rep *report) {
 	tabA := newProfile(t, browser)
 	netA := listenNetwork(t, tabA)
@@ -180,7 +180,7 @@ func testTwoTabs(t *testing.T, d *demo, browser context.Context, rep *report) {
 	netB := listenNetwork(t, tabB)
 	openApp(t, d, tabB, "app") // logged in by the cookies tab A got
 
-	refreshURL := d.base + "/app/auth/refresh"
+	refreshURL := d.base + "/auth/refresh"
 	slowNetwork(t, tabA, refreshURL, 500*time.Millisecond)
 	slowNetwork(t, tabB, refreshURL, 500*time.Millisecond)
 	// Both tabs wait for the same instant, then refresh through the page.
@@ -232,7 +232,7 @@ func testTwoTabs(t *testing.T, d *demo, browser context.Context, rep *report) {
 	if status := eval[int](t, tabA, `app.refreshTokens()`); status != 200 {
 		t.Errorf("tab A refreshes after tab B: %d", status)
 	}
-	if n := eval[int](t, tabA, `fetch("/app/auth/sessions").then(r => r.json()).then(b => b.sessions.length)`); n != 1 {
+	if n := eval[int](t, tabA, `fetch("/auth/sessions").then(r => r.json()).then(b => b.sessions.length)`); n != 1 {
 		t.Errorf("alice has %d sessions, want the one both tabs share", n)
 	}
 }
@@ -265,13 +265,13 @@ var attackPage = template.Must(template.New("attack").Parse(`<!doctype html>
 <head><meta charset="utf-8"><title>Another origin</title></head>
 <body>
 <h1>Nothing to see here</h1>
-<form id="login" method="post" enctype="text/plain" target="_blank" action="{{.}}/app/auth">
+<form id="login" method="post" enctype="text/plain" target="_blank" action="{{.}}/auth">
 <input type="hidden" name='{"username": "bob", "password": "builder", "x": "' value='"}'>
 </form>
-<form id="order" method="post" enctype="text/plain" target="f1" action="{{.}}/app/api/orders">
+<form id="order" method="post" enctype="text/plain" target="f1" action="{{.}}/api/orders">
 <input type="hidden" name='{"item": "forged by a form", "x": "' value='"}'>
 </form>
-<form id="logout" method="post" target="f2" action="{{.}}/app/auth/logout"></form>
+<form id="logout" method="post" target="f2" action="{{.}}/auth/logout"></form>
 <iframe name="f1"></iframe><iframe name="f2"></iframe>
 <script>
 const victim = {{.}};
@@ -291,7 +291,7 @@ window.addEventListener('load', async () => {
   await new Promise((resolve) => setTimeout(resolve, 1000)); // the login's answer
   await submit('order');
   try {
-    await fetch(victim + '/app/api/orders', {
+    await fetch(victim + '/api/orders', {
       method: 'POST', mode: 'no-cors', credentials: 'include',
       headers: { 'Content-Type': 'text/plain' }, body: '{"item": "forged by fetch"}',
     });
@@ -305,7 +305,7 @@ window.addEventListener('load', async () => {
 `))
 
 // attacks are the requests attackPage makes, as the demo logs them, sorted.
-var attacks = []string{"POST /app/api/orders", "POST /app/api/orders", "POST /app/auth", "POST /app/auth/logout"}
+var attacks = []string{"POST /api/orders", "POST /api/orders", "POST /auth", "POST /auth/logout"}
 
 // serveAttacker serves attackPage on a free port of host, until the test ends.
 func serveAttacker(t *testing.T, host, victim string) string {
@@ -343,10 +343,10 @@ func testOtherOrigins(t *testing.T, d *demo, browser context.Context, rep *repor
 		refusals    int            // how many of them the cross-origin check refuses
 	}{
 		// The browser attaches the cookies (same-site): the check refuses all four.
-		{"SameSiteOtherPort", "127.0.0.1", true, map[string]int{"POST /app/auth": 403, "POST /app/api/orders": 403, "POST /app/auth/logout": 403}, 4},
+		{"SameSiteOtherPort", "127.0.0.1", true, map[string]int{"POST /auth": 403, "POST /api/orders": 403, "POST /auth/logout": 403}, 4},
 		// The browser attaches no cookie (SameSite=Lax): 401, nothing to check; but the
 		// login, which needs none, is refused by the check.
-		{"CrossSite", "127.0.0.2", false, map[string]int{"POST /app/auth": 403, "POST /app/api/orders": 401, "POST /app/auth/logout": 401}, 1},
+		{"CrossSite", "127.0.0.2", false, map[string]int{"POST /auth": 403, "POST /api/orders": 401, "POST /auth/logout": 401}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			attacker := serveAttacker(t, tc.host, d.base)
@@ -356,8 +356,8 @@ func testOtherOrigins(t *testing.T, d *demo, browser context.Context, rep *repor
 			if status := eval[int](t, victim, `app.addOrder("alice's own order")`); status != 201 {
 				t.Fatalf("alice adds an order: %d", status)
 			}
-			const ordersJS = `fetch("/app/api/orders").then(r => r.text())`
-			const meJS = `fetch("/app/auth/me").then(r => r.json()).then(b => b.me ? b.me.user_id : JSON.stringify(b))`
+			const ordersJS = `fetch("/api/orders").then(r => r.text())`
+			const meJS = `fetch("/auth/me").then(r => r.json()).then(b => b.me ? b.me.user_id : JSON.stringify(b))`
 			before := eval[string](t, victim, ordersJS)
 
 			mark, events := d.mark(), d.eventMark()
@@ -384,7 +384,7 @@ func testOtherOrigins(t *testing.T, d *demo, browser context.Context, rep *repor
 			// What the browser sent, where this tab saw it: the same-site iframes and
 			// the fetch (a cross-site iframe is a target of its own).
 			var withCookie int
-			for _, path := range []string{"/app/auth", "/app/api/orders", "/app/auth/logout"} {
+			for _, path := range []string{"/auth", "/api/orders", "/auth/logout"} {
 				for _, x := range netlog.to(d.base + path) {
 					if x.Sent["__Host-access_token"] != "" {
 						withCookie++
@@ -420,7 +420,7 @@ func testOtherOrigins(t *testing.T, d *demo, browser context.Context, rep *repor
 func getCookies(t *testing.T, d *demo, tab context.Context) []*network.Cookie {
 	t.Helper()
 	res, err := chromedp.Call(tab, network.GetCookies, network.GetCookiesParams{
-		URLs: []string{d.base + "/app/", d.base + "/app/auth/refresh"},
+		URLs: []string{d.base + "/app/", d.base + "/auth/refresh"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -428,13 +428,21 @@ func getCookies(t *testing.T, d *demo, tab context.Context) []*network.Cookie {
 	return res.Cookies
 }
 
-// testCookies is scenario 4: the cookies' attributes as Chromium stored them.
+// testCookies is scenario 4: the cookies' attributes as Chromium stored them. The
+// login is a script's own fetch to /auth, the route that answers curl with the tokens in
+// the body: the browser marks the fetch as a browser's (Origin, Sec-Fetch-Site), so a
+// script, an injected one too, gets cookies it cannot read and a body without tokens.
 func testCookies(t *testing.T, d *demo, browser context.Context, rep *report) {
 	tab := newProfile(t, browser)
 	openApp(t, d, tab, "login")
-	login(t, tab)
+	body := eval[string](t, tab, `fetch("/auth", {method: "POST", headers: {"Content-Type": "application/json"},
+		body: JSON.stringify({username: "alice", password: "wonderland"})}).then(r => r.text())`)
+	if strings.TrimSpace(body) != "{}" {
+		t.Errorf("a script's login at /auth reads %q, want {}: no token in the body", body)
+	}
+	rep.add(t, "scenario 4, a script's own fetch of POST /auth reads the body %s", strings.TrimSpace(body))
 	host, _, _ := net.SplitHostPort(strings.TrimPrefix(d.base, "http://"))
-	want := map[string]string{"__Host-access_token": "/", "refresh_token": "/app/auth/refresh"}
+	want := map[string]string{"__Host-access_token": "/", "refresh_token": "/auth/refresh"}
 	got := map[string]bool{}
 	for _, c := range getCookies(t, d, tab) {
 		rep.add(t, "scenario 4, cookie %s as Chromium stored it: Domain=%s (host-only: %v) Path=%s HttpOnly=%v Secure=%v SameSite=%s Session=%v SourceScheme=%s",

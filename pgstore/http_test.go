@@ -26,10 +26,11 @@ var httpSecret = []byte("0123456789abcdef0123456789abcdef")
 
 // newInstance starts one replica of a service: a jwtauth.Auth whose sessions live in
 // store, serving the endpoints under /auth and a protected GET /orders. A login is the
-// user named by the body's "username", or "alice".
+// user named by the body's "username", or "alice". The reuse interval is off, so that a
+// rotated-out token is reuse at once and of concurrent refreshes exactly one wins.
 func newInstance(t testing.TB, store jwtauth.Store) *httptest.Server {
 	t.Helper()
-	return newInstanceWith(t, &jwtauth.Refresh{Store: store})
+	return newInstanceWith(t, &jwtauth.Refresh{Store: store, ReuseInterval: jwtauth.NoReuseInterval})
 }
 
 // newInstanceWith is newInstance with the given refresh settings.
@@ -223,7 +224,7 @@ const httpRounds = 200
 
 func TestHTTPConcurrentRefreshAcrossInstances(t *testing.T) {
 	// Each round, a fresh session's token is presented n times at once, alternately
-	// to A and B: with ReuseInterval 0 exactly one refresh wins, the others are 401.
+	// to A and B: with no reuse interval exactly one refresh wins, the others are 401.
 	a, b, _ := twoInstances(t)
 	servers := [2]*httptest.Server{a, b}
 	const n = 4

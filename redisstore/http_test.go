@@ -26,10 +26,11 @@ var httpSecret = []byte("0123456789abcdef0123456789abcdef")
 
 // newInstance starts one replica of a service: a jwtauth.Auth whose refresh tokens live
 // in store, serving the endpoints under /auth and a protected GET /orders. Every login
-// is the user "alice".
+// is the user "alice". The reuse interval is off, so that a rotated-out token is reuse
+// at once and of concurrent refreshes exactly one wins.
 func newInstance(t testing.TB, store *redisstore.Store) *httptest.Server {
 	t.Helper()
-	return newInstanceWith(t, &jwtauth.Refresh{Store: store})
+	return newInstanceWith(t, &jwtauth.Refresh{Store: store, ReuseInterval: jwtauth.NoReuseInterval})
 }
 
 // newInstanceWith is newInstance with the given refresh settings.

@@ -36,8 +36,9 @@ func RunSessions(t *testing.T, newStore func() jwtauth.Store, rounds int) {
 		{"S2 rotation kills the presented token", testRotation},
 		{"S3 reuse ends only its own session", testReuseEndsSession},
 		{"S3 a token that matches nothing ends nothing", testNoMatchEndsNothing},
-		{"S4 reuse interval 0: one of N concurrent refreshes wins", testReuseIntervalZero},
-		{"S4 reuse interval 10s: N concurrent refreshes share one successor", testReuseInterval},
+		{"S4 reuse interval off: one of N concurrent refreshes wins", testReuseIntervalOff},
+		{"S4 default reuse interval (10 s): N concurrent refreshes share one successor", testReuseInterval},
+		{"S4 a client whose refresh answer was lost retries and gets the same successor", testLostAnswer},
 		{"S4 only the previous token, only inside the interval", testReuseIntervalLimits},
 		{"S5 idle timeout", testIdleTimeout},
 		{"S5 max lifetime is not extended by rotation", testMaxLifetime},
@@ -225,7 +226,11 @@ func testDevicesIndependent(t *testing.T, s *site) {
 	}
 }
 
+// noReuseInterval turns S4 off, for the tests of what a rotated-out token does.
+func noReuseInterval(c *jwtauth.Config) { c.Refresh.ReuseInterval = jwtauth.NoReuseInterval }
+
 func testRotation(t *testing.T, s *site) {
+	s.configure(noReuseInterval)
 	d := s.login(s.user("alice"))
 	old := d.refresh
 	s.refresh(d, 200)
@@ -236,6 +241,7 @@ func testRotation(t *testing.T, s *site) {
 }
 
 func testReuseEndsSession(t *testing.T, s *site) {
+	s.configure(noReuseInterval)
 	u := s.user("alice")
 	victim, other := s.login(u), s.login(u)
 	stolen := victim.refresh
@@ -276,7 +282,8 @@ func testNoMatchEndsNothing(t *testing.T, s *site) {
 	s.refresh(other, 200)
 }
 
-func testReuseIntervalZero(t *testing.T, s *site) {
+func testReuseIntervalOff(t *testing.T, s *site) {
+	s.configure(noReuseInterval)
 	const n = 8
 	for round := 0; round < s.rounds; round++ {
 		d := s.login(s.user(fmt.Sprint("tabs-", round)))
@@ -297,7 +304,6 @@ func testReuseIntervalZero(t *testing.T, s *site) {
 }
 
 func testReuseInterval(t *testing.T, s *site) {
-	s.configure(func(c *jwtauth.Config) { c.Refresh.ReuseInterval = 10 * time.Second })
 	const n = 8
 	for round := 0; round < s.rounds; round++ {
 		d := s.login(s.user(fmt.Sprint("tabs-", round)))
@@ -314,8 +320,25 @@ func testReuseInterval(t *testing.T, s *site) {
 	}
 }
 
+// testLostAnswer: a mobile app's refresh reaches the server, which rotates, but the
+// answer is lost on the network; the app retries with the tokens it still holds.
+func testLostAnswer(t *testing.T, s *site) {
+	d := s.login(s.user("alice"))
+	held := *d
+	s.refresh(d, 200) // the answer the app never saw
+	s.advance(9 * time.Second)
+	retry := held
+	s.refresh(&retry, 200)
+	if retry.refresh != d.refresh {
+		t.Fatalf("the retry got %q, the lost answer %q: want the same successor", retry.refresh, d.refresh)
+	}
+	s.refresh(&retry, 200) // the session goes on with it
+	if n := len(s.sessions(&retry)); n != 1 {
+		t.Fatalf("%d sessions after the retry, want 1", n)
+	}
+}
+
 func testReuseIntervalLimits(t *testing.T, s *site) {
-	s.configure(func(c *jwtauth.Config) { c.Refresh.ReuseInterval = 10 * time.Second })
 	d := s.login(s.user("alice"))
 	first := d.refresh
 	s.refresh(d, 200)

@@ -15,9 +15,11 @@
 // that PID, stops the demo gracefully. go run does not pass SIGTERM on, so when started
 // by go run the demo also stops within a second or so of the go run process going away.
 //
-// The same orders are also a small browser app at /app/ (browser.go): a page that logs in
-// with cookies instead of the Authorization header, served with its own endpoints under
-// /app/auth and its own API under /app/api. Its URL is printed at start-up.
+// One Auth serves both kinds of client on the same routes (/auth, /api/orders): it is in
+// cookie mode with HeaderFallback. curl, a mobile app or any other client that is not a
+// browser gets its tokens in the JSON body and sends the Authorization header; the small
+// browser app at /app/ (browser.go) logs in with cookies that its script never sees. Its
+// URL is printed at start-up.
 //
 // GET /api/ping and GET /api/ping/protected are the load-test pair: the same tiny
 // handler, answering {"pong":true}, served open and behind auth.Protected, so that
@@ -158,7 +160,8 @@ type config struct {
 	iterations int       // PBKDF2 iterations for the password hashes
 	accessLog  io.Writer // one line per request; nil for none
 	errorLog   *slog.Logger
-	events     *slog.Logger // security events; nil for none
+	events     *slog.Logger     // security events; nil for none
+	now        func() time.Time // the clock; nil means time.Now (a test moves it on)
 }
 
 // account is a demo user: a PBKDF2 hash of the password, never the password.
@@ -237,18 +240,26 @@ func newServer(cfg config) (http.Handler, error) {
 	if cfg.events != nil {
 		onEvent = jwtauth.LogEvents(cfg.events)
 	}
-	// One store for both front doors: the API below and the browser app (browser.go).
-	store := new(jwtauth.MemStore)
+	// One Auth for browsers and apps. A login or refresh from a browser (its
+	// fetch carries Origin or Sec-Fetch-Site, which no script can remove) is answered
+	// with cookies and {}; one from any other client with the tokens in the JSON body.
+	// Protected routes read the cookie first, then the Authorization header; the
+	// cross-origin check concerns logins and what a cookie authenticated, not the header.
 	auth, err := jwtauth.New(jwtauth.Config{
-		Secret:       cfg.secret,
-		Endpoints:    &jwtauth.Endpoints{Authenticate: authenticate},
-		RetrieveUser: retrieveUser,
+		Secret:         cfg.secret,
+		Cookies:        &jwtauth.Cookies{}, // Secure, HttpOnly, SameSite=Lax, host-only; cross-origin check on
+		HeaderFallback: true,               // no cookie: read the Authorization header
+		Endpoints:      &jwtauth.Endpoints{Authenticate: authenticate},
+		RetrieveUser:   retrieveUser,
+		// The default reuse interval (10 s) lets two tabs, or an app's retry after a
+		// lost answer, present the token just rotated out and get the same successor.
 		Refresh: &jwtauth.Refresh{
-			Store:  store,
+			Store:  new(jwtauth.MemStore),
 			Window: 24 * time.Hour, // a day idle and the user logs in again
 		},
 		ErrorLog: cfg.errorLog,
 		OnEvent:  onEvent,
+		Now:      cfg.now,
 	})
 	if err != nil {
 		return nil, err
@@ -262,9 +273,8 @@ func newServer(cfg config) (http.Handler, error) {
 	// The load-test pair: one handler, open and protected.
 	mux.Handle("GET /api/ping", http.HandlerFunc(ping))
 	mux.Handle("GET /api/ping/protected", auth.Protected(http.HandlerFunc(ping)))
-	// The browser app: the same orders and users, with the tokens in cookies.
-	app := jwtauth.Config{Secret: cfg.secret, RetrieveUser: retrieveUser, ErrorLog: cfg.errorLog, OnEvent: onEvent}
-	if err := mountBrowserApp(mux, app, authenticate, store, orders); err != nil {
+	// The browser app's page; it calls the routes above.
+	if err := mountBrowserApp(mux); err != nil {
 		return nil, err
 	}
 

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -420,15 +421,19 @@ func lookGo(t *testing.T) string {
 	return goTool
 }
 
-// TestReplayIsLoggedAsReuse: the walkthrough's replay step (log in, refresh once, present
-// the first refresh token again) leaves a reuse_detected line in the event log, which
-// an operator can alert on, and no token in it.
+// TestReplayIsLoggedAsReuse: log in, refresh once, and present the first refresh token
+// again. At once, within the 10 s reuse interval, it is a retry (a client whose answer
+// was lost) and gets the same successor; after the interval it is a replay: 401, and a
+// reuse_detected line in the event log, which an operator can alert on, with no token
+// in it. The test moves the demo's clock rather than sleep.
 func TestReplayIsLoggedAsReuse(t *testing.T) {
 	var events syncWriter
+	var skew atomic.Int64 // how far the demo's clock is ahead of time.Now
 	handler, err := newServer(config{
 		secret:     []byte("demo-test-secret-0123456789abcdef"),
 		iterations: 1000,
 		events:     slog.New(slog.NewTextHandler(&events, nil)),
+		now:        func() time.Time { return time.Now().Add(time.Duration(skew.Load())) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -436,19 +441,29 @@ func TestReplayIsLoggedAsReuse(t *testing.T) {
 	ts := httptest.NewServer(handler)
 	t.Cleanup(ts.Close)
 	_, m := call(t, ts, "POST", "/auth", "", `{"username": "alice", "password": "wonderland"}`)
-	access, old := m["access_token"].(string), m["refresh_token"].(string)
-	if code, _ := call(t, ts, "POST", "/auth/refresh", access, `{"refresh_token": "`+old+`"}`); code != 200 {
-		t.Fatalf("refresh: %d", code)
+	access, old := str(m, "access_token"), str(m, "refresh_token")
+	code, m := call(t, ts, "POST", "/auth/refresh", access, `{"refresh_token": "`+old+`"}`)
+	next := str(m, "refresh_token")
+	if code != 200 || next == "" || next == old {
+		t.Fatalf("refresh: %d %v", code, m)
 	}
-	if code, _ := call(t, ts, "POST", "/auth/refresh", access, `{"refresh_token": "`+old+`"}`); code != 401 {
-		t.Fatalf("replay: %d", code)
+	if code, m := call(t, ts, "POST", "/auth/refresh", access, `{"refresh_token": "`+old+`"}`); code != 200 || str(m, "refresh_token") != next {
+		t.Fatalf("retry within the reuse interval: %d %v, want 200 and the same refresh token %s", code, m, next)
+	}
+	if log := events.String(); strings.Contains(log, "reuse_detected") {
+		t.Errorf("a retry within the reuse interval is logged as reuse:\n%s", log)
+	}
+
+	skew.Store(int64(11 * time.Second)) // past the 10 s reuse interval
+	if code, m := call(t, ts, "POST", "/auth/refresh", access, `{"refresh_token": "`+old+`"}`); code != 401 || m["exception"] != "AuthenticationFailed" {
+		t.Fatalf("replay after the reuse interval: %d %v, want 401", code, m)
 	}
 	log := events.String()
 	if !strings.Contains(log, `level=WARN msg="jwtauth: reuse_detected" event=reuse_detected user_id=alice session_id=`) ||
 		!strings.Contains(log, "generations_behind=1") {
 		t.Errorf("no reuse_detected line in the event log:\n%s", log)
 	}
-	if strings.Contains(log, old) || strings.Contains(log, access) || strings.Contains(log, "wonderland") {
+	if strings.Contains(log, old) || strings.Contains(log, next) || strings.Contains(log, access) || strings.Contains(log, "wonderland") {
 		t.Errorf("the event log holds a secret:\n%s", log)
 	}
 }

@@ -1,6 +1,8 @@
 // The jwtauth demo's browser app. The access and refresh tokens are HttpOnly cookies
 // that this script never sees: it calls fetch, and the browser attaches the cookies.
-// The server answers every login and refresh with new cookies and an empty body.
+// It calls the same routes as curl and apps (/auth, /api/orders); the server answers
+// its logins and refreshes with new cookies and an empty body, because the browser
+// marks its fetches as a browser's (Origin, Sec-Fetch-Site), which no script can undo.
 'use strict';
 
 (() => {
@@ -36,11 +38,12 @@
   }
 
   // api calls a protected route. When the access token has expired (a 401 other than
-  // "no cookie at all"), it refreshes once and tries again: an SPA's whole refresh logic.
+  // "no token at all", which names the header: with no cookie the server looks there
+  // last), it refreshes once and tries again: an SPA's whole refresh logic.
   async function api(method, path, body) {
     let r = await call(method, path, body);
-    if (r.status === 401 && r.data?.exception !== 'MissingAuthorizationCookie') {
-      if ((await call('POST', '/app/auth/refresh')).status === 200) {
+    if (r.status === 401 && r.data?.exception !== 'MissingAuthorizationHeader') {
+      if ((await call('POST', '/auth/refresh')).status === 200) {
         r = await call(method, path, body);
       }
     }
@@ -94,7 +97,7 @@
 
   // start shows the app when the cookies hold a session, and the login form otherwise.
   async function start() {
-    const r = await api('GET', '/app/auth/me');
+    const r = await api('GET', '/auth/me');
     if (r.status !== 200) {
       showLogin('');
       return r.status;
@@ -106,7 +109,7 @@
   }
 
   async function login(username, password) {
-    const r = await call('POST', '/app/auth', { username, password });
+    const r = await call('POST', '/auth', { username, password });
     if (r.status !== 200) {
       say(reason(r));
       return r.status;
@@ -118,7 +121,7 @@
   }
 
   async function loadOrders() {
-    const r = await api('GET', '/app/api/orders');
+    const r = await api('GET', '/api/orders');
     if (r.status === 200) {
       renderOrders(r.data.orders);
     } else {
@@ -128,7 +131,7 @@
   }
 
   async function addOrder(item) {
-    const r = await api('POST', '/app/api/orders', { item });
+    const r = await api('POST', '/api/orders', { item });
     if (r.status !== 201) {
       failed(r);
       return r.status;
@@ -139,7 +142,7 @@
   }
 
   async function refreshTokens() {
-    const r = await call('POST', '/app/auth/refresh');
+    const r = await call('POST', '/auth/refresh');
     if (r.status === 200) {
       say('Tokens refreshed.');
     } else {
@@ -149,7 +152,7 @@
   }
 
   async function logout() {
-    const r = await call('POST', '/app/auth/logout');
+    const r = await call('POST', '/auth/logout');
     if (r.status === 204) {
       renderOrders([]);
       showLogin('Logged out.');
