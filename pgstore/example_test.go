@@ -17,15 +17,12 @@ import (
 // (No Output line: it needs a PostgreSQL server, so it is compiled, not run.)
 func Example() {
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(os.Getenv("DATABASE_URL"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	// statement_timeout and lock_timeout (milliseconds) make PostgreSQL give up before
-	// the store's Timeout does, so that a timed-out call is known not to have happened.
-	cfg.ConnConfig.RuntimeParams["statement_timeout"] = "2000"
-	cfg.ConnConfig.RuntimeParams["lock_timeout"] = "1000"
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	// Directly or through PgBouncer (any pool mode): the store needs no pool setting.
+	// To have PostgreSQL give up before the store's Timeout does, set the timeouts on
+	// the service's role, once, in SQL (a pooler refuses them as connection parameters):
+	//	ALTER ROLE app SET statement_timeout = '2s';
+	//	ALTER ROLE app SET lock_timeout = '1s';
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -113,13 +113,21 @@
 // session's token, and that client logs in again).
 // Statements stay atomic either way: a row holds the old value and expiry or the new
 // ones, never a mix. To have PostgreSQL give up first, so that a timed-out call is known
-// not to have happened, set statement_timeout (and lock_timeout) on the pool's
-// connections below Options.Timeout, for instance in the connection string:
-// postgres://…?statement_timeout=2000&lock_timeout=1000.
+// not to have happened, set statement_timeout and lock_timeout below Options.Timeout on
+// the role the service logs in as, which reaches every connection however it was
+// opened (PgBouncer refuses them as startup parameters in the connection string):
 //
-// The statements run in whatever query mode the pool is configured with (pgx's default
-// prepares and caches them per connection); behind PgBouncer in transaction mode,
-// configure pgx as PgBouncer requires.
+//	ALTER ROLE app SET statement_timeout = '2s';
+//	ALTER ROLE app SET lock_timeout = '1s';
+//
+// # Behind PgBouncer
+//
+// The store works directly and behind a pooler in any mode, transaction pooling
+// included, with the pool as pgxpool.New makes it: every statement is sent unnamed
+// (parse, bind and execute in one round trip), never prepared under a name that the
+// next transaction's server connection would not know, whatever the pool's
+// DefaultQueryExecMode. Migrate runs in one transaction, which PgBouncer keeps on one
+// server connection, advisory lock included.
 //
 // # Durability
 //
@@ -142,6 +150,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jwtauth/jwtauth"
 )
+
+// unprepared, as the first argument of every statement, has pgx send it with an unnamed
+// statement, parsed, bound and executed in one round trip, instead of preparing it
+// under a name and caching it per connection: behind PgBouncer in transaction pooling
+// the next statement may run on another server connection, where that name is unknown
+// or already taken (SQLSTATE 26000 and 42P05). Parsing these short statements again
+// costs nothing measurable beside the round trip (see the README), and the store works
+// through any pooler whatever the pool's DefaultQueryExecMode.
+const unprepared = pgx.QueryExecModeExec
 
 // DefaultTable is the table a Store uses when Options.Table is empty.
 const DefaultTable = "jwtauth_sessions"
@@ -261,12 +278,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 )`,
 		`CREATE INDEX IF NOT EXISTS ` + index + ` ON ` + s.ident + ` (expires_at) WHERE expires_at IS NOT NULL`,
 	} {
-		if _, err := tx.Exec(ctx, q); err != nil {
+		if _, err := tx.Exec(ctx, q, unprepared); err != nil {
 			return fmt.Errorf("pgstore: migrate: %w", err)
 		}
 	}
 	rows, err := tx.Query(ctx, `SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
-WHERE attrelid = $1::regclass AND attname IN ('user_id', 'value', 'expires_at') AND NOT attisdropped`, s.ident)
+WHERE attrelid = $1::regclass AND attname IN ('user_id', 'value', 'expires_at') AND NOT attisdropped`, unprepared, s.ident)
 	if err != nil {
 		return fmt.Errorf("pgstore: migrate: %w", err)
 	}
@@ -298,7 +315,7 @@ func (s *Store) Load(ctx context.Context, key string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var v []byte // pgx scans a bytea into a fresh slice
-	err := s.pool.QueryRow(ctx, s.load, []byte(key)).Scan(&v)
+	err := s.pool.QueryRow(ctx, s.load, unprepared, []byte(key)).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -324,14 +341,14 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, old, new []byte,
 		ms = &n
 	}
 	var q string
-	args := []any{[]byte(key), old}
+	args := []any{unprepared, []byte(key), old}
 	switch {
 	case old != nil && new != nil:
 		q, args = s.swap, append(args, ms, new)
 	case old != nil:
 		q = s.del
 	case new != nil:
-		q, args = s.insert, []any{[]byte(key), new, ms}
+		q, args = s.insert, []any{unprepared, []byte(key), new, ms}
 	default:
 		return false, errors.New("pgstore: compare-and-swap: old and new both nil")
 	}
@@ -365,7 +382,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 func (s *Store) deleteExpiredBatch(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, s.deleteExpired, deleteBatch)
+	tag, err := s.pool.Exec(ctx, s.deleteExpired, unprepared, deleteBatch)
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: delete expired: %w", err)
 	}

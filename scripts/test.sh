@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test suite: the root package under the race detector, then the nested modules
-# (the demo, the Redis store against a real redis-server, the PostgreSQL store against a real
-# PostgreSQL, the cross-library checks, and the browser test: the demo's browser app in
-# a headless Chromium).
+# (the demo, the Redis store against a real redis-server and a real Redis Cluster, the
+# PostgreSQL store against a real PostgreSQL, directly and through a real PgBouncer in
+# transaction pooling, the cross-library checks, and the browser test: the demo's
+# browser app in a headless Chromium).
 #
 # Each step is announced with its number, then go test prints one line per package as
 # that package finishes, then the step's time; the total comes last. Nothing is printed
@@ -23,8 +24,8 @@ duration() {
 # The steps: a title, and a function that runs it (in a subshell, so it may cd).
 root() { go test -race -count=1 ./...; }
 demo() { cd cmd/jwtauth-demo && go test -race -count=1 ./...; }
-redis() { scripts/with-redis.sh sh -c 'cd redisstore && go test -race -count=1 ./...'; }
-pg() { scripts/with-postgres.sh sh -c 'cd pgstore && go test -race -count=1 ./...'; }
+redis() { scripts/with-redis.sh scripts/with-redis-cluster.sh sh -c 'cd redisstore && go test -race -count=1 ./...'; }
+pg() { scripts/with-postgres.sh scripts/with-pgbouncer.sh sh -c 'cd pgstore && go test -race -count=1 ./...'; }
 benchmarks() { cd benchmarks && go test -count=1 ./...; }
 # The browser test skips without chromium (unless CI is set); when it ran, it leaves a
 # report and a screenshot under browsertest/artifacts/, and the report is printed here.
@@ -37,11 +38,11 @@ browser() {
 titles=("jwtauth (root package, -race)" "the demo (cmd/jwtauth-demo, -race)")
 steps=(root demo)
 if [ -d redisstore ]; then
-  titles+=("redisstore (-race, against redis-server)")
+  titles+=("redisstore (-race, against redis-server and a 3-master Redis Cluster)")
   steps+=(redis)
 fi
 if [ -d pgstore ]; then
-  titles+=("pgstore (-race, against PostgreSQL)")
+  titles+=("pgstore (-race, against PostgreSQL, directly and through PgBouncer)")
   steps+=(pg)
 fi
 if [ -d benchmarks ]; then

@@ -34,6 +34,7 @@ func main() {
 	funcs := flag.String("funcs", "", "comma-separated functions to mutate (default: all)")
 	flag.StringVar(&pkgs, "pkgs", ".", "space-separated packages whose tests judge each mutant")
 	flag.StringVar(&timeout, "timeout", "2m", "go test -timeout for each mutant")
+	flag.StringVar(&skip, "skip", "^$", "the tests not to run against each mutant (go test -skip)")
 	flag.Parse()
 	if flag.NArg() < 2 {
 		fmt.Fprintln(os.Stderr, "usage: mutate [-run REGEX] [-funcs f,g] [-pkgs PKGS] [-timeout D] DIR FILE.go...")
@@ -162,14 +163,14 @@ func rejects(body []ast.Stmt, returnsErr, noResults bool) bool {
 	return false
 }
 
-// pkgs and timeout are the -pkgs and -timeout flags.
-var pkgs, timeout string
+// pkgs, timeout and skip are the -pkgs, -timeout and -skip flags.
+var pkgs, timeout, skip string
 
 // goTest runs the tests of pkgs in dir, a second time if the first run did not build: a
 // build cache shared with other builds can fail a build for reasons of its own.
 func goTest(dir, run string) (out []byte, err error) {
 	for try := 0; try < 2; try++ {
-		args := []string{"test", "-count=1", "-failfast", "-vet=off", "-timeout", timeout, "-run", run}
+		args := []string{"test", "-count=1", "-failfast", "-vet=off", "-timeout", timeout, "-run", run, "-skip", skip}
 		cmd := exec.Command("go", append(args, strings.Fields(pkgs)...)...)
 		cmd.Dir = dir
 		if out, err = cmd.CombinedOutput(); !bytes.Contains(out, []byte("[build failed]")) {
