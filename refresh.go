@@ -522,14 +522,21 @@ func (m *sessions) end(ctx context.Context, userID string, caller *sessionID, re
 // one of a newer version. RevokeSessions is the admin's way out of each.
 func (m *sessions) endAll(ctx context.Context, userID string) error {
 	_, err := m.end(ctx, userID, nil, "revoked", func(*session) bool { return true })
-	if !errors.Is(err, errCorruptRecord) && !errors.Is(err, errNewerRecord) {
-		return err
+	if errors.Is(err, errCorruptRecord) || errors.Is(err, errNewerRecord) {
+		err = m.deleteRecord(context.WithoutCancel(ctx), userID)
 	}
-	// An authentic record this code cannot read: delete it as it was loaded.
-	ctx = context.WithoutCancel(ctx)
+	return err
+}
+
+// deleteRecord deletes userID's record as it is loaded now, whatever it holds; errBusy
+// if another request changes it in between.
+func (m *sessions) deleteRecord(ctx context.Context, userID string) error {
 	raw, err := m.cfg.Store.Load(ctx, userID)
-	if err != nil {
+	switch {
+	case err != nil:
 		return &internalError{"Store.Load", err}
+	case raw == nil: // gone already; and a swap from nil to nil breaks the Store contract
+		return nil
 	}
 	if ok, err := m.cfg.Store.CompareAndSwap(ctx, userID, raw, nil, 0); err != nil {
 		return &internalError{"Store.CompareAndSwap", err}
@@ -564,10 +571,7 @@ func (m *sessions) list(ctx context.Context, userID string, caller *sessionID) (
 
 // live is VerifySessions' check: the session sid of userID exists and has not ended.
 func (m *sessions) live(ctx context.Context, userID, sid string) error {
-	id, ok := parseSessionID(sid)
-	if !ok {
-		return errSessionGone
-	}
+	id, _ := parseSessionID(sid) // an unparsable sid is the zero id, which no session has
 	_, ss, err := m.load(ctx, userID)
 	if i := find(ss, id); err == nil && (i < 0 || m.ended(&ss[i], m.now().UnixMilli()) != nil) {
 		return errSessionGone

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -563,5 +564,81 @@ func TestAnEndedSessionSaysWhy(t *testing.T) {
 	clk.add(35 * time.Minute)
 	if _, err := a.refresh(requestWithTokens(busy)); !errors.Is(err, errSessionTooOld) {
 		t.Errorf("refreshed every 50 minutes, 185 minutes after its login: %v, want errSessionTooOld", err)
+	}
+}
+
+// writerStore is a Store through which a test acts as another writer: meddle runs
+// when the n-th Load (counting from 1) is made, before it reads the store or, with
+// after, once it has.
+type writerStore struct {
+	Store
+	loads  atomic.Int32
+	n      int32
+	after  bool
+	meddle func()
+}
+
+func (s *writerStore) Load(ctx context.Context, key string) ([]byte, error) {
+	nth := s.loads.Add(1) == s.n
+	if nth && !s.after {
+		s.meddle()
+	}
+	v, err := s.Store.Load(ctx, key)
+	if nth && s.after {
+		s.meddle()
+	}
+	return v, err
+}
+
+// CompareAndSwap refuses what the Store contract forbids, as pgstore does.
+func (s *writerStore) CompareAndSwap(ctx context.Context, key string, old, new []byte, ttl time.Duration) (bool, error) {
+	if old == nil && new == nil {
+		return false, errors.New("old and new both nil")
+	}
+	return s.Store.CompareAndSwap(ctx, key, old, new, ttl)
+}
+
+// TestRevokeSessionsOfAnUnreadableRecordRacingAWriter: RevokeSessions deletes a corrupt
+// record by a compare-and-swap from the value it loaded. When another writer (a replica
+// of a newer version, say) replaces the record in between, the delete fails and
+// RevokeSessions is a 503 that leaves the writer's record; when another request deleted
+// the record in between, there is nothing left to revoke, and it succeeds.
+func TestRevokeSessionsOfAnUnreadableRecordRacingAWriter(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		replace bool
+	}{{"replaced meanwhile", true}, {"deleted meanwhile", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &writerStore{n: 2, after: tc.replace} // end's load, then the delete's
+			a, mem, _ := sessionAuth(t, func(c *Config) { c.Refresh.Store = st })
+			st.Store = mem
+			ctx := context.Background()
+			if _, err := a.IssueTokens(ctx, &User{ID: "alice"}); err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := mem.Load(ctx, "alice")
+			body := bytes.Clone(raw[:len(raw)-recordMACSize])
+			copy(body[2+48:], make([]byte, 8)) // created 0: authentic, but corrupt
+			corrupt := plantRecord(t, a, mem, body, true)
+			other := append(bytes.Clone(corrupt), 0)
+			st.loads.Store(0)
+			st.meddle = func() {
+				next := []byte(nil)
+				if tc.replace {
+					next = other
+				}
+				if ok, err := mem.CompareAndSwap(ctx, "alice", corrupt, next, 0); !ok || err != nil {
+					t.Errorf("the other writer's swap: %v, %v", ok, err)
+				}
+			}
+			err := a.RevokeSessions(ctx, "alice")
+			v, _ := mem.Load(ctx, "alice")
+			switch {
+			case tc.replace && (!errors.Is(err, ErrUnavailable) || a.httpError(err).Status != 503 || !bytes.Equal(v, other)):
+				t.Fatalf("RevokeSessions = %v, record %x; want a 503 that leaves the writer's record", err, v)
+			case !tc.replace && (err != nil || v != nil):
+				t.Fatalf("RevokeSessions = %v, record %x; want nil and no record", err, v)
+			}
+		})
 	}
 }
