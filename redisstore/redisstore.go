@@ -6,11 +6,15 @@
 // record's last session ends).
 // Load is one GET; CompareAndSwap is one Lua script, which Redis runs atomically, so
 // exactly one of several concurrent swaps from the same value wins, across processes.
-// Every operation touches a single key, so a Redis Cluster works unchanged.
+// Every operation touches a single key (the script names it in KEYS), so a Redis
+// Cluster works unchanged: the tests run the store and session suites on a cluster of
+// three masters too.
 //
 // # Wiring
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
+//	// or, on a Redis Cluster:
+//	// rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"redis-1:6379", "redis-2:6379"}})
 //	store := redisstore.New(rdb, redisstore.Options{}) // keys "jwtauth:refresh:"+userID
 //	auth, err := jwtauth.New(jwtauth.Config{
 //		Secret:       secret,
