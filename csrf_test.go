@@ -3,6 +3,7 @@ package jwtauth
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -136,5 +137,33 @@ func TestRefreshCookiePathFollowsTheMount(t *testing.T) {
 				t.Fatalf("refresh cookie %+v, want Path=%s", c, want)
 			}
 		})
+	}
+}
+
+// TestCrossSiteRefreshCannotPlantASession: in cookie mode with HeaderFallback, a page of
+// another site posts the attacker's own tokens (in the JSON body with the header, or in
+// the query string) to the refresh endpoint: answered with cookies, the victim's browser
+// would hold the attacker's session (login CSRF through the refresh). It is refused as a
+// cross-site login is, with 403, no cookie, and the attacker's session not rotated.
+func TestCrossSiteRefreshCannotPlantASession(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.Cookies = &Cookies{}
+		c.HeaderFallback, c.InsecureQueryString = true, true
+	})
+	attacker := tokensOf(t, f.do(t, "POST", "/auth", loginBody("bob"))) // as an app: tokens in the body
+	for name, req := range map[string][]string{
+		"body and header": {"/auth/refresh", refreshBody(attacker.RefreshToken), "Authorization", "Bearer " + attacker.AccessToken},
+		"query string":    {"/auth/refresh?access_token=" + attacker.AccessToken + "&refresh_token=" + attacker.RefreshToken, ""},
+	} {
+		for _, site := range [][]string{{"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://evil.example"}} {
+			rec := f.do(t, "POST", req[0], req[1], append(slices.Clone(req[2:]), site...)...)
+			checkError(t, rec, 403, "CrossOriginRequest", "Cross-origin request refused.")
+			if c := rec.Result().Cookies(); len(c) > 0 {
+				t.Fatalf("%s with %s: cookies %v", name, site[0], c)
+			}
+		}
+	}
+	if rec := f.do(t, "POST", "/auth/refresh", refreshBody(attacker.RefreshToken), bearer(attacker.AccessToken)...); rec.Code != 200 {
+		t.Fatalf("the refused requests rotated the session: %d %s", rec.Code, rec.Body)
 	}
 }

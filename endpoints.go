@@ -307,6 +307,12 @@ func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request, _ string) error {
 // serveRefresh is POST /auth/refresh: it checks the presented tokens and answers with
 // new ones, an access token and the session's next refresh token unless rotation is off.
 func (a *Auth) serveRefresh(w http.ResponseWriter, r *http.Request, _ string) error {
+	// As at login: in cookie mode, a cross-site refresh with the attacker's own tokens
+	// (in the body, a header or the query) would plant the attacker's session in the
+	// victim's browser.
+	if err := a.sameOrigin(r); err != nil {
+		return err
+	}
 	t, err := a.refresh(r)
 	if err == nil {
 		a.writeTokens(w, r, "/refresh", t)

@@ -169,6 +169,9 @@ type Config struct {
 	// header, or a refresh by the refresh cookie) is answered with cookies, and one
 	// from any other client with the tokens in the JSON body, as without Cookies; the
 	// app then sends the Authorization header, which no cross-origin check concerns.
+	// Every current browser sends Origin with a POST; one too old to (Firefox before
+	// 70, Internet Explorer) would be answered as an app, its tokens readable by the
+	// page's scripts.
 	HeaderFallback bool
 
 	// Endpoints, when set, turns on the endpoints that Handler serves. Nil means

@@ -17,7 +17,7 @@ import (
 // (No Output line: it needs a PostgreSQL server, so it is compiled, not run.)
 func Example() {
 	ctx := context.Background()
-	// Directly or through PgBouncer (any pool mode): the store needs no pool setting.
+	// Directly or through PgBouncer (session or transaction pooling): no pool setting.
 	// To have PostgreSQL give up before the store's Timeout does, set the timeouts on
 	// the service's role, once, in SQL (a pooler refuses them as connection parameters):
 	//	ALTER ROLE app SET statement_timeout = '2s';

@@ -53,8 +53,8 @@
 // millisecond. Each operation is one statement in its own implicit transaction, and
 // each swap reports by its affected-row count:
 //
-//	-- Load
-//	SELECT value FROM t WHERE user_id = $1 AND live
+//	-- Load (the value as hex text, whatever bytea_output says)
+//	SELECT encode(value, 'hex') FROM t WHERE user_id = $1 AND live
 //	-- CompareAndSwap(old, new): a rotation
 //	UPDATE t SET value = $new, expires_at = now() + $ttl
 //	  WHERE user_id = $1 AND value = $old AND live
@@ -122,8 +122,9 @@
 //
 // # Behind PgBouncer
 //
-// The store works directly and behind a pooler in any mode, transaction pooling
-// included, with the pool as pgxpool.New makes it: every statement is sent unnamed
+// The store works directly and behind a pooler in session or transaction pooling (not
+// statement pooling, where Migrate's transaction is refused), with the pool as
+// pgxpool.New makes it: every statement is sent unnamed
 // (parse, bind and execute in one round trip), never prepared under a name that the
 // next transaction's server connection would not know, whatever the pool's
 // DefaultQueryExecMode. Migrate runs in one transaction, which PgBouncer keeps on one
@@ -140,6 +141,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -237,7 +239,9 @@ func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
 	s.ident = id.Sanitize()
 	const live = `(expires_at IS NULL OR expires_at > now())`
 	const expiry = `now() + $3::bigint * interval '1 millisecond'` // NULL for a NULL ttl
-	s.load = `SELECT value FROM ` + s.ident + ` WHERE user_id = $1 AND ` + live
+	// The value as hex text: results come as text (see unprepared), and pgx reads a
+	// bytea's text only in the hex form, which bytea_output = 'escape' would change.
+	s.load = `SELECT encode(value, 'hex') FROM ` + s.ident + ` WHERE user_id = $1 AND ` + live
 	s.swap = `UPDATE ` + s.ident + ` SET value = $4, expires_at = ` + expiry +
 		` WHERE user_id = $1 AND value = $2 AND ` + live
 	s.del = `DELETE FROM ` + s.ident + ` WHERE user_id = $1 AND value = $2 AND ` + live
@@ -314,11 +318,15 @@ WHERE attrelid = $1::regclass AND attname IN ('user_id', 'value', 'expires_at') 
 func (s *Store) Load(ctx context.Context, key string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	var v []byte // pgx scans a bytea into a fresh slice
-	err := s.pool.QueryRow(ctx, s.load, unprepared, []byte(key)).Scan(&v)
+	var h string
+	err := s.pool.QueryRow(ctx, s.load, unprepared, []byte(key)).Scan(&h)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: load: %w", err)
+	}
+	v, err := hex.DecodeString(h)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: load: %w", err)
 	}

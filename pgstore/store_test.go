@@ -417,3 +417,14 @@ func TestLoadCopies(t *testing.T) {
 		t.Fatalf("loads share memory: %q, %q", a, b)
 	}
 }
+
+// TestLoadWithByteaOutputEscape: a role or database still set to the pre-9.0 bytea_output
+// = 'escape' changes how a bytea reads as text; Load reads the value byte for byte all
+// the same (it asks for hex).
+func TestLoadWithByteaOutputEscape(t *testing.T) {
+	pool := newPool(t, sharedDSN(t), 4, "bytea_output", "escape")
+	s := newStore(t, pool, pgstore.Options{})
+	v := []byte("\x01record\x00\\x41\xff")
+	wantCAS(t, s, "alice", nil, v, time.Hour, true)
+	wantStored(t, s, "alice", v)
+}
