@@ -420,7 +420,7 @@ func TestLoadCopies(t *testing.T) {
 
 // TestLoadWithByteaOutputEscape: a role or database still set to the pre-9.0 bytea_output
 // = 'escape' changes how a bytea reads as text; Load reads the value byte for byte all
-// the same (it asks for hex).
+// the same (its results come in binary).
 func TestLoadWithByteaOutputEscape(t *testing.T) {
 	pool := newPool(t, sharedDSN(t), 4, "bytea_output", "escape")
 	s := newStore(t, pool, pgstore.Options{})
