@@ -2,7 +2,6 @@ package pgstore_test
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -144,14 +143,5 @@ func TestPgBouncerTimeoutsFromTheRole(t *testing.T) {
 func BenchmarkHTTPRefreshPgBouncer(b *testing.B) {
 	s, _ := bouncerPool(b)
 	migrate(b, s)
-	a := newInstance(b, s)
-	d := login(b, a, "alice")
-	b.ReportAllocs()
-	for b.Loop() {
-		r := refresh(b, a, d)
-		if r.status != http.StatusOK {
-			b.Fatalf("refresh: %d %q", r.status, r.exception)
-		}
-		d.access, d.refresh = r.access, r.refresh
-	}
+	benchmarkRefresh(b, s)
 }

@@ -300,8 +300,12 @@ func race(n int, f func(i int)) {
 func BenchmarkHTTPRefresh(b *testing.B) {
 	// A refresh round trip over loopback HTTP: verify the access token, load the
 	// user's row and swap it, sign a new access token, answer JSON.
-	pool := sharedPool(b)
-	a := newInstance(b, newStore(b, pool, pgstore.Options{}))
+	benchmarkRefresh(b, newStore(b, sharedPool(b), pgstore.Options{}))
+}
+
+// benchmarkRefresh measures refreshes through the endpoint with sessions in s.
+func benchmarkRefresh(b *testing.B, s *pgstore.Store) {
+	a := newInstance(b, s)
 	d := login(b, a, "alice")
 	b.ReportAllocs()
 	for b.Loop() {

@@ -2,7 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -89,14 +88,5 @@ func TestClusterSessions(t *testing.T) {
 // BenchmarkHTTPRefreshCluster is BenchmarkHTTPRefresh through the ClusterClient.
 func BenchmarkHTTPRefreshCluster(b *testing.B) {
 	c, prefix := clusterClient(b)
-	a := newInstance(b, redisstore.New(c, redisstore.Options{Prefix: prefix}))
-	access, refreshTok := login(b, a)
-	b.ReportAllocs()
-	for b.Loop() {
-		r := refresh(b, a, access, refreshTok)
-		if r.status != http.StatusOK {
-			b.Fatalf("refresh: %d %q", r.status, r.exception)
-		}
-		access, refreshTok = r.access, r.refresh
-	}
+	benchmarkRefresh(b, redisstore.New(c, redisstore.Options{Prefix: prefix}))
 }
