@@ -33,6 +33,11 @@ type Claims struct {
 	// SessionID is sid: the login session the token was issued for, with refresh tokens
 	// on (Config.Refresh). It names the session; it is not a secret.
 	SessionID string
+	// AuthTime is auth_time (OpenID Connect Core §2): when the user last proved who they
+	// are in this session, by logging in or reauthenticating; a refresh keeps it. The
+	// endpoints write it into every access token of a session; RequireRecentAuth reads
+	// it. The zero time means absent; on the wire a NumericDate, as exp.
+	AuthTime time.Time
 	// Generation is sgen: how many times the session's refresh token had been rotated
 	// when this token was issued, 0 at the login. The refresh endpoint compares it with
 	// the session, so that a rotated-out refresh token is recognised however old it is.
@@ -88,6 +93,7 @@ var (
 	errExp         = fmt.Errorf("%w: exp must be a positive JSON number", ErrTokenInvalid)
 	errNbf         = fmt.Errorf("%w: nbf must be a positive JSON number", ErrTokenInvalid)
 	errIat         = fmt.Errorf("%w: iat must be a positive JSON number", ErrTokenInvalid)
+	errAuthTime    = fmt.Errorf("%w: auth_time must be a positive JSON number", ErrTokenInvalid)
 	errIss         = fmt.Errorf("%w: iss must be a string", ErrTokenInvalid)
 	errAud         = fmt.Errorf("%w: aud must be a string or an array of strings", ErrTokenInvalid)
 	errUserID      = fmt.Errorf("%w: user id claim must be a string", ErrTokenInvalid)
@@ -110,20 +116,22 @@ type claimTable struct {
 }
 
 const (
-	claimUserID = iota // Config.UserIDClaim
-	claimScopes        // Config.ScopesClaim
-	claimIss           // RFC 7519 §4.1.1
-	claimAud           // RFC 7519 §4.1.3
-	claimExp           // RFC 7519 §4.1.4; exp, nbf and iat follow each other
-	claimNbf           // RFC 7519 §4.1.5
-	claimIat           // RFC 7519 §4.1.6
-	claimSid           // the session (OpenID Connect Front-Channel Logout 1.0 §3 names it sid)
-	claimGen           // the session's refresh-token generation (this package's own)
+	claimUserID   = iota // Config.UserIDClaim
+	claimScopes          // Config.ScopesClaim
+	claimIss             // RFC 7519 §4.1.1
+	claimAud             // RFC 7519 §4.1.3
+	claimExp             // RFC 7519 §4.1.4; exp, nbf, iat and auth_time follow each other
+	claimNbf             // RFC 7519 §4.1.5
+	claimIat             // RFC 7519 §4.1.6
+	claimAuthTime        // OpenID Connect Core §2
+	claimSid             // the session (OpenID Connect Front-Channel Logout 1.0 §3 names it sid)
+	claimGen             // the session's refresh-token generation (this package's own)
 	numClaims
 )
 
 // registeredClaims are the names of the table that no Config gives.
-var registeredClaims = [numClaims]string{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat", claimSid: "sid", claimGen: "sgen"}
+var registeredClaims = [numClaims]string{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat",
+	claimAuthTime: "auth_time", claimSid: "sid", claimGen: "sgen"}
 
 // newClaimTable returns the table of registeredClaims and the Config's names for the
 // user id and the scopes, which New has checked to be non-empty RFC 9110 tokens: no
@@ -216,6 +224,8 @@ func (t *claimTable) parse(c *Claims, raw string) error {
 			c.NotBefore = l.date(errNbf)
 		case claimIat:
 			c.IssuedAt = l.date(errIat)
+		case claimAuthTime:
+			c.AuthTime = l.date(errAuthTime)
 		case claimUserID:
 			c.UserID = l.str(errUserID)
 		case claimScopes:
@@ -280,7 +290,7 @@ func (t *claimTable) appendPayload(b []byte, c *Claims) ([]byte, error) {
 			w.strs(c.Audience)
 		}
 	}
-	for i, t := range [...]time.Time{c.ExpiresAt, c.NotBefore, c.IssuedAt} {
+	for i, t := range [...]time.Time{c.ExpiresAt, c.NotBefore, c.IssuedAt, c.AuthTime} {
 		switch sec := t.Unix(); {
 		case t.IsZero():
 		case sec <= 0 || sec > maxNumericDate:

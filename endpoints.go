@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The endpoints under Endpoints.URLPrefix: the router that finds them, and the handlers
@@ -27,6 +28,8 @@ var (
 	// errUnknownSession is DELETE /auth/sessions/{id} for an id that is not a live
 	// session of the caller's: another user's is as unknown as one that never was.
 	errUnknownSession = errors.New("jwtauth: no such session of the user")
+	// errReauthOtherUser is POST /auth/reauthenticate with another user's credentials.
+	errReauthOtherUser = errors.New("jwtauth: reauthentication with another user's credentials")
 )
 
 // endpoint is one route under URLPrefix.
@@ -48,6 +51,8 @@ var endpoints = map[string]*endpoint{
 	"/me":      {[]string{"GET", "HEAD"}, (*Auth).serveMe, false},
 	"/refresh": {[]string{"POST"}, (*Auth).serveRefresh, true},
 	"/logout":  {[]string{"POST"}, (*Auth).serveLogout, true},
+	// Step-up: the login body again, for a session whose user must prove who they are.
+	"/reauthenticate": {[]string{"POST"}, (*Auth).serveReauthenticate, true},
 	// The sessions of the access token's user, and one of them by id.
 	"/sessions":  {[]string{"GET", "HEAD"}, (*Auth).serveSessions, true},
 	"/sessions/": {[]string{"DELETE"}, (*Auth).serveEndSession, true},
@@ -77,6 +82,7 @@ func (a *Auth) Mount(mux *http.ServeMux) {
 //	POST /auth/refresh  a new access token (and refresh token) for a refresh token
 //	POST /auth/logout   end the token's session (?scope=others: the user's other
 //	                    sessions; ?scope=all: all of them) and clear the cookies
+//	POST /auth/reauthenticate  the login body again: a new auth_time for the session
 //	GET  /auth/sessions         the user's sessions
 //	DELETE /auth/sessions/{id}  end one of them
 //
@@ -135,7 +141,7 @@ func (a *Auth) misrouted(path string) bool {
 }
 
 // endpointNames lists the keys of endpoints, longest first, for route's suffix search.
-var endpointNames = []string{"/sessions/", "/sessions", "/refresh", "/logout", "/verify", "/me", "/", ""}
+var endpointNames = []string{"/reauthenticate", "/sessions/", "/sessions", "/refresh", "/logout", "/verify", "/me", "/", ""}
 
 // route finds the endpoint for path, and the id of /sessions/{id}: a name alone when a
 // router stripped the prefix, or URLPrefix and a name at the end of the path. In the
@@ -175,6 +181,23 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) erro
 	if err := a.sameOrigin(r); err != nil {
 		return err
 	}
+	u, err := a.authenticate(r)
+	if err != nil {
+		return err
+	}
+	t, err := a.issueTokens(r.Context(), u, a.sessionLabel(r))
+	if err != nil && !errors.As(err, new(*internalError)) && !errors.Is(err, ErrUnavailable) {
+		return &internalError{"IssueTokens", err} // a bad extra claim: the app's bug, a 500
+	} else if err == nil {
+		a.writeTokens(w, r, "", t)
+	}
+	return err
+}
+
+// authenticate runs Endpoints.Authenticate on a login body and returns its user, or the
+// error to answer with: the hook's own 4xx, a 401 for ErrAuthenticationFailed (both
+// EventLoginFailed), or a 500 for anything else.
+func (a *Auth) authenticate(r *http.Request) (*User, error) {
 	u, err := a.ep.Authenticate(r)
 	var e *Error
 	switch {
@@ -186,22 +209,55 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) erro
 		if answer.Status == http.StatusUnauthorized {
 			answer.challenge = challengeBare
 		}
-		return answer
+		return nil, answer
 	case errors.Is(err, ErrAuthenticationFailed):
 		a.cfg.OnEvent(r.Context(), Event{Kind: EventLoginFailed, Reason: "401"})
-		return err
+		return nil, err
 	case errors.As(err, new(*http.MaxBytesError)):
-		return err
+		return nil, err
 	case err != nil:
-		return &internalError{"Authenticate", err}
+		return nil, &internalError{"Authenticate", err}
 	case u == nil || u.ID == "":
-		return &internalError{"Authenticate", errNilUser}
+		return nil, &internalError{"Authenticate", errNilUser}
 	}
-	t, err := a.IssueTokens(r.Context(), u)
-	if err != nil && !errors.As(err, new(*internalError)) && !errors.Is(err, ErrUnavailable) {
-		return &internalError{"IssueTokens", err} // a bad extra claim: the app's bug, a 500
-	} else if err == nil {
-		a.writeTokens(w, r, "", t)
+	return u, nil
+}
+
+// serveReauthenticate is POST /auth/reauthenticate: an unexpired access token of a live
+// session and the login body. Authenticate must accept the credentials and name the
+// token's user (another user's are a 403); then the session gets a new auth_time and a
+// rotated refresh token, answered as a refresh is, with the same sid. A refusal leaves
+// the session as it was.
+func (a *Auth) serveReauthenticate(w http.ResponseWriter, r *http.Request, _ string) error {
+	if err := a.sameOrigin(r); err != nil {
+		return err
+	}
+	c, err := a.requestClaims(r, false, newClaims)
+	if err != nil {
+		return err
+	}
+	id, ok := parseSessionID(c.SessionID)
+	if !ok {
+		return errNoSession
+	}
+	u, err := a.authenticate(r)
+	if err != nil {
+		return err
+	}
+	if u.ID != c.UserID {
+		return errReauthOtherUser
+	}
+	t := &Tokens{}
+	t.RefreshToken, t.AccessToken, err = a.sess.reauthenticate(context.WithoutCancel(r.Context()), u.ID, id,
+		func(gen uint32, authed int64) (string, error) {
+			access, err := a.issueAccessToken(u, c.SessionID, gen, authed)
+			if err != nil {
+				return "", &internalError{"Authenticate (claims)", err}
+			}
+			return access, nil
+		})
+	if err == nil {
+		a.writeTokens(w, r, "/reauthenticate", t)
 	}
 	return err
 }
@@ -354,8 +410,8 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	// must not cost the client its session.
 	t := &Tokens{}
 	t.RefreshToken, t.AccessToken, err = a.sess.rotate(ctx, u.ID, id, c.SessionID, c.Generation, presented,
-		func(gen uint32) (string, error) {
-			access, err := a.issueAccessToken(u, c.SessionID, gen)
+		func(gen uint32, authed int64) (string, error) {
+			access, err := a.issueAccessToken(u, c.SessionID, gen, authed)
 			if err != nil {
 				return "", &internalError{"RetrieveUser (claims)", err}
 			}
@@ -461,16 +517,21 @@ type Tokens struct {
 // failing store's error is returned wrapped. It takes no request: no hook needs one. It
 // is safe for concurrent use.
 func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
+	return a.issueTokens(ctx, u, "")
+}
+
+// issueTokens is IssueTokens for a session labelled label.
+func (a *Auth) issueTokens(ctx context.Context, u *User, label string) (*Tokens, error) {
 	t, s, sid := &Tokens{}, session{}, ""
 	var err error
 	if a.sess != nil {
 		if s, err = a.sess.newSession(); err != nil {
 			return nil, err
 		}
-		sid = s.id.String()
+		s.label, sid = label, s.id.String()
 	}
 	// Sign before touching the store: claims that cannot be signed open no session.
-	if t.AccessToken, err = a.issueAccessToken(u, sid, 0); err != nil {
+	if t.AccessToken, err = a.issueAccessToken(u, sid, 0, a.cfg.Now().UnixMilli()); err != nil {
 		return nil, err
 	}
 	if a.sess == nil {
@@ -481,15 +542,16 @@ func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
 	return t, nil
 }
 
-// issueAccessToken builds the claims for u and the session sid at generation gen from the
-// Config and signs them.
-func (a *Auth) issueAccessToken(u *User, sid string, gen uint32) (string, error) {
+// issueAccessToken builds the claims for u and the session sid at generation gen, whose
+// user proved who they are at authed (Unix milliseconds: auth_time), from the Config and
+// signs them.
+func (a *Auth) issueAccessToken(u *User, sid string, gen uint32, authed int64) (string, error) {
 	if u == nil || u.ID == "" {
 		return "", fmt.Errorf("%w: nil user or empty user ID", ErrInvalidClaims)
 	}
 	now := a.cfg.Now()
 	c := &Claims{UserID: u.ID, Scopes: u.Scopes, Issuer: a.cfg.Issuer, SessionID: sid, Generation: gen, Extra: u.Claims,
-		ExpiresAt: now.Add(a.cfg.ExpirationDelta)}
+		ExpiresAt: now.Add(a.cfg.ExpirationDelta), AuthTime: time.UnixMilli(authed)}
 	if a.cfg.Audience != "" {
 		c.Audience = []string{a.cfg.Audience}
 	}

@@ -36,6 +36,9 @@ const (
 	// (a restored backup, or a store writer) and the session was ended. Alert on it; after
 	// a restore, set Refresh.RevokeBefore.
 	EventRollbackDetected EventKind = "rollback_detected"
+	// EventReauthenticated: the user of session SessionID proved who they are again
+	// (POST /auth/reauthenticate): its access tokens carry the new auth_time.
+	EventReauthenticated EventKind = "reauthenticated"
 	// EventCrossOriginRefused: an unsafe request from another origin, in cookie mode,
 	// was refused with 403.
 	EventCrossOriginRefused EventKind = "cross_origin_refused"
@@ -62,11 +65,17 @@ type Event struct {
 	// GenerationsBehind is, for EventReuseDetected, how many rotations old the
 	// presented token was: 1 for the one rotated out last.
 	GenerationsBehind int
+	// Label is, for EventLogin and EventReauthenticated, the session's label (the device).
+	Label string
+	// NewLabel is, for EventLogin, true when none of the user's other live sessions has
+	// the label: a hint for a "new sign-in" notice, not proof of a new device (devices
+	// of one make share a label, and the label is what the client says it is).
+	NewLabel bool
 }
 
 // LogEvents returns an OnEvent hook that writes every event to l, one record each:
 // message "jwtauth: " and the kind, with the attributes event, user_id, session_id,
-// reason and generations_behind (those that are set). Reuse, rollbacks, unreadable
+// reason, label, generations_behind and new_label (those that are set). Reuse, rollbacks, unreadable
 // records and cross-origin refusals are logged at level Warn, the rest at Info.
 func LogEvents(l *slog.Logger) func(context.Context, Event) {
 	return func(ctx context.Context, e Event) {
@@ -76,13 +85,16 @@ func LogEvents(l *slog.Logger) func(context.Context, Event) {
 			level = slog.LevelWarn
 		}
 		attrs := []slog.Attr{slog.String("event", string(e.Kind))}
-		for _, a := range []struct{ k, v string }{{"user_id", e.UserID}, {"session_id", e.SessionID}, {"reason", e.Reason}} {
+		for _, a := range []struct{ k, v string }{{"user_id", e.UserID}, {"session_id", e.SessionID}, {"reason", e.Reason}, {"label", e.Label}} {
 			if a.v != "" {
 				attrs = append(attrs, slog.String(a.k, a.v))
 			}
 		}
 		if e.GenerationsBehind > 0 {
 			attrs = append(attrs, slog.Int("generations_behind", e.GenerationsBehind))
+		}
+		if e.NewLabel {
+			attrs = append(attrs, slog.Bool("new_label", true))
 		}
 		l.LogAttrs(ctx, level, "jwtauth: "+string(e.Kind), attrs...)
 	}

@@ -73,7 +73,7 @@ func TestEventsOfASessionsLife(t *testing.T) {
 	f, log := eventFixture(t, func(c *Config) { c.Refresh.MaxSessions = 2 })
 	first := f.login(t, "alice")
 	sid := claimsOf(t, f, first).SessionID
-	log.wantEvents(t, "login", Event{Kind: EventLogin, UserID: "alice", SessionID: sid})
+	log.wantEvents(t, "login", Event{Kind: EventLogin, UserID: "alice", SessionID: sid, NewLabel: true})
 
 	if rec := f.do(t, "POST", "/auth", `{"username":"alice","password":"nope"}`); rec.Code != 401 {
 		t.Fatalf("wrong password: %d", rec.Code)

@@ -205,6 +205,12 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// ErrorLog receives unexpected hook and store errors. Default slog.Default().
 	ErrorLog *slog.Logger
+	// SessionLabel names the device of the session a login opens, for Session.Label (GET
+	// /auth/sessions, Sessions) and the login event; at most 64 printable ASCII bytes of
+	// its answer are kept. Nil: a summary of the User-Agent header ("Chrome on Linux",
+	// "Safari on iOS", else its first product token), never more of it. The package keeps
+	// no IP address; a hook that wants one (or its prefix) adds it to its label.
+	SessionLabel func(r *http.Request) string
 	// OnEvent receives every security event (see Event): logins, refreshes, reuse of
 	// a rotated-out token, ended sessions, refused tokens and cross-origin requests. It
 	// is called on the request's goroutine after the decision is made: keep it fast.
@@ -389,7 +395,7 @@ func (a *Auth) check(ep Endpoints, k Cookies) error {
 	// A minute of grace for a replica whose clock is behind the operator's.
 	rule(r.RevokeBefore.After(c.Now().Add(time.Minute)), "Refresh.RevokeBefore", "is in the future: every login until then would end at once")
 	rule(c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL), "LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
-	rule(isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim), "UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, iss, aud, sid, sgen)")
+	rule(isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim), "UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, auth_time, iss, aud, sid, sgen)")
 	rule(c.UserIDClaim == c.ScopesClaim, "ScopesClaim", "must differ from UserIDClaim")
 	rule(c.AccessTokenName == c.RefreshTokenName || k.Split && c.AccessTokenName+"_signature" == c.RefreshTokenName,
 		"RefreshTokenName", "must differ from AccessTokenName and from its split-signature cookie")
@@ -537,6 +543,20 @@ func (a *Auth) RevokeSession(ctx context.Context, userID, sessionID string) (boo
 	}
 	n, err := a.sess.end(ctx, userID, nil, "revoked", func(s *session) bool { return s.id == id })
 	return n > 0, err
+}
+
+// EndOtherSessions ends every session of userID but keepSessionID, in one
+// compare-and-swap: after a password change, the caller's own session (the sid of its
+// access token, Claims.SessionID) stays and every other device logs in again, its
+// access tokens refused at once with Refresh.VerifySessions. When keepSessionID names no
+// live session of the user, every session ends. It is safe for concurrent use.
+func (a *Auth) EndOtherSessions(ctx context.Context, userID, keepSessionID string) error {
+	if a.sess == nil {
+		return errNoRefresh
+	}
+	keep, _ := parseSessionID(keepSessionID) // anything else is the zero id, which no session has
+	_, err := a.sess.end(ctx, userID, nil, "revoked", func(s *session) bool { return s.id != keep })
+	return err
 }
 
 // RevokeSessions ends every session of userID, on every device, and deletes the user's

@@ -10,15 +10,20 @@ import (
 )
 
 // The store record: all sessions of one user, the one value the Store keeps under the
-// user id. A version byte, a count byte, count sessions of sessionSize bytes each
-// (big-endian), and an HMAC-SHA256 of all that and the user id under the Secret, so that
-// whoever can write the store can neither forge a session nor move a record to another
-// user. At most 255 sessions.
+// user id. A version byte, a count byte, count sessions (big-endian), and an
+// HMAC-SHA256 of all that and the user id under the Secret, so that whoever can write
+// the store can neither forge a session nor move a record to another user. At most 255
+// sessions of at most 149 bytes each.
 //
-//	version(1) count(1) { id(16) key(32) created(8) used(8) rotated(8) gen(4) }... mac(32)
+//	version(1)=2 count(1) { id(16) key(32) created(8) used(8) rotated(8) gen(4)
+//	                         authed(8) n(1) label(n) }... mac(32)
+//
+// Version 1, written before sessions had details, stops each session after gen: it
+// reads as authed = created and no label, and is written back as version 2.
 const (
-	recordVersion = 1
-	sessionSize   = 16 + 32 + 8 + 8 + 8 + 4
+	recordVersion = 2
+	sessionSize   = 16 + 32 + 8 + 8 + 8 + 4 // a session of version 1; version 2 adds 9 bytes and the label
+	maxLabel      = 64
 	recordMACSize = 32
 	recordLabel   = "jwtauth record\x00"
 )
@@ -62,6 +67,8 @@ type session struct {
 	used    int64    // the last login or refresh: the idle timeout counts from here
 	rotated int64    // when generation gen became current: the reuse interval counts from here
 	gen     uint32   // how many times the session's token was rotated
+	authed  int64    // the login or the last reauthentication: auth_time
+	label   string   // the device, at most maxLabel printable ASCII bytes
 }
 
 // find returns the index of the session id in ss, or -1.
@@ -75,7 +82,7 @@ func sealRecord(k *macKey, userID string, ss []session) []byte {
 	if len(ss) == 0 {
 		return nil
 	}
-	b := make([]byte, 2, 2+len(ss)*sessionSize+recordMACSize)
+	b := make([]byte, 2, 2+len(ss)*(sessionSize+9+maxLabel)+recordMACSize)
 	b[0], b[1] = recordVersion, byte(len(ss))
 	for i := range ss {
 		s := &ss[i]
@@ -85,6 +92,8 @@ func sealRecord(k *macKey, userID string, ss []session) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(s.used))
 		b = binary.BigEndian.AppendUint64(b, uint64(s.rotated))
 		b = binary.BigEndian.AppendUint32(b, s.gen)
+		b = binary.BigEndian.AppendUint64(b, uint64(s.authed))
+		b = append(append(b, byte(len(s.label))), s.label...)
 	}
 	mac := recordMAC(k, userID, b)
 	return append(b, mac[:]...)
@@ -116,29 +125,54 @@ func recordMAC(k *macKey, userID string, body []byte) [recordMACSize]byte {
 }
 
 // decodeRecord reads an authentic record body strictly: the version, a count from 1 to
-// 255 that matches the length exactly, distinct session ids, and times in order
-// (0 < created <= used, created <= rotated). Anything else is errCorruptRecord, which
-// answers 500 and ends nothing: a record the package did not write is not evidence of
-// anything.
+// 255 of sessions that fill the body exactly, distinct session ids, times in order
+// (0 < created <= used, created <= rotated, created <= authed) and labels of printable
+// ASCII. Anything else is errCorruptRecord, which answers 500 and ends nothing: a record
+// the package did not write is not evidence of anything.
 func decodeRecord(b []byte) ([]session, error) {
 	if len(b) > 0 && b[0] > recordVersion {
 		return nil, errNewerRecord
 	}
-	if len(b) < 2 || b[0] != recordVersion || b[1] == 0 || len(b) != 2+int(b[1])*sessionSize {
+	if len(b) < 2 || b[0] == 0 || b[1] == 0 {
 		return nil, errCorruptRecord
 	}
-	ss := make([]session, b[1])
+	v, ss, p := b[0], make([]session, b[1]), b[2:]
 	for i := range ss {
-		p, s := b[2+i*sessionSize:], &ss[i]
+		s := &ss[i]
+		if len(p) < sessionSize {
+			return nil, errCorruptRecord
+		}
 		copy(s.id[:], p)
 		copy(s.key[:], p[16:])
 		s.created = int64(binary.BigEndian.Uint64(p[48:]))
 		s.used = int64(binary.BigEndian.Uint64(p[56:]))
 		s.rotated = int64(binary.BigEndian.Uint64(p[64:]))
 		s.gen = binary.BigEndian.Uint32(p[72:])
-		if s.created <= 0 || s.used < s.created || s.rotated < s.created || find(ss[:i], s.id) >= 0 {
+		s.authed, p = s.created, p[sessionSize:]
+		if v > 1 {
+			if len(p) < 9 || int(p[8]) > min(maxLabel, len(p)-9) {
+				return nil, errCorruptRecord
+			}
+			n := 9 + int(p[8])
+			s.authed, s.label, p = int64(binary.BigEndian.Uint64(p)), string(p[9:n]), p[n:]
+		}
+		if s.created <= 0 || s.used < s.created || s.rotated < s.created || s.authed < s.created ||
+			!printable(s.label) || find(ss[:i], s.id) >= 0 {
 			return nil, errCorruptRecord
 		}
 	}
+	if len(p) != 0 {
+		return nil, errCorruptRecord
+	}
 	return ss, nil
+}
+
+// printable reports whether s is printable ASCII, spaces included.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }

@@ -93,6 +93,13 @@ type Session struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// Current is true for the session of the access token that asked.
 	Current bool `json:"current"`
+	// AuthenticatedAt is when the user last proved who they are in this session: the
+	// login, or the last POST /auth/reauthenticate. Its access tokens carry it as
+	// auth_time.
+	AuthenticatedAt time.Time `json:"authenticated_at"`
+	// Label names the device: Config.SessionLabel's answer at the login, by default a
+	// summary of its User-Agent ("Chrome on Linux"); at most 64 printable ASCII bytes.
+	Label string `json:"label"`
 }
 
 // sessions is the session layer's own state: the Refresh group with its defaults, the
@@ -368,9 +375,11 @@ func (m *sessions) update(ctx context.Context, userID string, change func(ss []s
 // refresh token.
 func (m *sessions) start(ctx context.Context, userID string, s *session) (string, error) {
 	var evicted []sessionID
+	newLabel := false
 	err := m.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
-		s.created, s.used, s.rotated, s.gen = now, now, now, 0
+		s.created, s.used, s.rotated, s.authed, s.gen = now, now, now, now, 0
 		ss = slices.DeleteFunc(ss, func(x session) bool { return m.ended(&x, now) != nil })
+		newLabel = !slices.ContainsFunc(ss, func(x session) bool { return x.label == s.label })
 		evicted = evicted[:0]
 		for len(ss) >= m.cfg.MaxSessions {
 			lru := slices.MinFunc(ss, func(x, y session) int { return cmp.Compare(x.used, y.used) })
@@ -382,7 +391,7 @@ func (m *sessions) start(ctx context.Context, userID string, s *session) (string
 	if err != nil {
 		return "", err
 	}
-	m.emit(ctx, Event{Kind: EventLogin, UserID: userID, SessionID: s.id.String()})
+	m.emit(ctx, Event{Kind: EventLogin, UserID: userID, SessionID: s.id.String(), Label: s.label, NewLabel: newLabel})
 	for _, id := range evicted {
 		m.emit(ctx, Event{Kind: EventSessionEnded, UserID: userID, SessionID: id.String(), Reason: "evicted"})
 	}
@@ -399,7 +408,7 @@ func (m *sessions) start(ctx context.Context, userID string, s *session) (string
 // context that the client cannot cancel: a client that presents a rotated-out token and
 // hangs up must not escape the end of its session.
 func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid string, g uint32, presented string,
-	sign func(gen uint32) (string, error)) (next, access string, err error) {
+	sign func(gen uint32, authed int64) (string, error)) (next, access string, err error) {
 	var behind int // rotations behind, for a rotated-out token: reuse
 	var rolledBack bool
 	err = m.update(ctx, userID, func(ss []session, now int64) (_ []session, err error) {
@@ -430,7 +439,7 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid 
 				next = s.current(m.keys[0])
 			}
 			s.used = now
-			access, err = sign(s.gen)
+			access, err = sign(s.gen, s.authed)
 			return ss, err
 		case previous:
 			// Within ReuseInterval of the rotation, the token just rotated out gets
@@ -440,7 +449,7 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid 
 			// on the record as it is at the swap: never after a logout.
 			if !m.cfg.InsecureNoRotation && now-s.rotated < m.cfg.ReuseInterval.Milliseconds() { // now >= rotated (see update); NoReuseInterval is 0 ms
 				next = s.current(m.keys[0])
-				access, err = sign(s.gen)
+				access, err = sign(s.gen, s.authed)
 				return ss, err
 			}
 			fallthrough
@@ -475,6 +484,32 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid 
 	if err != nil {
 		return "", "", err
 	}
+	return next, access, nil
+}
+
+// reauthenticate renews the auth_time of the live session id of userID (its user has
+// just proved who they are again) and rotates its refresh token, as a refresh does; sign
+// makes the access token for the generation and auth_time it answers with.
+func (m *sessions) reauthenticate(ctx context.Context, userID string, id sessionID,
+	sign func(gen uint32, authed int64) (string, error)) (next, access string, err error) {
+	var label string
+	err = m.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
+		i := find(ss, id)
+		if i < 0 || m.ended(&ss[i], now) != nil {
+			return nil, errSessionGone
+		}
+		s := &ss[i]
+		if !m.cfg.InsecureNoRotation {
+			s.gen, s.rotated = s.gen+1, now
+		}
+		s.used, s.authed, label, next = now, now, s.label, s.current(m.keys[0])
+		access, err = sign(s.gen, s.authed)
+		return ss, err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	m.emit(ctx, Event{Kind: EventReauthenticated, UserID: userID, SessionID: id.String(), Label: label})
 	return next, access, nil
 }
 
@@ -561,7 +596,8 @@ func (m *sessions) list(ctx context.Context, userID string, caller *sessionID) (
 		cur := caller != nil && s.id == *caller
 		found = found || cur
 		out = append(out, Session{ID: s.id.String(), CreatedAt: time.UnixMilli(s.created).UTC(),
-			LastUsedAt: time.UnixMilli(s.used).UTC(), ExpiresAt: time.UnixMilli(m.expiry(&s)).UTC(), Current: cur})
+			LastUsedAt: time.UnixMilli(s.used).UTC(), ExpiresAt: time.UnixMilli(m.expiry(&s)).UTC(), Current: cur,
+			AuthenticatedAt: time.UnixMilli(s.authed).UTC(), Label: s.label})
 	}
 	if !found {
 		return nil, errSessionGone

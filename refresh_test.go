@@ -686,7 +686,7 @@ func TestLoginOnAContendedStoreIs503(t *testing.T) {
 			other := session{gen: uint32(n)}
 			other.id[0], other.id[1] = byte(n), byte(n>>8)
 			other.created = f.clock.now().UnixMilli()
-			other.used, other.rotated = other.created, other.created
+			other.used, other.rotated, other.authed = other.created, other.created, other.created
 			f.store.mem.CompareAndSwap(context.Background(), "alice", f.store.get("alice"), sealRecord(f.a.tok.keys[0], "alice", []session{other}), 0)
 		}
 	})

@@ -265,3 +265,46 @@ func (a *Auth) requestClaims(r *http.Request, allowExpired bool, alloc func() *C
 	}
 	return c, nil
 }
+
+// sessionLabel is the label of the session a login opens: Config.SessionLabel's answer,
+// or the User-Agent's summary, cut to maxLabel printable ASCII bytes.
+func (a *Auth) sessionLabel(r *http.Request) string {
+	label := deviceLabel(r.UserAgent())
+	if a.cfg.SessionLabel != nil {
+		label = a.cfg.SessionLabel(r)
+	}
+	b := make([]byte, 0, maxLabel)
+	for i := 0; i < len(label) && len(b) < maxLabel; i++ {
+		if c := label[i]; c >= ' ' && c <= '~' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// deviceLabel summarises a User-Agent header as "browser on system" from well-known
+// product tokens (the first match of each list wins: Edge's and Opera's headers name
+// Chrome too, Chrome's Safari, Android's Linux), else gives its first product token
+// (curl/8.5.0, MyApp/2.1).
+func deviceLabel(ua string) string {
+	first := func(names ...string) string {
+		for i := 0; i < len(names); i += 2 {
+			if strings.Contains(ua, names[i]) {
+				return names[i+1]
+			}
+		}
+		return ""
+	}
+	browser := first("Edg/", "Edge", "OPR/", "Opera", "Firefox/", "Firefox", "FxiOS/", "Firefox", "CriOS/", "Chrome",
+		"Chrome/", "Chrome", "Safari/", "Safari")
+	system := first("Android", "Android", "iPhone", "iOS", "iPad", "iPadOS", "CrOS", "ChromeOS", "Windows", "Windows",
+		"Macintosh", "macOS", "Linux", "Linux")
+	switch {
+	case browser != "" && system != "":
+		return browser + " on " + system
+	case browser != "":
+		return browser
+	}
+	token, _, _ := strings.Cut(ua, " ")
+	return token
+}

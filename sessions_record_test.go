@@ -3,9 +3,11 @@ package jwtauth
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,8 +16,9 @@ import (
 
 // testSessions is a record of two sessions as the package writes them.
 func testSessions() []session {
-	a := session{created: 1_700_000_000_000, used: 1_700_000_100_000, rotated: 1_700_000_050_000, gen: 7}
-	b := session{created: 1_700_000_200_000, used: 1_700_000_200_000, rotated: 1_700_000_200_000}
+	a := session{created: 1_700_000_000_000, used: 1_700_000_100_000, rotated: 1_700_000_050_000, gen: 7,
+		authed: 1_700_000_090_000, label: "Firefox on Linux"}
+	b := session{created: 1_700_000_200_000, used: 1_700_000_200_000, rotated: 1_700_000_200_000, authed: 1_700_000_200_000}
 	for i := range a.id {
 		a.id[i], b.id[i] = byte(i), byte(255-i)
 	}
@@ -48,7 +51,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	a, _, _ := sessionAuth(t, nil)
 	ss := testSessions()
 	b := sealRecord(a.tok.keys[0], "alice", ss)
-	if len(b) != 2+2*sessionSize+recordMACSize || b[0] != recordVersion || b[1] != 2 {
+	if len(b) != 2+2*(sessionSize+9)+len("Firefox on Linux")+recordMACSize || b[0] != recordVersion || b[1] != 2 {
 		t.Fatalf("record of %d bytes, header % x", len(b), b[:2])
 	}
 	got, err := openRecord(a.tok.keys, "alice", b)
@@ -121,6 +124,16 @@ func TestRecordDecodeIsStrict(t *testing.T) {
 		{"created negative", mod(func(b []byte) []byte { b[2+48] = 0x80; return b })},
 		{"used before created", mod(func(b []byte) []byte { copy(b[2+56:], make([]byte, 8)); return b })},
 		{"rotated before created", mod(func(b []byte) []byte { copy(b[2+64:], make([]byte, 8)); return b })},
+		{"authenticated before created", mod(func(b []byte) []byte { copy(b[2+76:], make([]byte, 8)); return b })},
+		{"a label byte that is not printable", mod(func(b []byte) []byte { b[2+85] = '\n'; return b })},
+		{"a label longer than 64 bytes", func() []byte {
+			ss := testSessions()
+			ss[0].label = strings.Repeat("x", 65)
+			b := sealRecord(a.tok.keys[0], "alice", ss)
+			return b[:len(b)-recordMACSize]
+		}()},
+		{"a label running past the end", mod(func(b []byte) []byte { b[2+84] = 200; return b })},
+		{"version 1 of the wrong length", append([]byte{1}, good[1:]...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ss, err := decodeRecord(tc.b)
@@ -130,10 +143,41 @@ func TestRecordDecodeIsStrict(t *testing.T) {
 		})
 	}
 	// A newer version is not corrupt: newer replicas wrote it during a rolling deploy.
-	for _, b := range [][]byte{mod(func(b []byte) []byte { b[0] = 2; return b }), {255}} {
+	for _, b := range [][]byte{mod(func(b []byte) []byte { b[0] = recordVersion + 1; return b }), {255}} {
 		if ss, err := decodeRecord(b); !errors.Is(err, errNewerRecord) || ss != nil {
 			t.Errorf("version %d: decodeRecord = %v, %v; want errNewerRecord", b[0], ss, err)
 		}
+	}
+}
+
+// TestRecordOfVersion1StillReads: a record written before sessions had details (version
+// 1: no auth time, no label) opens, each session authenticated at its login and without
+// a label, and is written back as the current version.
+func TestRecordOfVersion1StillReads(t *testing.T) {
+	a, _, _ := sessionAuth(t, nil)
+	ss := testSessions()
+	body := []byte{1, byte(len(ss))}
+	for _, s := range ss {
+		body = append(body, s.id[:]...)
+		body = append(body, s.key[:]...)
+		for _, v := range []int64{s.created, s.used, s.rotated} {
+			body = binary.BigEndian.AppendUint64(body, uint64(v))
+		}
+		body = binary.BigEndian.AppendUint32(body, s.gen)
+	}
+	mac := recordMAC(a.tok.keys[0], "alice", body)
+	got, err := openRecord(a.tok.keys, "alice", append(body, mac[:]...))
+	if err != nil || len(got) != 2 {
+		t.Fatalf("openRecord of version 1 = %v, %v", got, err)
+	}
+	for i, s := range ss {
+		s.authed, s.label = s.created, ""
+		if got[i] != s {
+			t.Errorf("session %d: %+v, want %+v", i, got[i], s)
+		}
+	}
+	if b := sealRecord(a.tok.keys[0], "alice", got); b[0] != recordVersion {
+		t.Errorf("written back as version %d", b[0])
 	}
 }
 
@@ -147,6 +191,7 @@ func FuzzRecordDecode(f *testing.F) {
 		f.Add(b[:len(b)-recordMACSize])
 	}
 	f.Add([]byte{recordVersion, 1})
+	f.Add(append([]byte{1, 1}, make([]byte, sessionSize)...))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if ss, err := openRecord(a.tok.keys, "alice", b); err == nil && b != nil {
@@ -166,8 +211,13 @@ func FuzzRecordDecode(f *testing.F) {
 		if len(ss) == 0 || len(ss) > 255 {
 			t.Fatalf("%d sessions decoded", len(ss))
 		}
-		if again := sealRecord(a.tok.keys[0], "alice", ss); !bytes.Equal(again[:len(again)-recordMACSize], b) {
+		again := sealRecord(a.tok.keys[0], "alice", ss)
+		if b[0] == recordVersion && !bytes.Equal(again[:len(again)-recordMACSize], b) {
 			t.Fatalf("re-encoded record differs:\n% x\n% x", again, b)
+		}
+		// A version 1 record is written back as the current version, saying the same.
+		if back, err := decodeRecord(again[:len(again)-recordMACSize]); err != nil || !slices.Equal(back, ss) {
+			t.Fatalf("re-encoded record reads as %v, %v; want %v", back, err, ss)
 		}
 	})
 }

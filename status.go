@@ -111,6 +111,7 @@ var errorClasses = []errorClass{
 	{cause: ErrUnavailable, status: 503, exception: "ServiceUnavailable", reason: "Busy: try again shortly."},
 	{cause: errLogoutScope, status: 400, exception: "InvalidRequest", reason: "The logout scope must be others or all."},
 	{cause: errUnknownSession, status: 404, exception: "NotFound", reason: "Session not found."},
+	{cause: errReauthOtherUser, status: 403, exception: "WrongUser", reason: "These credentials are another user's."},
 }
 
 func refreshName(a *Auth) string { return a.cfg.RefreshTokenName }

@@ -57,6 +57,12 @@ func RunSessions(t *testing.T, newStore func() jwtauth.Store, rounds int) {
 		{"S9 a restored backup: the rollback is seen or RevokeBefore ends it", testRestoredBackup},
 		{"S13 a storm of 128 concurrent logins of one user all succeed", testLoginStorm},
 		{"S14 an expired access token ends only its own session", testExpiredTokenEndsOnlyItsOwn},
+		{"A1 sessions show their device and when the user last authenticated", testSessionDetails},
+		{"A2 auth_time is in every access token and a refresh keeps it", testAuthTime},
+		{"A3 a sensitive route needs a recent authentication", testRequireRecentAuth},
+		{"A4 reauthentication", testReauthenticate},
+		{"A5 EndOtherSessions keeps one session", testEndOtherSessions},
+		{"A6 a login says whether its label is new", testNewLabelEvent},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f(t, newSite(t, newStore(), rounds))
@@ -72,8 +78,9 @@ type site struct {
 	rounds int
 	prefix string // of every user id
 
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	events []jwtauth.Event
 
 	auth *jwtauth.Auth
 	h    http.Handler
@@ -95,12 +102,20 @@ func (s *site) configure(mod func(*jwtauth.Config)) {
 		Secret: testSecret,
 		Now:    s.clock,
 		Endpoints: &jwtauth.Endpoints{Authenticate: func(r *http.Request) (*jwtauth.User, error) {
-			var creds struct{ User string }
+			var creds struct{ User, Password string }
 			if err := json.NewDecoder(r.Body).Decode(&creds); err != nil || creds.User == "" {
 				return nil, &jwtauth.Error{Status: 400, Reason: "send {\"user\": ...}"}
 			}
+			if creds.Password == "wrong" {
+				return nil, jwtauth.ErrAuthenticationFailed
+			}
 			return &jwtauth.User{ID: creds.User}, nil
 		}},
+		OnEvent: func(_ context.Context, e jwtauth.Event) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.events = append(s.events, e)
+		},
 		RetrieveUser: func(_ context.Context, c *jwtauth.Claims) (*jwtauth.User, error) {
 			return &jwtauth.User{ID: c.UserID}, nil
 		},
@@ -114,6 +129,7 @@ func (s *site) configure(mod func(*jwtauth.Config)) {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", a.Handler())
 	mux.Handle("/orders", a.Protected(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	mux.Handle("/password", a.RequireRecentAuth(5*time.Minute, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
 	s.auth, s.h = a, mux
 }
 
@@ -137,17 +153,36 @@ type device struct {
 	user, access, refresh string
 }
 
-// do sends one request and returns the status and the decoded JSON body (nil if none).
-func (s *site) do(method, path, access, body string) (int, map[string]any) {
+// do sends one request, with the header fields hdr (name, value, ...), and returns the
+// status and the decoded JSON body (nil if none).
+func (s *site) do(method, path, access, body string, hdr ...string) (int, map[string]any) {
+	w := s.send(method, path, access, body, hdr...)
+	var m map[string]any
+	json.Unmarshal(w.Body.Bytes(), &m)
+	return w.Code, m
+}
+
+// send is do, returning the whole response.
+func (s *site) send(method, path, access, body string, hdr ...string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
 	if access != "" {
 		r.Header.Set("Authorization", "Bearer "+access)
 	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Set(hdr[i], hdr[i+1])
+	}
 	w := httptest.NewRecorder()
 	s.h.ServeHTTP(w, r)
-	var m map[string]any
-	json.Unmarshal(w.Body.Bytes(), &m)
-	return w.Code, m
+	return w
+}
+
+// takeEvents returns the events since the last call.
+func (s *site) takeEvents() []jwtauth.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.events
+	s.events = nil
+	return e
 }
 
 // login opens a session for user and returns the device that holds it.
