@@ -45,7 +45,7 @@ const (
 	// EventTokenRejected: an access token was missing or refused; Reason is the cause
 	// class: "missing", "malformed_header", "invalid", "expired", "not_yet_valid",
 	// "wrong_issuer", "wrong_audience", "verification_failed", "insufficient_scope",
-	// "unknown_user".
+	// "unknown_user", "not_recent" (RequireRecentAuth).
 	EventTokenRejected EventKind = "token_rejected"
 )
 

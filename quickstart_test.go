@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jwtauth/jwtauth"
 )
@@ -179,5 +180,94 @@ func TestVendoredCopyBuilds(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("go %s in a go %s module of the listed files: %v\n%s", strings.Join(args, " "), goVersion[1], err, out)
 		}
+	}
+}
+
+// passwordChange is the README's password-change recipe, compiled here:
+// TestPasswordChangeRecipe checks that the README says the same and that it works.
+func passwordChange(mux *http.ServeMux, auth *jwtauth.Auth) {
+	// password change begins
+	mux.Handle("POST /account/password", auth.RequireRecentAuth(5*time.Minute, http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			claims, _ := jwtauth.ClaimsFromContext(r.Context())
+			if err := setPassword(r.Context(), claims.UserID, r); err != nil {
+				http.Error(w, "could not change the password", http.StatusBadRequest)
+				return
+			}
+			// Every other device logs in again; this one stays logged in.
+			if err := auth.EndOtherSessions(r.Context(), claims.UserID, claims.SessionID); err != nil {
+				http.Error(w, "could not end the other sessions", http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})))
+	// password change ends
+}
+
+func setPassword(context.Context, string, *http.Request) error { return nil }
+
+// TestPasswordChangeRecipe: the README's recipe is passwordChange; right after a login
+// it changes the password and ends the user's other session, not the caller's; six
+// minutes later it needs POST /auth/reauthenticate first.
+func TestPasswordChangeRecipe(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := os.ReadFile("quickstart_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := lines(t, string(code), `^// password change begins$`, `^// password change ends$`, false)
+	text := string(readme)
+	if i := strings.Index(text, "**Changing a password.**"); i >= 0 {
+		text = text[i:]
+	}
+	if got := lines(t, text, "^```go$", "^```$", false); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the README's password change differs from passwordChange:\n%s\n---- want ----\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	auth, err := jwtauth.New(jwtauth.Config{
+		Secret:       []byte("password-change-secret-0123456789abcdef"),
+		Endpoints:    &jwtauth.Endpoints{Authenticate: trustingLogin},
+		RetrieveUser: currentUser,
+		Refresh:      &jwtauth.Refresh{Store: new(jwtauth.MemStore)},
+		Now:          func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	auth.Mount(mux)
+	passwordChange(mux, auth)
+	type tokens struct{ AccessToken, RefreshToken string }
+	login := func() (tk tokens) {
+		resp := serve(mux, "POST", "/auth", `{"username":"alice"}`)
+		var m map[string]string
+		json.NewDecoder(resp.Body).Decode(&m)
+		return tokens{m["access_token"], m["refresh_token"]}
+	}
+	refresh := func(tk tokens) int {
+		return serve(mux, "POST", "/auth/refresh", `{"refresh_token":"`+tk.RefreshToken+`"}`, "Authorization", "Bearer "+tk.AccessToken).StatusCode
+	}
+	laptop, phone := login(), login()
+	if code := serve(mux, "POST", "/account/password", "", "Authorization", "Bearer "+laptop.AccessToken).StatusCode; code != 204 {
+		t.Fatalf("the change right after the login: %d", code)
+	}
+	if refresh(phone) != 401 || refresh(laptop) != 200 {
+		t.Fatal("the change must end the phone's session and keep the laptop's")
+	}
+	now = now.Add(6 * time.Minute)
+	other := login()
+	now = now.Add(6 * time.Minute)
+	resp := serve(mux, "POST", "/account/password", "", "Authorization", "Bearer "+other.AccessToken)
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "max_age=300") {
+		t.Fatalf("six minutes after the login: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	resp = serve(mux, "POST", "/auth/reauthenticate", `{"username":"alice"}`, "Authorization", "Bearer "+other.AccessToken)
+	var m map[string]string
+	json.NewDecoder(resp.Body).Decode(&m)
+	if code := serve(mux, "POST", "/account/password", "", "Authorization", "Bearer "+m["access_token"]).StatusCode; resp.StatusCode != 200 || code != 204 {
+		t.Fatalf("after reauthentication: %d, then %d", resp.StatusCode, code)
 	}
 }
