@@ -43,7 +43,8 @@
 // Endpoints.Authenticate, GET /auth/verify says whether the presented access token is
 // valid, GET /auth/me renders the current user, POST /auth/refresh trades a refresh token
 // for new tokens, POST /auth/logout ends the access token's session (or the user's
-// other sessions, or all of them), and GET /auth/sessions lists the user's sessions,
+// other sessions, or all of them), POST /auth/reauthenticate renews a session's
+// auth_time for RequireRecentAuth, and GET /auth/sessions lists the user's sessions,
 // DELETE /auth/sessions/{id} ends one. Errors are JSON bodies of the form
 // {"reasons": [...], "exception": "..."}.
 //
@@ -184,8 +185,8 @@ type Config struct {
 	RetrieveUser func(ctx context.Context, claims *Claims) (*User, error)
 	// Refresh, when set, turns on refresh tokens and sessions: every login opens a
 	// session with a refresh token of its own, POST /auth/refresh trades it for new
-	// tokens, POST /auth/logout ends sessions and /auth/sessions lists them. Nil: those
-	// endpoints answer 404.
+	// tokens, POST /auth/logout ends sessions, POST /auth/reauthenticate renews a
+	// session's auth_time and /auth/sessions lists them. Nil: those endpoints answer 404.
 	Refresh *Refresh
 
 	// ScopeValidator replaces the Sanic JWT scope rules of Scoped and ScopedWith: it
