@@ -142,8 +142,9 @@ func TestRefreshCookiePathFollowsTheMount(t *testing.T) {
 
 // TestCrossSiteRefreshCannotPlantASession: in cookie mode with HeaderFallback, a page of
 // another site posts the attacker's own tokens (in the JSON body with the header, or in
-// the query string) to the refresh endpoint: answered with cookies, the victim's browser
-// would hold the attacker's session (login CSRF through the refresh). It is refused as a
+// the query string) to the refresh endpoint, or the attacker's access token and
+// credentials to the reauthentication endpoint: answered with cookies, the victim's
+// browser would hold the attacker's session (login CSRF). Both are refused as a
 // cross-site login is, with 403, no cookie, and the attacker's session not rotated.
 func TestCrossSiteRefreshCannotPlantASession(t *testing.T) {
 	f := newFixture(t, func(c *Config) {
@@ -152,8 +153,9 @@ func TestCrossSiteRefreshCannotPlantASession(t *testing.T) {
 	})
 	attacker := tokensOf(t, f.do(t, "POST", "/auth", loginBody("bob"))) // as an app: tokens in the body
 	for name, req := range map[string][]string{
-		"body and header": {"/auth/refresh", refreshBody(attacker.RefreshToken), "Authorization", "Bearer " + attacker.AccessToken},
-		"query string":    {"/auth/refresh?access_token=" + attacker.AccessToken + "&refresh_token=" + attacker.RefreshToken, ""},
+		"body and header":  {"/auth/refresh", refreshBody(attacker.RefreshToken), "Authorization", "Bearer " + attacker.AccessToken},
+		"query string":     {"/auth/refresh?access_token=" + attacker.AccessToken + "&refresh_token=" + attacker.RefreshToken, ""},
+		"reauthentication": {"/auth/reauthenticate", loginBody("bob"), "Authorization", "Bearer " + attacker.AccessToken},
 	} {
 		for _, site := range [][]string{{"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://evil.example"}} {
 			rec := f.do(t, "POST", req[0], req[1], append(slices.Clone(req[2:]), site...)...)

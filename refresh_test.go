@@ -1521,4 +1521,7 @@ func TestSessionMethodsNeedRefresh(t *testing.T) {
 	if err := a.RevokeSessions(ctx, "alice"); err != errNoRefresh {
 		t.Errorf("RevokeSessions: %v", err)
 	}
+	if err := a.EndOtherSessions(ctx, "alice", "AAAAAAAAAAAAAAAAAAAAAA"); err != errNoRefresh {
+		t.Errorf("EndOtherSessions: %v", err)
+	}
 }
