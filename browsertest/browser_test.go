@@ -2,8 +2,10 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -47,6 +49,9 @@ func TestBrowserApp(t *testing.T) {
 	})
 
 	t.Run("LoginOrdersRefreshLogout", func(t *testing.T) { testFlow(t, d, browser, rep) })
+	// Alice has no session before it (scenario 1 logged out) and none after it, as
+	// scenario 2 counts hers.
+	t.Run("SessionsListEndOther", func(t *testing.T) { testSessions(t, d, browser, rep) })
 	t.Run("TwoTabsRefreshAtOnce", func(t *testing.T) { testTwoTabs(t, d, browser, rep) })
 	t.Run("OtherOrigins", func(t *testing.T) { testOtherOrigins(t, d, browser, rep) })
 	t.Run("CookieAttributes", func(t *testing.T) { testCookies(t, d, browser, rep) })
@@ -76,6 +81,15 @@ func click(t *testing.T, tab context.Context, id string) {
 	t.Helper()
 	n := eval[int](t, tab, `app.done`)
 	do(t, tab, chromedp.Click(chromedp.ID(id), chromedp.NodeVisible))
+	waitFor(t, tab, fmt.Sprintf(`app.done > %d`, n))
+}
+
+// clickCSS clicks the first element that matches the CSS selector and waits until the
+// page has finished the action.
+func clickCSS(t *testing.T, tab context.Context, css string) {
+	t.Helper()
+	n := eval[int](t, tab, `app.done`)
+	do(t, tab, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
 	waitFor(t, tab, fmt.Sprintf(`app.done > %d`, n))
 }
 
@@ -235,6 +249,159 @@ func testTwoTabs(t *testing.T, d *demo, browser context.Context, rep *report) {
 	if n := eval[int](t, tabA, `fetch("/auth/sessions").then(r => r.json()).then(b => b.sessions.length)`); n != 1 {
 		t.Errorf("alice has %d sessions, want the one both tabs share", n)
 	}
+}
+
+// appRequest is a request of an app that is not a browser (no Origin, no
+// Sec-Fetch-Site, no cookie), as curl makes it: the JSON body, the Authorization header
+// when access is set, and userAgent as its User-Agent. It returns the status and the
+// JSON answer.
+func appRequest(t *testing.T, method, url, userAgent, access, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Content-Type", "application/json")
+	if access != "" {
+		req.Header.Set("Authorization", "Bearer "+access)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil && err != io.EOF {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return resp.StatusCode, m
+}
+
+// sessionRow is one entry of the page's sessions list, as the page shows it.
+type sessionRow struct {
+	ID      string `json:"id"`
+	Label   string `json:"label"`
+	Text    string `json:"text"`
+	Current bool   `json:"current"`
+	End     bool   `json:"end"` // it has an End button
+}
+
+// sessionRows reads the page's sessions list.
+func sessionRows(t *testing.T, tab context.Context) []sessionRow {
+	t.Helper()
+	return eval[[]sessionRow](t, tab, `[...document.querySelectorAll("#sessions li")].map(li => ({
+		id: li.dataset.sessionId, label: li.querySelector(".label").textContent, text: li.innerText,
+		current: li.classList.contains("current"), end: li.querySelector("button.end") !== null}))`)
+}
+
+// testSessions is scenario 5, run second: alice logs in in the page, and a second time as
+// an app (from Go, with curl's User-Agent, the tokens in the body). The page's sessions
+// list shows both, labelled from their User-Agent headers, the browser's marked
+// current; its End button on the other one sends DELETE /auth/sessions/{id} through the
+// page's fetch, with the access cookie, Origin and Sec-Fetch-Site: same-origin, which
+// the server's cross-origin check lets through. The list then shows the browser's
+// session alone, and the app's refresh is a 401. The page logs out at the end.
+func testSessions(t *testing.T, d *demo, browser context.Context, rep *report) {
+	const curlUA = "curl/8.5.0"
+	tab := newProfile(t, browser)
+	netlog := listenNetwork(t, tab)
+	openApp(t, d, tab, "login")
+	login(t, tab)
+	userAgent := eval[string](t, tab, `navigator.userAgent`)
+
+	code, m := appRequest(t, "POST", d.base+"/auth", curlUA, "", `{"username": "alice", "password": "wonderland"}`)
+	appAccess, appRefresh := m["access_token"], m["refresh_token"]
+	if code != 200 || appAccess == nil || appRefresh == nil {
+		t.Fatalf("the app's login: %d %v", code, m)
+	}
+	// The app's session works: a refresh rotates its refresh token.
+	code, m = appRequest(t, "POST", d.base+"/auth/refresh", curlUA, appAccess.(string), `{"refresh_token": "`+appRefresh.(string)+`"}`)
+	appAccess, appRefresh = m["access_token"], m["refresh_token"]
+	if code != 200 || appAccess == nil || appRefresh == nil {
+		t.Fatalf("the app's refresh before the End: %d %v", code, m)
+	}
+
+	i := len(requestsSince(t, tab, 0))
+	click(t, tab, "sessions-load")
+	wantRequests(t, tab, &i, "showing the sessions", "GET /auth/sessions 200")
+	rows := sessionRows(t, tab)
+	var mine, other sessionRow
+	for _, r := range rows {
+		if r.Current {
+			mine = r
+		} else {
+			other = r
+		}
+	}
+	if len(rows) != 2 || mine.ID == "" || other.ID == "" {
+		t.Fatalf("the sessions list shows %+v, want two sessions of alice, one of them current (did an earlier scenario leave one?)", rows)
+	}
+	if mine.Label != "Chrome on Linux" || mine.End || !strings.Contains(mine.Text, "current") {
+		t.Errorf("the browser's session (User-Agent %q) shows as %+v, want the label Chrome on Linux, the current marker and no End button", userAgent, mine)
+	}
+	if other.Label != curlUA || !other.End {
+		t.Errorf("the app's session shows as %+v, want the label %s and an End button", other, curlUA)
+	}
+	for _, r := range rows {
+		if !strings.Contains(r.Text, "logged in ") || !strings.Contains(r.Text, ", last used ") {
+			t.Errorf("a session shows %q, want when it logged in and was last used", r.Text)
+		}
+	}
+	shot, err := chromedp.Run(tab, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, _ := filepath.Abs(filepath.Join(artifacts, "sessions.png"))
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep.add(t, "scenario 5, Chromium's User-Agent %q; the sessions list shows %q and %q; screenshot: %s",
+		userAgent, strings.ReplaceAll(mine.Text, "\n", " "), strings.ReplaceAll(other.Text, "\n", " "), path)
+
+	events := d.eventMark()
+	deletePath := "/auth/sessions/" + other.ID
+	clickCSS(t, tab, fmt.Sprintf(`#sessions button.end[data-session-id=%q]`, other.ID))
+	wantRequests(t, tab, &i, "ending the app's session", "DELETE "+deletePath+" 204", "GET /auth/sessions 200")
+	if got := text(t, tab, "message"); got != "Session ended." {
+		t.Errorf("after the End the page says %q", got)
+	}
+	after := sessionRows(t, tab)
+	if len(after) != 1 || after[0].ID != mine.ID || !after[0].Current {
+		t.Errorf("after the End the list shows %+v, want the browser's session alone", after)
+	}
+	ended := d.waitEvents(t, events, "session_ended", 1, 5*time.Second)
+	xs := netlog.to(d.base + deletePath)
+	if len(xs) != 1 {
+		t.Fatalf("the browser sent %d requests to %s, want 1", len(xs), deletePath)
+	}
+	x := xs[0]
+	if x.Sent["__Host-access_token"] == "" || x.Headers["origin"] != d.base || x.Headers["sec-fetch-site"] != "same-origin" {
+		t.Errorf("the DELETE went with the cookies %v, Origin %q, Sec-Fetch-Site %q; want the access cookie, %s, same-origin",
+			keys(x.Sent), x.Headers["origin"], x.Headers["sec-fetch-site"], d.base)
+	}
+
+	code, m = appRequest(t, "POST", d.base+"/auth/refresh", curlUA, appAccess.(string), `{"refresh_token": "`+appRefresh.(string)+`"}`)
+	if code != 401 || m["exception"] != "AuthenticationFailed" {
+		t.Errorf("the app's refresh after the End: %d %v, want 401 AuthenticationFailed", code, m)
+	}
+	rep.add(t, "scenario 5, End on the %s session: the page saw %s; the browser sent it with the cookies %v, Origin %s, Sec-Fetch-Site %s; the demo logged %d session_ended; the list then shows %d session (current: %v); the app's refresh: %d %v",
+		curlUA, strings.Join(requestsSince(t, tab, i-2), ", "), keys(x.Sent), x.Headers["origin"], x.Headers["sec-fetch-site"],
+		ended, len(after), len(after) == 1 && after[0].Current, code, m["exception"])
+
+	click(t, tab, "logout")
+	wantRequests(t, tab, &i, "logout", "POST /auth/logout 204")
+}
+
+// keys returns the map's keys, sorted.
+func keys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
 }
 
 // waitExchange waits until the network log holds a request to url with the cookies it

@@ -149,12 +149,13 @@ func slowNetwork(t *testing.T, tab context.Context, url string, d time.Duration)
 	}
 }
 
-// netLog records, for each request of a tab, its URL, the cookies the browser sent
-// with it, and the Set-Cookie headers of its response, from the DevTools network
-// events.
+// netLog records, for each request of a tab, its URL, the headers and cookies the
+// browser sent with it, and the Set-Cookie headers of its response, from the DevTools
+// network events.
 type netLog struct {
 	mu         sync.Mutex
 	urls       map[network.RequestID]string
+	headers    map[network.RequestID]map[string]string
 	cookies    map[network.RequestID][]*network.AssociatedCookie
 	setCookies map[network.RequestID][]string
 	order      []network.RequestID
@@ -163,6 +164,7 @@ type netLog struct {
 // exchange is one request as the browser made it.
 type exchange struct {
 	URL        string
+	Headers    map[string]string // the request's headers as sent, names in lower case
 	Sent       map[string]string // cookie name to value, the cookies the browser attached
 	SetCookies []string          // the response's Set-Cookie headers
 }
@@ -171,6 +173,7 @@ func listenNetwork(t *testing.T, tab context.Context) *netLog {
 	t.Helper()
 	n := &netLog{
 		urls:       map[network.RequestID]string{},
+		headers:    map[network.RequestID]map[string]string{},
 		cookies:    map[network.RequestID][]*network.AssociatedCookie{},
 		setCookies: map[network.RequestID][]string{},
 	}
@@ -194,6 +197,13 @@ func (n *netLog) event(ev any) {
 		n.urls[ev.RequestID] = ev.Request.URL
 	case *network.EventRequestWillBeSentExtraInfo:
 		n.cookies[ev.RequestID] = ev.AssociatedCookies
+		h := map[string]string{}
+		for k, v := range ev.Headers {
+			if s, ok := v.(string); ok {
+				h[strings.ToLower(k)] = s
+			}
+		}
+		n.headers[ev.RequestID] = h
 	case *network.EventResponseReceivedExtraInfo:
 		for k, v := range ev.Headers {
 			if s, ok := v.(string); ok && strings.EqualFold(k, "Set-Cookie") {
@@ -212,7 +222,7 @@ func (n *netLog) to(url string) []exchange {
 		if n.urls[id] != url {
 			continue
 		}
-		x := exchange{URL: url, Sent: map[string]string{}, SetCookies: n.setCookies[id]}
+		x := exchange{URL: url, Headers: n.headers[id], Sent: map[string]string{}, SetCookies: n.setCookies[id]}
 		for _, c := range n.cookies[id] {
 			if len(c.BlockedReasons) == 0 && c.Cookie != nil {
 				x.Sent[c.Cookie.Name] = c.Cookie.Value

@@ -18,6 +18,8 @@ import (
 //	POST /auth/logout     ends the session and clears the cookies
 //	GET  /api/orders      the orders, with the access cookie
 //	POST /api/orders      a new order (orders:write)
+//	GET  /auth/sessions   the user's sessions, for the page's sessions list
+//	DELETE /auth/sessions/{id}  end another of them (its End button)
 //
 // Every unsafe request that a cookie authorises, and every login, is checked for its
 // origin by jwtauth: a page of another origin cannot make the browser act with these

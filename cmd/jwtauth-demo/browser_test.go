@@ -228,6 +228,8 @@ func TestBrowserAppCrossOrigin(t *testing.T) {
 		{"other Origin, no Fetch Metadata", "POST", "/api/orders", cookie, order, http.Header{"Origin": {"http://evil.example"}}, 403},
 		{"cross-site logout", "POST", "/auth/logout", cookie, "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
 		{"cross-site login", "POST", "/auth", nil, `{"username": "bob", "password": "builder"}`, http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"cross-site password change", "POST", "/api/password", cookie, `{"password": "chosen-by-mallory"}`, http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"cross-site end of a session", "DELETE", "/auth/sessions/x", cookie, "", http.Header{"Origin": {"http://evil.example"}, "Sec-Fetch-Site": {"cross-site"}}, 403},
 		{"cross-site read", "GET", "/api/orders", cookie, "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 200},
 		{"the app itself", "POST", "/api/orders", cookie, order, http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {ts.URL}}, 201},
 		{"no browser", "POST", "/api/orders", cookie, order, nil, 201},
@@ -239,5 +241,69 @@ func TestBrowserAppCrossOrigin(t *testing.T) {
 		if tc.status == 403 && !strings.Contains(body, `"exception":"CrossOriginRequest"`) {
 			t.Errorf("%s: %s, want CrossOriginRequest", tc.name, body)
 		}
+	}
+}
+
+// TestBrowserAppSessions goes through the page's sessions list without a browser: alice
+// logs in in the browser (cookies) and with curl (tokens in the body); GET
+// /auth/sessions with the browser's cookie lists both, labelled from their User-Agent
+// headers, the browser's as current; a DELETE of the other session that says it comes
+// from another site is refused, the page's own (same-origin) ends it, and curl's refresh
+// is then a 401.
+func TestBrowserAppSessions(t *testing.T) {
+	ts, _ := newTestServer(t)
+	const chromeUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36"
+	browser := http.Header{"Sec-Fetch-Site": {"same-origin"}, "User-Agent": {chromeUA}}
+	resp, _ := appCall(t, ts, "POST", "/auth", nil, `{"username": "alice", "password": "wonderland"}`, browser)
+	access, _ := tokenCookies(t, resp)
+	cookie := []*http.Cookie{access}
+
+	curl := http.Header{"User-Agent": {"curl/8.5.0"}}
+	resp, body := appCall(t, ts, "POST", "/auth", nil, `{"username": "alice", "password": "wonderland"}`, curl)
+	var app struct {
+		Access  string `json:"access_token"`
+		Refresh string `json:"refresh_token"`
+	}
+	if json.Unmarshal([]byte(body), &app); resp.StatusCode != 200 || app.Refresh == "" {
+		t.Fatalf("curl's login: %d %s", resp.StatusCode, body)
+	}
+
+	type session struct {
+		ID      string `json:"id"`
+		Label   string `json:"label"`
+		Current bool   `json:"current"`
+	}
+	list := func() []session {
+		t.Helper()
+		resp, body := appCall(t, ts, "GET", "/auth/sessions", cookie, "", browser)
+		var l struct{ Sessions []session }
+		if err := json.Unmarshal([]byte(body), &l); resp.StatusCode != 200 || err != nil {
+			t.Fatalf("GET /auth/sessions: %d %s", resp.StatusCode, body)
+		}
+		return l.Sessions
+	}
+	got := list()
+	if len(got) != 2 || got[0].Label != "Chrome on Linux" || !got[0].Current || got[1].Label != "curl/8.5.0" || got[1].Current {
+		t.Fatalf("the sessions: %+v, want the browser's (Chrome on Linux, current), then curl's (curl/8.5.0)", got)
+	}
+	other := "/auth/sessions/" + got[1].ID
+
+	resp, body = appCall(t, ts, "DELETE", other, cookie, "", http.Header{"Sec-Fetch-Site": {"same-site"}})
+	if resp.StatusCode != 403 || !strings.Contains(body, `"exception":"CrossOriginRequest"`) {
+		t.Errorf("DELETE from a same-site page: %d %s, want 403 CrossOriginRequest", resp.StatusCode, body)
+	}
+	pageOwn := http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {ts.URL}}
+	if resp, body = appCall(t, ts, "DELETE", other, cookie, "", pageOwn); resp.StatusCode != 204 {
+		t.Fatalf("DELETE %s from the page: %d %s, want 204", other, resp.StatusCode, body)
+	}
+	if got := list(); len(got) != 1 || !got[0].Current {
+		t.Errorf("the sessions after the DELETE: %+v, want the browser's alone", got)
+	}
+	if resp, body = appCall(t, ts, "DELETE", other, cookie, "", pageOwn); resp.StatusCode != 404 {
+		t.Errorf("DELETE %s again: %d %s, want 404", other, resp.StatusCode, body)
+	}
+	resp, body = appCall(t, ts, "POST", "/auth/refresh", nil, `{"refresh_token": "`+app.Refresh+`"}`, http.Header{"Authorization": {"Bearer " + app.Access}})
+	if resp.StatusCode != 401 {
+		t.Errorf("curl's refresh after the DELETE: %d %s, want 401", resp.StatusCode, body)
 	}
 }

@@ -21,6 +21,11 @@
 // browser app at /app/ (browser.go) logs in with cookies that its script never sees. Its
 // URL is printed at start-up.
 //
+// POST /api/password changes the caller's password, {"password": "<new>"} (at least 8
+// bytes), and ends the user's other sessions: the password-change recipe, behind
+// auth.RequireRecentAuth, so that it needs a login (or a POST /auth/reauthenticate) of
+// the last 5 minutes. It answers 200 {"changed":true,"other_sessions_ended":true}.
+//
 // GET /api/ping and GET /api/ping/protected are the load-test pair: the same tiny
 // handler, answering {"pong":true}, served open and behind auth.Protected, so that
 // the difference between them is the cost of checking the access token.
@@ -164,7 +169,8 @@ type config struct {
 	now        func() time.Time // the clock; nil means time.Now (a test moves it on)
 }
 
-// account is a demo user: a PBKDF2 hash of the password, never the password.
+// account is a demo user: a PBKDF2 hash of the password, never the password. An account
+// is not changed once it is in the accounts map: a password change puts a new one there.
 type account struct {
 	salt, hash []byte
 	scopes     []string
@@ -174,21 +180,56 @@ type account struct {
 // pbkdf2Iterations is OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256.
 const pbkdf2Iterations = 600_000
 
+// accountBook holds the accounts. Logins, refreshes and /auth/me read it while a
+// password change writes it, so the map is behind a lock; the lock is held only to look
+// an account up or to put one in, never while a password is hashed.
+type accountBook struct {
+	mu       sync.RWMutex
+	accounts map[string]*account
+}
+
+// get returns the account of the user id, or nil.
+func (b *accountBook) get(id string) *account {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.accounts[id]
+}
+
+// setPassword replaces the password hash of the user id (who must exist) with hash and
+// its salt.
+func (b *accountBook) setPassword(id string, salt, hash []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	acct := *b.accounts[id]
+	acct.salt, acct.hash = salt, hash
+	b.accounts[id] = &acct
+}
+
+// newSalt returns 16 random bytes.
+func newSalt() ([]byte, error) {
+	salt := make([]byte, 16)
+	_, err := rand.Read(salt)
+	return salt, err
+}
+
+// minPasswordSize is the shortest new password POST /api/password takes.
+const minPasswordSize = 8
+
 func newServer(cfg config) (http.Handler, error) {
-	accounts := map[string]*account{}
+	book := &accountBook{accounts: map[string]*account{}}
 	for _, u := range []struct{ id, password, name string }{
 		{"alice", "wonderland", "Alice"},
 		{"bob", "builder", "Bob"},
 	} {
-		salt := make([]byte, 16)
-		if _, err := rand.Read(salt); err != nil {
+		salt, err := newSalt()
+		if err != nil {
 			return nil, err
 		}
 		scopes := []string{"orders:read"}
 		if u.id == "alice" {
 			scopes = append(scopes, "orders:write")
 		}
-		accounts[u.id] = &account{salt: salt, hash: pbkdf2SHA256([]byte(u.password), salt, cfg.iterations, 32), scopes: scopes, name: u.name}
+		book.accounts[u.id] = &account{salt: salt, hash: pbkdf2SHA256([]byte(u.password), salt, cfg.iterations, 32), scopes: scopes, name: u.name}
 	}
 	// Unknown users are checked against this, so that they cost as much as known ones.
 	dummy := &account{salt: make([]byte, 16), hash: make([]byte, 32)}
@@ -215,12 +256,17 @@ func newServer(cfg config) (http.Handler, error) {
 		case <-r.Context().Done(): // the client gave up while waiting: not a server error
 			return nil, fmt.Errorf("%w: request cancelled", jwtauth.ErrAuthenticationFailed)
 		}
-		acct, known := accounts[creds.Username]
+		acct := book.get(creds.Username)
+		known := acct != nil
 		if !known {
 			acct = dummy
 		}
 		got := pbkdf2SHA256([]byte(creds.Password), acct.salt, cfg.iterations, len(acct.hash))
-		if subtle.ConstantTimeCompare(got, acct.hash) != 1 || !known {
+		// The last check refuses the old password if it was changed while being hashed
+		// (a few hundred milliseconds): such a login could otherwise open a session
+		// after the change had ended the others. What remains is the moment between
+		// this check and the store's write of the new session.
+		if subtle.ConstantTimeCompare(got, acct.hash) != 1 || !known || book.get(creds.Username) != acct {
 			return nil, &jwtauth.Error{Status: http.StatusUnauthorized, Reason: "wrong username or password"}
 		}
 		return &jwtauth.User{ID: creds.Username, Scopes: acct.scopes}, nil
@@ -228,8 +274,8 @@ func newServer(cfg config) (http.Handler, error) {
 	// retrieveUser runs at /auth/me and at every refresh, so a changed scope takes
 	// effect at the next refresh.
 	retrieveUser := func(_ context.Context, c *jwtauth.Claims) (*jwtauth.User, error) {
-		acct, ok := accounts[c.UserID]
-		if !ok {
+		acct := book.get(c.UserID)
+		if acct == nil {
 			return nil, jwtauth.ErrUserNotFound
 		}
 		return &jwtauth.User{ID: c.UserID, Scopes: acct.scopes,
@@ -270,6 +316,10 @@ func newServer(cfg config) (http.Handler, error) {
 	auth.Mount(mux)
 	mux.Handle("GET /api/orders", auth.Protected(http.HandlerFunc(orders.list)))
 	mux.Handle("POST /api/orders", auth.Scoped([]string{"orders:write"}, http.HandlerFunc(orders.create)))
+	// A password change needs a login of the last 5 minutes; an older one gets 401
+	// InsufficientUserAuthentication, and POST /auth/reauthenticate renews it.
+	changePassword := &passwordChange{auth: auth, book: book, iterations: cfg.iterations, hashing: hashing, errorLog: cfg.errorLog}
+	mux.Handle("POST /api/password", auth.RequireRecentAuth(5*time.Minute, changePassword))
 	// The load-test pair: one handler, open and protected.
 	mux.Handle("GET /api/ping", http.HandlerFunc(ping))
 	mux.Handle("GET /api/ping/protected", auth.Protected(http.HandlerFunc(ping)))
@@ -283,6 +333,73 @@ func newServer(cfg config) (http.Handler, error) {
 		handler = accessLog(cfg.accessLog, mux)
 	}
 	return handler, nil
+}
+
+// passwordChange serves POST /api/password, the password-change recipe: check that the
+// user has just proved who they are (RequireRecentAuth, in front of it), store the new
+// hash, and end every other session of the user, so that whoever knew the old password
+// is logged out everywhere but here. The caller's session stays, and so do its tokens.
+type passwordChange struct {
+	auth       *jwtauth.Auth
+	book       *accountBook
+	iterations int
+	hashing    chan struct{} // shared with the logins: one password hash per core at a time
+	errorLog   *slog.Logger  // nil: slog's default
+}
+
+func (p *passwordChange) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	claims, _ := jwtauth.ClaimsFromContext(r.Context())
+	var in struct {
+		Password string `json:"password"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil || len(in.Password) < minPasswordSize {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf(`send {"password": "..."}, at least %d bytes`, minPasswordSize)})
+		return
+	}
+	if p.book.get(claims.UserID) == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such user"})
+		return
+	}
+	salt, err := newSalt()
+	if err != nil {
+		p.fail(w, r, "new salt", err, false)
+		return
+	}
+	select {
+	case p.hashing <- struct{}{}:
+	case <-r.Context().Done():
+		return // the client gave up while waiting; nothing has changed
+	}
+	hash := pbkdf2SHA256([]byte(in.Password), salt, p.iterations, 32)
+	<-p.hashing
+	// From here on the change goes through even if the client goes away: a new
+	// password with the old sessions still open would be half a change.
+	ctx := context.WithoutCancel(r.Context())
+	p.book.setPassword(claims.UserID, salt, hash)
+	if err := p.auth.EndOtherSessions(ctx, claims.UserID, claims.SessionID); err != nil {
+		p.fail(w, r, "EndOtherSessions", err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"changed": true, "other_sessions_ended": true})
+}
+
+// fail answers 500 (503 when the sessions are busy), saying whether the password
+// changed: when it did, the client sends the request again to end the other sessions.
+func (p *passwordChange) fail(w http.ResponseWriter, r *http.Request, what string, err error, changed bool) {
+	log := p.errorLog
+	if log == nil {
+		log = slog.Default()
+	}
+	log.ErrorContext(r.Context(), "jwtauth-demo: password change", "step", what, "error", err)
+	status := http.StatusInternalServerError
+	if errors.Is(err, jwtauth.ErrUnavailable) {
+		status = http.StatusServiceUnavailable
+	}
+	body := map[string]any{"changed": changed, "other_sessions_ended": false, "error": "the password change did not finish"}
+	if changed {
+		body["error"] = "the password changed, but the other sessions could not be ended: send the request again"
+	}
+	writeJSON(w, status, body)
 }
 
 var pong = []byte(`{"pong":true}` + "\n")

@@ -3,6 +3,9 @@
 // It calls the same routes as curl and apps (/auth, /api/orders); the server answers
 // its logins and refreshes with new cookies and an empty body, because the browser
 // marks its fetches as a browser's (Origin, Sec-Fetch-Site), which no script can undo.
+// Its sessions list (GET /auth/sessions) ends another session with DELETE
+// /auth/sessions/{id}, sent by the same call as every other request: a same-origin
+// fetch with the cookies, which the server's cross-origin check lets through.
 'use strict';
 
 (() => {
@@ -67,6 +70,7 @@
 
   function showLogin(text) {
     show('login');
+    $('sessions').replaceChildren(); // the next user must not see this one's sessions
     say(text);
     $('username').focus();
   }
@@ -91,6 +95,50 @@
     if (orders.length === 0) {
       const li = document.createElement('li');
       li.textContent = 'No orders yet.';
+      list.append(li);
+    }
+  }
+
+  // timeElement shows an RFC 3339 time of the server in the browser's locale.
+  function timeElement(iso) {
+    const el = document.createElement('time');
+    el.dateTime = iso;
+    el.textContent = new Date(iso).toLocaleString();
+    return el;
+  }
+
+  // renderSessions lists the sessions: the device's label, when it logged in and when
+  // it was last used, a "current" marker on this browser's, and an End button on each
+  // other one.
+  function renderSessions(sessions) {
+    const list = $('sessions');
+    list.replaceChildren();
+    for (const s of sessions) {
+      const li = document.createElement('li');
+      li.dataset.sessionId = s.id;
+      const label = document.createElement('strong');
+      label.className = 'label';
+      label.textContent = s.label || 'Unknown device';
+      li.append(label);
+      if (s.current) {
+        li.classList.add('current');
+        const marker = document.createElement('span');
+        marker.className = 'marker';
+        marker.textContent = 'current';
+        li.append(' ', marker);
+      } else {
+        const end = document.createElement('button');
+        end.type = 'button';
+        end.className = 'end';
+        end.dataset.sessionId = s.id;
+        end.textContent = 'End';
+        end.setAttribute('aria-label', `End the session on ${label.textContent}`);
+        li.append(' ', end);
+      }
+      const times = document.createElement('span');
+      times.className = 'times';
+      times.append('logged in ', timeElement(s.created_at), ', last used ', timeElement(s.last_used_at));
+      li.append(times);
       list.append(li);
     }
   }
@@ -151,6 +199,28 @@
     return r.status;
   }
 
+  async function loadSessions() {
+    const r = await api('GET', '/auth/sessions');
+    if (r.status === 200) {
+      renderSessions(r.data.sessions);
+    } else {
+      failed(r);
+    }
+    return r.status;
+  }
+
+  // endSession ends another session of the user, then lists the sessions again.
+  async function endSession(id) {
+    const r = await api('DELETE', `/auth/sessions/${encodeURIComponent(id)}`);
+    if (r.status !== 204) {
+      failed(r);
+      return r.status;
+    }
+    say('Session ended.');
+    await loadSessions();
+    return r.status;
+  }
+
   async function logout() {
     const r = await call('POST', '/auth/logout');
     if (r.status === 204) {
@@ -181,10 +251,16 @@
   $('reload').addEventListener('click', action(loadOrders));
   $('refresh').addEventListener('click', action(refreshTokens));
   $('logout').addEventListener('click', action(logout));
+  $('sessions-load').addEventListener('click', action(loadSessions));
+  // The End buttons come and go with the list: one listener on the list serves them.
+  $('sessions').addEventListener('click', (event) => {
+    const end = event.target.closest('button[data-session-id]');
+    if (end) action(() => endSession(end.dataset.sessionId))(event);
+  });
 
   // For tests and the console: the same actions, each returning the status it got.
   window.app = {
-    login, loadOrders, addOrder, refreshTokens, logout, requests,
+    login, loadOrders, addOrder, refreshTokens, logout, loadSessions, endSession, requests,
     get done() { return done; },
   };
 
