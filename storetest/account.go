@@ -73,7 +73,7 @@ func testSessionDetails(t *testing.T, s *site) {
 			return "Work laptop\n" + r.Header.Get("X-Forwarded-For") + strings.Repeat("!", 100)
 		}
 	})
-	d = s.loginFrom(u, "X-Forwarded-For", "203.0.113.7", "User-Agent", chromeOnLinux)
+	s.loginFrom(u, "X-Forwarded-For", "203.0.113.7", "User-Agent", chromeOnLinux)
 	got, err := s.auth.Sessions(context.Background(), u)
 	if err != nil || len(got) != len(want)+1 {
 		t.Fatalf("Sessions = %d, %v", len(got), err)
