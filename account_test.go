@@ -39,24 +39,34 @@ func TestDeviceLabels(t *testing.T) {
 
 // TestRequireRecentAuthRefusesATokenWithoutAuthTime: a token without auth_time (signed
 // by the app, or by another issuer with the Secret) never passes the step-up, however
-// new it is.
+// new it is, and neither does one whose auth_time is ahead of the clock by more than
+// Leeway (a replica whose clock runs ahead, or a careless Sign).
 func TestRequireRecentAuthRefusesATokenWithoutAuthTime(t *testing.T) {
-	f := newFixture(t, nil)
-	h := f.a.RequireRecentAuth(time.Hour, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	for name, c := range map[string]*Claims{
-		"without auth_time": {UserID: "alice", ExpiresAt: f.clock.now().Add(time.Minute)},
-		"with auth_time":    {UserID: "alice", ExpiresAt: f.clock.now().Add(time.Minute), AuthTime: f.clock.now()},
+	a := testAuth(t, nil) // no sessions: the auth_time alone decides
+	now := a.cfg.Now()
+	h := a.RequireRecentAuth(time.Hour, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, tc := range []struct {
+		name     string
+		authTime time.Time
+		want     int
+	}{
+		{"without auth_time", time.Time{}, 401},
+		{"with auth_time now", now, 200},
+		{"with auth_time an hour ago", now.Add(-time.Hour), 200},
+		{"with auth_time an hour and a second ago", now.Add(-time.Hour - time.Second), 401},
+		{"with auth_time within Leeway ahead", now.Add(3 * time.Minute), 200},
+		{"with auth_time beyond Leeway ahead", now.Add(3*time.Minute + time.Second), 401},
 	} {
-		tok, err := f.a.Sign(c)
+		tok, err := a.Sign(&Claims{UserID: "alice", ExpiresAt: now.Add(time.Minute), AuthTime: tc.authTime})
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, _ := http.NewRequest("GET", "/", nil)
+		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", "Bearer "+tok)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
-		if want := map[bool]int{true: 200, false: 401}[!c.AuthTime.IsZero()]; rec.Code != want {
-			t.Errorf("%s: %d, want %d", name, rec.Code, want)
+		if rec.Code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, rec.Code, tc.want)
 		}
 	}
 }

@@ -242,6 +242,9 @@ func (a *Auth) serveReauthenticate(w http.ResponseWriter, r *http.Request, _ str
 		return err
 	}
 	if u.ID != c.UserID {
+		// Another user's good credentials: refused, and reported, since no login event
+		// will tell of them.
+		a.cfg.OnEvent(r.Context(), Event{Kind: EventLoginFailed, UserID: c.UserID, SessionID: c.SessionID, Reason: "wrong_user"})
 		return errReauthOtherUser
 	}
 	t := &Tokens{}

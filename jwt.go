@@ -550,13 +550,15 @@ func (a *Auth) RevokeSession(ctx context.Context, userID, sessionID string) (boo
 // compare-and-swap: after a password change, the caller's own session (the sid of its
 // access token, Claims.SessionID) stays and every other device logs in again, its
 // access tokens refused at once with Refresh.VerifySessions. When keepSessionID names no
-// live session of the user, every session ends. It is safe for concurrent use.
+// live session of the user (one a password change has just ended, say), it ends nothing
+// and returns an error wrapping ErrTokenInvalid: an ended session changes nothing. It is
+// safe for concurrent use.
 func (a *Auth) EndOtherSessions(ctx context.Context, userID, keepSessionID string) error {
 	if a.sess == nil {
 		return errNoRefresh
 	}
 	keep, _ := parseSessionID(keepSessionID) // anything else is the zero id, which no session has
-	_, err := a.sess.end(ctx, userID, nil, "revoked", func(s *session) bool { return s.id != keep })
+	_, err := a.sess.end(ctx, userID, &keep, "revoked", func(s *session) bool { return s.id != keep })
 	return err
 }
 

@@ -115,14 +115,28 @@ var errNotRecent = fmt.Errorf("%w: the user authenticated too long ago", ErrToke
 // such as a password change, deleting the account or reading billing. Otherwise it
 // answers 401 InsufficientUserAuthentication with the JSON error body and
 // WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=<seconds>
-// (RFC 9470 §3), and the client has the user reauthenticate. A token without auth_time
-// never passes. The returned handler is safe for concurrent use if next is.
+// (RFC 9470 §3), and the client has the user reauthenticate. A token without auth_time,
+// or with one ahead of the clock by more than Leeway, never passes; with Refresh, neither
+// does a token whose session has ended (one store read, as with VerifySessions). The
+// auth_time is trusted as signed: IssueTokens counts as a fresh authentication, and so
+// does a Claims.AuthTime given to Sign. The returned handler is safe for concurrent use
+// if next is.
 func (a *Auth) RequireRecentAuth(maxAge time.Duration, next http.Handler) http.Handler {
 	challenge := fmt.Sprintf(`Bearer error="insufficient_user_authentication", `+
 		`error_description="A more recent authentication is required.", max_age=%d`, int64(maxAge/time.Second))
 	return a.Protected(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := ClaimsFromContext(r.Context())
-		if c.AuthTime.IsZero() || a.cfg.Now().Sub(c.AuthTime) > maxAge {
+		// A session ended since the token was issued (a password change ended it, say)
+		// proves nothing, however recent its auth_time: with sessions on, the route
+		// checks it as VerifySessions would, which Protected already did when set.
+		if a.sess != nil && !a.sess.cfg.VerifySessions {
+			if err := a.sess.live(r.Context(), c.UserID, c.SessionID); err != nil {
+				a.deny(w, r, err)
+				return
+			}
+		}
+		// An auth_time ahead of the clock by more than Leeway is no proof of anything.
+		if age := a.cfg.Now().Sub(c.AuthTime); c.AuthTime.IsZero() || age > maxAge || age < -a.tok.leeway {
 			a.deny(w, r, &Error{Status: http.StatusUnauthorized, Exception: "InsufficientUserAuthentication",
 				Reason: "A more recent authentication is required.", challenge: challenge, err: errNotRecent,
 				event: EventTokenRejected, class: "not_recent"})

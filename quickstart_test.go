@@ -190,6 +190,7 @@ func passwordChange(mux *http.ServeMux, auth *jwtauth.Auth) {
 	mux.Handle("POST /account/password", auth.RequireRecentAuth(5*time.Minute, http.HandlerFunc(
 		func(w http.ResponseWriter, r *http.Request) {
 			claims, _ := jwtauth.ClaimsFromContext(r.Context())
+			// setPassword checks the current password in the body, then stores the new one.
 			if err := setPassword(r.Context(), claims.UserID, r); err != nil {
 				http.Error(w, "could not change the password", http.StatusBadRequest)
 				return
@@ -207,8 +208,9 @@ func passwordChange(mux *http.ServeMux, auth *jwtauth.Auth) {
 func setPassword(context.Context, string, *http.Request) error { return nil }
 
 // TestPasswordChangeRecipe: the README's recipe is passwordChange; right after a login
-// it changes the password and ends the user's other session, not the caller's; six
-// minutes later it needs POST /auth/reauthenticate first.
+// it changes the password and ends the user's other session, not the caller's, whose
+// token then changes nothing; six minutes later it needs POST /auth/reauthenticate
+// first.
 func TestPasswordChangeRecipe(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
@@ -256,6 +258,11 @@ func TestPasswordChangeRecipe(t *testing.T) {
 	}
 	if refresh(phone) != 401 || refresh(laptop) != 200 {
 		t.Fatal("the change must end the phone's session and keep the laptop's")
+	}
+	// The phone's access token still verifies, and its auth_time is as recent, but its
+	// session has ended: it changes nothing (it would end the laptop's session).
+	if code := serve(mux, "POST", "/account/password", "", "Authorization", "Bearer "+phone.AccessToken).StatusCode; code != 401 {
+		t.Fatalf("the ended session's token at the password change: %d, want 401", code)
 	}
 	now = now.Add(6 * time.Minute)
 	other := login()

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -112,6 +113,15 @@ func testRequireRecentAuth(t *testing.T, s *site) {
 	if w := s.send("POST", "/password", "", ""); w.Code != 401 {
 		t.Fatalf("without a token: %d", w.Code)
 	}
+	// A fresh token of a session that has ended since (a password change elsewhere ended
+	// it) passes no step-up, with or without VerifySessions.
+	e := s.login(s.user("alice"))
+	if code, _ := s.do("POST", "/auth/logout", e.access, ""); code != 204 {
+		t.Fatalf("logout: %d", code)
+	}
+	if w := s.send("POST", "/password", e.access, ""); w.Code != 401 || strings.Contains(w.Body.String(), "InsufficientUserAuthentication") {
+		t.Fatalf("a fresh token of an ended session: %d %s, want 401 Unauthorized", w.Code, w.Body)
+	}
 }
 
 func testReauthenticate(t *testing.T, s *site) {
@@ -125,8 +135,12 @@ func testReauthenticate(t *testing.T, s *site) {
 	if code, m := reauth(d.access, u, "wrong"); code != 401 {
 		t.Fatalf("wrong credentials: %d %v", code, m)
 	}
+	s.takeEvents()
 	if code, m := reauth(d.access, s.user("mallory"), ""); code != 403 || m["exception"] != "WrongUser" {
 		t.Fatalf("another user's credentials: %d %v", code, m)
+	}
+	if ev := s.takeEvents(); len(ev) != 1 || ev[0].Kind != jwtauth.EventLoginFailed || ev[0].Reason != "wrong_user" || ev[0].UserID != u {
+		t.Fatalf("events of another user's credentials: %+v", ev)
 	}
 	if code, _ := reauth("", u, ""); code != 401 {
 		t.Fatalf("without an access token: %d", code)
@@ -185,11 +199,15 @@ func testEndOtherSessions(t *testing.T, s *site) {
 	if n := len(s.sessions(b)); n != 1 {
 		t.Fatalf("%d sessions, want the kept one", n)
 	}
-	// A session id that names no live session keeps none.
-	if err := s.auth.EndOtherSessions(context.Background(), u, "not a session"); err != nil {
-		t.Fatal(err)
+	// A session id that names no live session (one ended by a password change on another
+	// device, whose access token still verifies) ends nothing.
+	if err := s.auth.EndOtherSessions(context.Background(), u, s.claims(a.access).SessionID); !errors.Is(err, jwtauth.ErrTokenInvalid) {
+		t.Fatalf("EndOtherSessions keeping an ended session: %v, want ErrTokenInvalid", err)
 	}
-	s.refresh(b, 401)
+	if err := s.auth.EndOtherSessions(context.Background(), u, "not a session"); !errors.Is(err, jwtauth.ErrTokenInvalid) {
+		t.Fatalf("EndOtherSessions keeping no session: %v, want ErrTokenInvalid", err)
+	}
+	s.refresh(b, 200)
 }
 
 func testNewLabelEvent(t *testing.T, s *site) {
