@@ -228,7 +228,7 @@ func TestBrowserAppCrossOrigin(t *testing.T) {
 		{"other Origin, no Fetch Metadata", "POST", "/api/orders", cookie, order, http.Header{"Origin": {"http://evil.example"}}, 403},
 		{"cross-site logout", "POST", "/auth/logout", cookie, "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
 		{"cross-site login", "POST", "/auth", nil, `{"username": "bob", "password": "builder"}`, http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
-		{"cross-site password change", "POST", "/api/password", cookie, `{"password": "chosen-by-mallory"}`, http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"cross-site password change", "POST", "/api/password", cookie, `{"current": "wonderland", "password": "chosen-by-mallory"}`, http.Header{"Sec-Fetch-Site": {"cross-site"}}, 403},
 		{"cross-site end of a session", "DELETE", "/auth/sessions/x", cookie, "", http.Header{"Origin": {"http://evil.example"}, "Sec-Fetch-Site": {"cross-site"}}, 403},
 		{"cross-site read", "GET", "/api/orders", cookie, "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, 200},
 		{"the app itself", "POST", "/api/orders", cookie, order, http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {ts.URL}}, 201},

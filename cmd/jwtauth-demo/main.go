@@ -21,10 +21,11 @@
 // browser app at /app/ (browser.go) logs in with cookies that its script never sees. Its
 // URL is printed at start-up.
 //
-// POST /api/password changes the caller's password, {"password": "<new>"} (at least 8
-// bytes), and ends the user's other sessions: the password-change recipe, behind
-// auth.RequireRecentAuth, so that it needs a login (or a POST /auth/reauthenticate) of
-// the last 5 minutes. It answers 200 {"changed":true,"other_sessions_ended":true}.
+// POST /api/password changes the caller's password, {"current": "<current>",
+// "password": "<new>"} (the new one at least 8 bytes), and ends the user's other
+// sessions: the password-change recipe, behind auth.RequireRecentAuth, so that it needs
+// a login (or a POST /auth/reauthenticate) of the last 5 minutes, and the current
+// password as well. It answers 200 {"changed":true,"other_sessions_ended":true}.
 //
 // GET /api/ping and GET /api/ping/protected are the load-test pair: the same tiny
 // handler, answering {"pong":true}, served open and behind auth.Protected, so that
@@ -195,14 +196,81 @@ func (b *accountBook) get(id string) *account {
 	return b.accounts[id]
 }
 
-// setPassword replaces the password hash of the user id (who must exist) with hash and
-// its salt.
-func (b *accountBook) setPassword(id string, salt, hash []byte) {
+// setPassword replaces the password hash of the user id with hash and its salt, if the
+// user's account is still old, the one whose password the caller checked; otherwise it
+// changes nothing and returns false: the password changed in between.
+func (b *accountBook) setPassword(id string, old *account, salt, hash []byte) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	acct := *b.accounts[id]
+	if b.accounts[id] != old {
+		return false
+	}
+	acct := *old
 	acct.salt, acct.hash = salt, hash
 	b.accounts[id] = &acct
+	return true
+}
+
+// passwordChecker hashes and checks passwords, for the logins and the password change
+// alike.
+type passwordChecker struct {
+	book       *accountBook
+	iterations int
+	// A password hash costs a few hundred milliseconds of CPU by design; at most one per
+	// core runs at a time, so a flood of logins queues instead of starving the API.
+	hashing chan struct{}
+	// Unknown users are checked against dummy, so that they cost as much as known ones.
+	dummy *account
+}
+
+// errGaveUp is a client that went away while its password waited to be hashed.
+var errGaveUp = errors.New("the client gave up while waiting to hash a password")
+
+// wait takes one of the hashing slots, or returns errGaveUp if ctx ends first; the caller
+// gives the slot back with done.
+func (p *passwordChecker) wait(ctx context.Context) error {
+	select {
+	case p.hashing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return errGaveUp
+	}
+}
+
+func (p *passwordChecker) done() { <-p.hashing }
+
+// hash returns the PBKDF2 hash of password with salt, 32 bytes, computed in a hashing slot.
+func (p *passwordChecker) hash(ctx context.Context, password string, salt []byte) ([]byte, error) {
+	if err := p.wait(ctx); err != nil {
+		return nil, err
+	}
+	defer p.done()
+	return pbkdf2SHA256([]byte(password), salt, p.iterations, 32), nil
+}
+
+// check returns the account of the user id if password is its password, else nil (and
+// errGaveUp if the client went away first). The account returned is the one checked:
+// accountBook.setPassword takes it, so as to change nothing if the password has changed
+// since.
+func (p *passwordChecker) check(ctx context.Context, id, password string) (*account, error) {
+	if err := p.wait(ctx); err != nil {
+		return nil, err
+	}
+	defer p.done()
+	acct := p.book.get(id)
+	known := acct != nil
+	if !known {
+		acct = p.dummy
+	}
+	got := pbkdf2SHA256([]byte(password), acct.salt, p.iterations, len(acct.hash))
+	// The last check refuses the old password if it was changed while being hashed
+	// (a few hundred milliseconds): such a login could otherwise open a session after
+	// the change had ended the others. What remains is the moment between this check
+	// and the store's write of the new session.
+	if subtle.ConstantTimeCompare(got, acct.hash) != 1 || !known || p.book.get(id) != acct {
+		return nil, nil
+	}
+	return acct, nil
 }
 
 // newSalt returns 16 random bytes.
@@ -231,11 +299,9 @@ func newServer(cfg config) (http.Handler, error) {
 		}
 		book.accounts[u.id] = &account{salt: salt, hash: pbkdf2SHA256([]byte(u.password), salt, cfg.iterations, 32), scopes: scopes, name: u.name}
 	}
-	// Unknown users are checked against this, so that they cost as much as known ones.
-	dummy := &account{salt: make([]byte, 16), hash: make([]byte, 32)}
-	// A password check costs a few hundred milliseconds of CPU by design; at most one per
-	// core runs at a time, so a flood of logins queues instead of starving the API.
-	hashing := make(chan struct{}, runtime.NumCPU())
+	passwords := &passwordChecker{book: book, iterations: cfg.iterations,
+		hashing: make(chan struct{}, runtime.NumCPU()),
+		dummy:   &account{salt: make([]byte, 16), hash: make([]byte, 32)}}
 
 	authenticate := func(r *http.Request) (*jwtauth.User, error) {
 		var creds struct {
@@ -250,23 +316,11 @@ func newServer(cfg config) (http.Handler, error) {
 			// A malformed body is the client's mistake, not a failed login: 400.
 			return nil, &jwtauth.Error{Status: http.StatusBadRequest, Reason: `send {"username": ..., "password": ...}`}
 		}
-		select {
-		case hashing <- struct{}{}:
-			defer func() { <-hashing }()
-		case <-r.Context().Done(): // the client gave up while waiting: not a server error
+		acct, err := passwords.check(r.Context(), creds.Username, creds.Password)
+		if err != nil { // the client gave up while waiting: not a server error
 			return nil, fmt.Errorf("%w: request cancelled", jwtauth.ErrAuthenticationFailed)
 		}
-		acct := book.get(creds.Username)
-		known := acct != nil
-		if !known {
-			acct = dummy
-		}
-		got := pbkdf2SHA256([]byte(creds.Password), acct.salt, cfg.iterations, len(acct.hash))
-		// The last check refuses the old password if it was changed while being hashed
-		// (a few hundred milliseconds): such a login could otherwise open a session
-		// after the change had ended the others. What remains is the moment between
-		// this check and the store's write of the new session.
-		if subtle.ConstantTimeCompare(got, acct.hash) != 1 || !known || book.get(creds.Username) != acct {
+		if acct == nil {
 			return nil, &jwtauth.Error{Status: http.StatusUnauthorized, Reason: "wrong username or password"}
 		}
 		return &jwtauth.User{ID: creds.Username, Scopes: acct.scopes}, nil
@@ -317,8 +371,9 @@ func newServer(cfg config) (http.Handler, error) {
 	mux.Handle("GET /api/orders", auth.Protected(http.HandlerFunc(orders.list)))
 	mux.Handle("POST /api/orders", auth.Scoped([]string{"orders:write"}, http.HandlerFunc(orders.create)))
 	// A password change needs a login of the last 5 minutes; an older one gets 401
-	// InsufficientUserAuthentication, and POST /auth/reauthenticate renews it.
-	changePassword := &passwordChange{auth: auth, book: book, iterations: cfg.iterations, hashing: hashing, errorLog: cfg.errorLog}
+	// InsufficientUserAuthentication, and POST /auth/reauthenticate renews it. It needs
+	// the current password too.
+	changePassword := &passwordChange{auth: auth, passwords: passwords, errorLog: cfg.errorLog, events: cfg.events}
 	mux.Handle("POST /api/password", auth.RequireRecentAuth(5*time.Minute, changePassword))
 	// The load-test pair: one handler, open and protected.
 	mux.Handle("GET /api/ping", http.HandlerFunc(ping))
@@ -336,28 +391,64 @@ func newServer(cfg config) (http.Handler, error) {
 }
 
 // passwordChange serves POST /api/password, the password-change recipe: check that the
-// user has just proved who they are (RequireRecentAuth, in front of it), store the new
+// user has just proved who they are (RequireRecentAuth, in front of it, which also
+// refuses a token whose session has ended) and knows the current password, store the new
 // hash, and end every other session of the user, so that whoever knew the old password
 // is logged out everywhere but here. The caller's session stays, and so do its tokens.
+//
+// The current password is needed as well as a recent login (OWASP ASVS: a password
+// change re-verifies the current password): for 5 minutes after any login, whoever holds
+// the session's access token (one stolen, or a script injected into the page) would
+// otherwise be able to change the password, and with it end the user's other sessions.
+//
+// Its answers:
+//   - 400: the body is not JSON, or the new password is under 8 bytes.
+//   - 404: the user has no account.
+//   - 401 AuthenticationFailed, "The current password is wrong.": current is wrong or
+//     missing, or another request changed the password between the check and the
+//     store of the new one (the one sent is no longer the current one). Nothing has
+//     changed.
+//   - 200 {"changed":true,"other_sessions_ended":true}: done.
+//   - 401 {"changed":true,"other_sessions_ended":false,...}, with WWW-Authenticate:
+//     Bearer error="invalid_token": the new password is stored, but the caller's own
+//     session ended after RequireRecentAuth let the request through (a logout, an End
+//     on another device), so EndOtherSessions ended nothing. 401, the status that
+//     RequireRecentAuth gives such a token, because the client cannot finish with this
+//     session: sent again, the request gets that 401 before reaching the handler. It is
+//     neither a 5xx (nothing failed, and the advice "send it again" would be wrong) nor
+//     a 200 (the other sessions are still open). The user logs in again, with the new
+//     password, and ends the other sessions from there.
+//   - 500 (503 when the user's sessions are too busy) with "changed" saying whether the
+//     password changed: sent again (once it has, with the new password as current),
+//     the request finishes the job.
 type passwordChange struct {
-	auth       *jwtauth.Auth
-	book       *accountBook
-	iterations int
-	hashing    chan struct{} // shared with the logins: one password hash per core at a time
-	errorLog   *slog.Logger  // nil: slog's default
+	auth      *jwtauth.Auth
+	passwords *passwordChecker // shared with the logins, and with them the hashing slots
+	errorLog  *slog.Logger     // nil: slog's default
+	events    *slog.Logger     // refused changes; nil for none
 }
 
 func (p *passwordChange) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	claims, _ := jwtauth.ClaimsFromContext(r.Context())
 	var in struct {
+		Current  string `json:"current"`
 		Password string `json:"password"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil || len(in.Password) < minPasswordSize {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf(`send {"password": "..."}, at least %d bytes`, minPasswordSize)})
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf(`send {"current": "...", "password": "..."}, the new password at least %d bytes`, minPasswordSize)})
 		return
 	}
-	if p.book.get(claims.UserID) == nil {
+	if p.passwords.book.get(claims.UserID) == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such user"})
+		return
+	}
+	// The current password is checked as a login's is, missing (empty) or not.
+	acct, err := p.passwords.check(r.Context(), claims.UserID, in.Current)
+	if err != nil {
+		return // the client gave up while waiting; nothing has changed
+	}
+	if acct == nil {
+		p.refuse(w, r, claims, "wrong_current_password")
 		return
 	}
 	salt, err := newSalt()
@@ -365,26 +456,49 @@ func (p *passwordChange) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, "new salt", err, false)
 		return
 	}
-	select {
-	case p.hashing <- struct{}{}:
-	case <-r.Context().Done():
-		return // the client gave up while waiting; nothing has changed
+	hash, err := p.passwords.hash(r.Context(), in.Password, salt)
+	if err != nil {
+		return // as above
 	}
-	hash := pbkdf2SHA256([]byte(in.Password), salt, p.iterations, 32)
-	<-p.hashing
 	// From here on the change goes through even if the client goes away: a new
 	// password with the old sessions still open would be half a change.
 	ctx := context.WithoutCancel(r.Context())
-	p.book.setPassword(claims.UserID, salt, hash)
-	if err := p.auth.EndOtherSessions(ctx, claims.UserID, claims.SessionID); err != nil {
+	if !p.passwords.book.setPassword(claims.UserID, acct, salt, hash) {
+		// Changed by another request since the check: what was sent is not the current
+		// password any more.
+		p.refuse(w, r, claims, "password_changed_meanwhile")
+		return
+	}
+	if err := p.auth.EndOtherSessions(ctx, claims.UserID, claims.SessionID); errors.Is(err, jwtauth.ErrTokenInvalid) {
+		p.event(r, "jwtauth-demo: password changed by an ended session", claims, "session_ended")
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"changed": true, "other_sessions_ended": false,
+			"error": "the password changed, but this session has ended, so the other sessions were not ended: log in with the new password and end them (POST /auth/logout?scope=others)"})
+		return
+	} else if err != nil {
 		p.fail(w, r, "EndOtherSessions", err, true)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"changed": true, "other_sessions_ended": true})
 }
 
+// refuse answers 401 AuthenticationFailed in the library's JSON error style: the
+// current password is wrong, and nothing has changed.
+func (p *passwordChange) refuse(w http.ResponseWriter, r *http.Request, claims *jwtauth.Claims, reason string) {
+	p.event(r, "jwtauth-demo: password change refused", claims, reason)
+	writeJSON(w, http.StatusUnauthorized, map[string]any{"exception": "AuthenticationFailed", "reasons": []string{"The current password is wrong."}})
+}
+
+// event logs a refused or unfinished change as a warning among the security events.
+func (p *passwordChange) event(r *http.Request, msg string, claims *jwtauth.Claims, reason string) {
+	if p.events != nil {
+		p.events.WarnContext(r.Context(), msg, "user_id", claims.UserID, "session_id", claims.SessionID, "reason", reason)
+	}
+}
+
 // fail answers 500 (503 when the sessions are busy), saying whether the password
-// changed: when it did, the client sends the request again to end the other sessions.
+// changed: when it did, the client sends the request again to end the other sessions,
+// with the new password as current now.
 func (p *passwordChange) fail(w http.ResponseWriter, r *http.Request, what string, err error, changed bool) {
 	log := p.errorLog
 	if log == nil {
@@ -397,7 +511,7 @@ func (p *passwordChange) fail(w http.ResponseWriter, r *http.Request, what strin
 	}
 	body := map[string]any{"changed": changed, "other_sessions_ended": false, "error": "the password change did not finish"}
 	if changed {
-		body["error"] = "the password changed, but the other sessions could not be ended: send the request again"
+		body["error"] = "the password changed, but the other sessions could not be ended: send the request again, with the new password as current"
 	}
 	writeJSON(w, status, body)
 }

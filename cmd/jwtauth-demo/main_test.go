@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -24,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jwtauth/jwtauth"
 )
 
 func newTestServer(t *testing.T) (*httptest.Server, *bytes.Buffer) {
@@ -542,25 +545,46 @@ func payload(t *testing.T, token string) map[string]any {
 }
 
 // TestPasswordChange is the password-change recipe: right after a login, POST
-// /api/password changes alice's password and ends her other sessions (their refresh is
-// a 401) but not the caller's, nor bob's; the old password no longer logs in, the new
-// one does. A new password under 8 bytes, or no JSON, is a 400.
+// /api/password with the current password changes alice's password and ends her other
+// sessions (their refresh is a 401) but not the caller's, nor bob's; the old password no
+// longer logs in, the new one does. A new password under 8 bytes, or no JSON, is a 400;
+// a wrong current password (bob's among them), an empty one or none is a 401
+// AuthenticationFailed that changes nothing: the old password still logs in, the other
+// session still refreshes.
 func TestPasswordChange(t *testing.T) {
 	ts, _ := newClockedServer(t)
 	here, hereRefresh := loginTokens(t, ts, "alice", "wonderland")
 	other, otherRefresh := loginTokens(t, ts, "alice", "wonderland")
 	bob, bobRefresh := loginTokens(t, ts, "bob", "builder")
 
-	for _, body := range []string{`{"password": "short"}`, `{}`, `password=looking-glass`} {
-		if code, m := call(t, ts, "POST", "/api/password", here, body); code != 400 || str(m, "error") != `send {"password": "..."}, at least 8 bytes` {
+	for _, body := range []string{`{"current": "wonderland", "password": "short"}`, `{"current": "wonderland"}`, `{}`, `current=wonderland&password=looking-glass`} {
+		if code, m := call(t, ts, "POST", "/api/password", here, body); code != 400 || str(m, "error") != `send {"current": "...", "password": "..."}, the new password at least 8 bytes` {
 			t.Errorf("POST /api/password %s: %d %v, want 400", body, code, m)
 		}
 	}
-	if code, m := call(t, ts, "POST", "/api/password", "", `{"password": "looking-glass"}`); code != 401 || m["exception"] != "MissingAuthorizationHeader" {
+	if code, m := call(t, ts, "POST", "/api/password", "", `{"current": "wonderland", "password": "looking-glass"}`); code != 401 || m["exception"] != "MissingAuthorizationHeader" {
 		t.Errorf("POST /api/password without a token: %d %v, want 401", code, m)
 	}
+	for _, body := range []string{
+		`{"current": "wonderlant", "password": "looking-glass"}`, // wrong
+		`{"current": "builder", "password": "looking-glass"}`,    // bob's
+		`{"current": "", "password": "looking-glass"}`,           // empty
+		`{"password": "looking-glass"}`,                          // missing
+	} {
+		code, m := call(t, ts, "POST", "/api/password", here, body)
+		if reasons, _ := m["reasons"].([]any); code != 401 || m["exception"] != "AuthenticationFailed" || len(reasons) != 1 || reasons[0] != "The current password is wrong." || len(m) != 2 {
+			t.Errorf("POST /api/password %s: %d %v, want 401 AuthenticationFailed, The current password is wrong.", body, code, m)
+		}
+	}
+	// The refused changes changed nothing: the old password logs in, no session ended.
+	loginTokens(t, ts, "alice", "wonderland")
+	code, m := refreshCode(t, ts, other, otherRefresh)
+	other, otherRefresh = str(m, "access_token"), str(m, "refresh_token")
+	if code != 200 || otherRefresh == "" {
+		t.Fatalf("refresh of alice's other session after the refused changes: %d %v, want 200", code, m)
+	}
 
-	code, m := call(t, ts, "POST", "/api/password", here, `{"password": "looking-glass"}`)
+	code, m = call(t, ts, "POST", "/api/password", here, `{"current": "wonderland", "password": "looking-glass"}`)
 	if code != 200 || m["changed"] != true || m["other_sessions_ended"] != true || len(m) != 2 {
 		t.Fatalf("POST /api/password: %d %v, want 200 {changed: true, other_sessions_ended: true}", code, m)
 	}
@@ -604,7 +628,7 @@ func TestPasswordChangeNeedsRecentAuth(t *testing.T) {
 	if code != 200 || access == "" || payload(t, access)["auth_time"] != loginAt {
 		t.Fatalf("refresh 6 minutes on: %d %v, want 200 and the login's auth_time %v", code, m, loginAt)
 	}
-	change := `{"password": "looking-glass"}`
+	change := `{"current": "wonderland", "password": "looking-glass"}`
 	bearer := http.Header{"Authorization": {"Bearer " + access}}
 	resp, body := appCall(t, ts, "POST", "/api/password", nil, change, bearer)
 	challenge := resp.Header.Get("WWW-Authenticate")
@@ -647,7 +671,7 @@ func TestPasswordChangeNeedsRecentAuth(t *testing.T) {
 	}
 
 	skew.Store(int64(12 * time.Minute)) // 6 minutes after the reauthentication
-	if code, m := call(t, ts, "POST", "/api/password", fresh, `{"password": "through-the-looking-glass"}`); code != 401 || m["exception"] != "InsufficientUserAuthentication" {
+	if code, m := call(t, ts, "POST", "/api/password", fresh, `{"current": "looking-glass", "password": "through-the-looking-glass"}`); code != 401 || m["exception"] != "InsufficientUserAuthentication" {
 		t.Errorf("POST /api/password 6 minutes after the reauthentication: %d %v, want 401", code, m)
 	}
 }
@@ -695,7 +719,7 @@ func TestPasswordChangeWhileLoggingIn(t *testing.T) {
 			}
 		}()
 	}
-	if code, body := serve("POST", "/api/password", tokens.Access, `{"password": "looking-glass"}`); code != 200 {
+	if code, body := serve("POST", "/api/password", tokens.Access, `{"current": "wonderland", "password": "looking-glass"}`); code != 200 {
 		t.Errorf("POST /api/password: %d %s", code, body)
 	}
 	wg.Wait()
@@ -707,5 +731,172 @@ func TestPasswordChangeWhileLoggingIn(t *testing.T) {
 	}
 	if code, _ := serve("POST", "/auth", "", `{"username": "alice", "password": "looking-glass"}`); code != 200 {
 		t.Errorf("login with the new password after the change: %d, want 200", code)
+	}
+}
+
+// TestPasswordChangeFromAnEndedSession is the attack of the security review: alice logs
+// in on devices A and B, and B's access token falls into an attacker's hands. A changes
+// the password, which ends B's session. B's access token is still valid (for 30
+// minutes) and its auth_time is fresh, but it can change nothing: RequireRecentAuth
+// refuses it (401 Unauthorized, invalid_token) as its session has ended, with the old
+// password as current and even with the new one. The password stays A's, A's session
+// still refreshes and B's does not.
+func TestPasswordChangeFromAnEndedSession(t *testing.T) {
+	ts, _ := newClockedServer(t)
+	a, aRefresh := loginTokens(t, ts, "alice", "wonderland")
+	b, bRefresh := loginTokens(t, ts, "alice", "wonderland")
+
+	if code, m := call(t, ts, "POST", "/api/password", a, `{"current": "wonderland", "password": "looking-glass"}`); code != 200 || m["other_sessions_ended"] != true {
+		t.Fatalf("A changes the password: %d %v, want 200", code, m)
+	}
+	if code, m := call(t, ts, "GET", "/api/orders", b, ""); code != 200 {
+		t.Fatalf("B's access token after the change: %d %v, want 200 (valid until its exp)", code, m)
+	}
+	bearer := http.Header{"Authorization": {"Bearer " + b}}
+	for _, body := range []string{
+		`{"current": "wonderland", "password": "chosen-by-mallory"}`,
+		`{"current": "looking-glass", "password": "chosen-by-mallory"}`,
+	} {
+		resp, got := appCall(t, ts, "POST", "/api/password", nil, body, bearer)
+		if resp.StatusCode != 401 || !strings.Contains(got, `"exception":"Unauthorized"`) || resp.Header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
+			t.Errorf("B changes the password with %s: %d %q %s, want 401 Unauthorized, invalid_token", body, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), got)
+		}
+	}
+
+	for password, want := range map[string]int{"chosen-by-mallory": 401, "wonderland": 401, "looking-glass": 200} {
+		if code, m := call(t, ts, "POST", "/auth", "", fmt.Sprintf(`{"username": "alice", "password": %q}`, password)); code != want {
+			t.Errorf("login with %s: %d %v, want %d", password, code, m, want)
+		}
+	}
+	if code, m := refreshCode(t, ts, a, aRefresh); code != 200 || str(m, "refresh_token") == "" {
+		t.Errorf("refresh of A's session: %d %v, want 200", code, m)
+	}
+	if code, m := refreshCode(t, ts, b, bRefresh); code != 401 {
+		t.Errorf("refresh of B's session: %d %v, want 401", code, m)
+	}
+}
+
+// TestPasswordChangeBySessionEndedMeanwhile: when the caller's session ends after
+// RequireRecentAuth let the request through, EndOtherSessions ends nothing and returns
+// an error wrapping jwtauth.ErrTokenInvalid; the handler then answers 401 with
+// invalid_token, saying that the password has changed and the other sessions have not
+// ended. The session's end cannot be timed over HTTP, so the test puts the handler
+// behind Protected alone (which does not look the session up) and ends the session
+// before the request.
+func TestPasswordChangeBySessionEndedMeanwhile(t *testing.T) {
+	auth, err := jwtauth.New(jwtauth.Config{
+		Secret:  []byte("demo-test-secret-0123456789abcdef"),
+		Refresh: &jwtauth.Refresh{Store: new(jwtauth.MemStore)},
+		RetrieveUser: func(_ context.Context, c *jwtauth.Claims) (*jwtauth.User, error) {
+			return &jwtauth.User{ID: c.UserID}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt := make([]byte, 16)
+	book := &accountBook{accounts: map[string]*account{
+		"alice": {salt: salt, hash: pbkdf2SHA256([]byte("wonderland"), salt, 1000, 32)},
+	}}
+	passwords := &passwordChecker{book: book, iterations: 1000, hashing: make(chan struct{}, 1), dummy: &account{salt: salt, hash: make([]byte, 32)}}
+	handler := auth.Protected(&passwordChange{auth: auth, passwords: passwords})
+
+	ctx := context.Background()
+	here, err := auth.IssueTokens(ctx, &jwtauth.User{ID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.IssueTokens(ctx, &jwtauth.User{ID: "alice"}); err != nil { // another device
+		t.Fatal(err)
+	}
+	claims, err := auth.Verify(here.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := auth.RevokeSession(ctx, "alice", claims.SessionID); !ok || err != nil {
+		t.Fatalf("RevokeSession: %v %v", ok, err)
+	}
+
+	req := httptest.NewRequest("POST", "/api/password", strings.NewReader(`{"current": "wonderland", "password": "looking-glass"}`))
+	req.Header.Set("Authorization", "Bearer "+here.AccessToken)
+	rec := httptest.NewRecorder()
+	handler.ServeHTTP(rec, req)
+	var m map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || rec.Code != 401 || m["changed"] != true || m["other_sessions_ended"] != false ||
+		rec.Header().Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
+		t.Fatalf("POST /api/password from an ended session: %d %q %s, want 401 invalid_token, changed true, other_sessions_ended false",
+			rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Body)
+	}
+	if acct, _ := passwords.check(ctx, "alice", "looking-glass"); acct == nil {
+		t.Error("the new password is not stored")
+	}
+	if ss, err := auth.Sessions(ctx, "alice"); err != nil || len(ss) != 1 {
+		t.Errorf("alice's sessions: %v %v, want the other device's still live", ss, err)
+	}
+}
+
+// TestConcurrentPasswordChanges: alice's two sessions change her password at the same
+// moment, each sending the current one. Exactly one change wins (200); the other is a
+// 401, either AuthenticationFailed (the password it sent was no longer the current one)
+// or Unauthorized (the winner had ended its session), and the password is the
+// winner's. Over the handler directly, for the race detector (see
+// TestPasswordChangeWhileLoggingIn), and ten times, as the two may not overlap.
+func TestConcurrentPasswordChanges(t *testing.T) {
+	for round := 0; round < 10; round++ {
+		concurrentPasswordChanges(t)
+	}
+}
+
+func concurrentPasswordChanges(t *testing.T) {
+	t.Helper()
+	handler, err := newServer(config{secret: []byte("demo-test-secret-0123456789abcdef"), iterations: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(path, access, body string) (int, string) {
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		if access != "" {
+			req.Header.Set("Authorization", "Bearer "+access)
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	var access [2]string
+	for i := range access {
+		code, body := serve("/auth", "", `{"username": "alice", "password": "wonderland"}`)
+		var tokens struct {
+			Access string `json:"access_token"`
+		}
+		if json.Unmarshal([]byte(body), &tokens); code != 200 || tokens.Access == "" {
+			t.Fatalf("login: %d %s", code, body)
+		}
+		access[i] = tokens.Access
+	}
+	news := [2]string{"looking-glass", "through-the-looking-glass"}
+	var codes [2]int
+	var bodies [2]string
+	var wg sync.WaitGroup
+	for i := range access {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], bodies[i] = serve("/api/password", access[i], `{"current": "wonderland", "password": "`+news[i]+`"}`)
+		}()
+	}
+	wg.Wait()
+	winner := 0
+	if codes[1] == 200 {
+		winner = 1
+	}
+	loser := 1 - winner
+	if codes[winner] != 200 || codes[loser] != 401 ||
+		!(strings.Contains(bodies[loser], `"exception":"AuthenticationFailed"`) || strings.Contains(bodies[loser], `"exception":"Unauthorized"`)) {
+		t.Fatalf("two changes at once: %d %s and %d %s, want one 200 and one 401", codes[0], bodies[0], codes[1], bodies[1])
+	}
+	for i, want := range map[int]int{winner: 200, loser: 401} {
+		if code, _ := serve("/auth", "", `{"username": "alice", "password": "`+news[i]+`"}`); code != want {
+			t.Errorf("login with %s: %d, want %d", news[i], code, want)
+		}
 	}
 }
