@@ -89,3 +89,23 @@ func TestReauthenticationInCookieMode(t *testing.T) {
 		t.Errorf("the refresh cookie's Path %q, want /auth/refresh", p)
 	}
 }
+
+// TestReauthenticationWithoutRotation: with InsecureNoRotation a reauthentication
+// answers as a refresh does, with a new access token and no refresh token: the
+// session's one refresh token goes on working.
+func TestReauthenticationWithoutRotation(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Refresh.InsecureNoRotation = true })
+	tok := f.login(t, "alice")
+	f.clock.add(time.Minute)
+	rec := f.do(t, "POST", "/auth/reauthenticate", loginBody("alice"), bearer(tok.AccessToken)...)
+	m := decodeMap(t, rec)
+	if rec.Code != 200 || m["access_token"] == nil || m["refresh_token"] != nil {
+		t.Fatalf("reauthentication without rotation: %d %v", rec.Code, m)
+	}
+	if c, err := f.a.Verify(m["access_token"].(string)); err != nil || !c.AuthTime.Equal(f.clock.now().Truncate(time.Second)) {
+		t.Fatalf("the new access token: %v, %v", c, err)
+	}
+	if rec := f.do(t, "POST", "/auth/refresh", refreshBody(tok.RefreshToken), bearer(tok.AccessToken)...); rec.Code != 200 {
+		t.Fatalf("the session's refresh token after it: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -249,13 +249,7 @@ func (a *Auth) serveReauthenticate(w http.ResponseWriter, r *http.Request, _ str
 	}
 	t := &Tokens{}
 	t.RefreshToken, t.AccessToken, err = a.sess.reauthenticate(context.WithoutCancel(r.Context()), u.ID, id,
-		func(gen uint32, authed int64) (string, error) {
-			access, err := a.issueAccessToken(u, c.SessionID, gen, authed)
-			if err != nil {
-				return "", &internalError{"Authenticate (claims)", err}
-			}
-			return access, nil
-		})
+		a.signer(u, c.SessionID, "Authenticate (claims)"))
 	if err == nil {
 		a.writeTokens(w, r, "/reauthenticate", t)
 	}
@@ -410,13 +404,7 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	// must not cost the client its session.
 	t := &Tokens{}
 	t.RefreshToken, t.AccessToken, err = a.sess.rotate(ctx, u.ID, id, c.SessionID, c.Generation, presented,
-		func(gen uint32, authed int64) (string, error) {
-			access, err := a.issueAccessToken(u, c.SessionID, gen, authed)
-			if err != nil {
-				return "", &internalError{"RetrieveUser (claims)", err}
-			}
-			return access, nil
-		})
+		a.signer(u, c.SessionID, "RetrieveUser (claims)"))
 	if err != nil {
 		return nil, err
 	}
@@ -462,8 +450,8 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) err
 }
 
 // serveSessions is GET /auth/sessions: the live sessions of the access token's user,
-// {"sessions": [{"id", "created_at", "last_used_at", "expires_at", "current"}]}. The
-// token's own session must be live.
+// {"sessions": [{"id", "created_at", "last_used_at", "expires_at", "current",
+// "authenticated_at", "label"}]}. The token's own session must be live.
 func (a *Auth) serveSessions(w http.ResponseWriter, r *http.Request, _ string) error {
 	c, err := a.Check(r)
 	var list []Session
@@ -540,6 +528,19 @@ func (a *Auth) issueTokens(ctx context.Context, u *User, label string) (*Tokens,
 		return nil, err
 	}
 	return t, nil
+}
+
+// signer signs the access tokens of u's session sid for the session layer, at the
+// generation and auth_time it answers with; claims that cannot be signed are the
+// failure of hook, the app's bug: a 500.
+func (a *Auth) signer(u *User, sid, hook string) func(gen uint32, authed int64) (string, error) {
+	return func(gen uint32, authed int64) (string, error) {
+		access, err := a.issueAccessToken(u, sid, gen, authed)
+		if err != nil {
+			return "", &internalError{hook, err}
+		}
+		return access, nil
+	}
 }
 
 // issueAccessToken builds the claims for u and the session sid at generation gen, whose

@@ -396,7 +396,8 @@ func (a *Auth) check(ep Endpoints, k Cookies) error {
 	// A minute of grace for a replica whose clock is behind the operator's.
 	rule(r.RevokeBefore.After(c.Now().Add(time.Minute)), "Refresh.RevokeBefore", "is in the future: every login until then would end at once")
 	rule(c.LoginRedirectURL != "" && !safeRedirect(c.LoginRedirectURL), "LoginRedirectURL", "must be a path or an http(s) URL, without control characters")
-	rule(isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim), "UserIDClaim, ScopesClaim", "must not be registered claims (exp, nbf, iat, auth_time, iss, aud, sid, sgen)")
+	rule(isRegisteredName(c.UserIDClaim) || isRegisteredName(c.ScopesClaim), "UserIDClaim, ScopesClaim",
+		"must not be registered claims ("+strings.Join(registeredClaims[claimIss:], ", ")+")")
 	rule(c.UserIDClaim == c.ScopesClaim, "ScopesClaim", "must differ from UserIDClaim")
 	rule(c.AccessTokenName == c.RefreshTokenName || k.Split && c.AccessTokenName+"_signature" == c.RefreshTokenName,
 		"RefreshTokenName", "must differ from AccessTokenName and from its split-signature cookie")

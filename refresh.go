@@ -431,14 +431,7 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid 
 		kind, back := m.match(s, presented, g)
 		switch kind {
 		case current:
-			// RFC 9700 §4.14.2: "the authorization server issues a new refresh token
-			// with every access token refresh response. The previous refresh token is
-			// invalidated but retained by the authorization server."
-			if !m.cfg.InsecureNoRotation {
-				s.gen, s.rotated = s.gen+1, now
-				next = s.current(m.keys[0])
-			}
-			s.used = now
+			next = m.renew(s, now)
 			access, err = sign(s.gen, s.authed)
 			return ss, err
 		case previous:
@@ -487,8 +480,21 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid 
 	return next, access, nil
 }
 
+// renew is what a refresh does to the live session s at now. RFC 9700 §4.14.2: "the
+// authorization server issues a new refresh token with every access token refresh
+// response. The previous refresh token is invalidated but retained by the authorization
+// server." It returns that token, "" with InsecureNoRotation.
+func (m *sessions) renew(s *session, now int64) (next string) {
+	if !m.cfg.InsecureNoRotation {
+		s.gen, s.rotated = s.gen+1, now
+		next = s.current(m.keys[0])
+	}
+	s.used = now
+	return next
+}
+
 // reauthenticate renews the auth_time of the live session id of userID (its user has
-// just proved who they are again) and rotates its refresh token, as a refresh does; sign
+// just proved who they are again) and renews it as a refresh does; sign
 // makes the access token for the generation and auth_time it answers with.
 func (m *sessions) reauthenticate(ctx context.Context, userID string, id sessionID,
 	sign func(gen uint32, authed int64) (string, error)) (next, access string, err error) {
@@ -499,10 +505,7 @@ func (m *sessions) reauthenticate(ctx context.Context, userID string, id session
 			return nil, errSessionGone
 		}
 		s := &ss[i]
-		if !m.cfg.InsecureNoRotation {
-			s.gen, s.rotated = s.gen+1, now
-		}
-		s.used, s.authed, label, next = now, now, s.label, s.current(m.keys[0])
+		s.authed, label, next = now, s.label, m.renew(s, now)
 		access, err = sign(s.gen, s.authed)
 		return ss, err
 	})

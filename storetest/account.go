@@ -21,7 +21,8 @@ const (
 	safariOnIOS   = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
 )
 
-// loginFrom logs user in with the header fields hdr (name, value, ...).
+// loginFrom logs user in with the header fields hdr (name, value, ...) and returns the
+// device that holds the session.
 func (s *site) loginFrom(user string, hdr ...string) *device {
 	s.t.Helper()
 	code, m := s.do("POST", "/auth/", "", fmt.Sprintf(`{"user":%q}`, user), hdr...)
@@ -31,6 +32,9 @@ func (s *site) loginFrom(user string, hdr ...string) *device {
 	d := &device{user: user}
 	d.access, _ = m["access_token"].(string)
 	d.refresh, _ = m["refresh_token"].(string)
+	if d.access == "" || len(d.refresh) != 24 {
+		s.t.Fatalf("login %s: tokens %v", user, m)
+	}
 	return d
 }
 

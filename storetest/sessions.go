@@ -188,17 +188,7 @@ func (s *site) takeEvents() []jwtauth.Event {
 // login opens a session for user and returns the device that holds it.
 func (s *site) login(user string) *device {
 	s.t.Helper()
-	code, m := s.do("POST", "/auth/", "", fmt.Sprintf(`{"user":%q}`, user))
-	if code != 200 {
-		s.t.Fatalf("login %s: %d %v", user, code, m)
-	}
-	d := &device{user: user}
-	d.access, _ = m["access_token"].(string)
-	d.refresh, _ = m["refresh_token"].(string)
-	if d.access == "" || len(d.refresh) != 24 {
-		s.t.Fatalf("login %s: tokens %v", user, m)
-	}
-	return d
+	return s.loginFrom(user)
 }
 
 // refreshWith presents refresh with d's access token; on 200 it returns the new tokens.
