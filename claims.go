@@ -43,6 +43,12 @@ type Claims struct {
 	// the session, so that a rotated-out refresh token is recognised however old it is.
 	// Sign writes it whenever SessionID is set.
 	Generation uint32
+	// KeyThumbprint is cnf.jkt (RFC 9449 §6.1, RFC 7800 §3.1): the RFC 7638 SHA-256
+	// thumbprint, base64url, of the client key the token is bound to by DPoP. A bound
+	// token is accepted only as "Authorization: DPoP" with a proof by that key; empty
+	// for a bearer token. On the wire {"cnf":{"jkt":"..."}}: a cnf with any other
+	// member is refused, since this package cannot confirm it.
+	KeyThumbprint string
 	// Audience is aud (RFC 7519 §4.1.3): a string or an array of strings on the wire.
 	// Sign writes one audience as a string.
 	Audience []string
@@ -100,6 +106,7 @@ var (
 	errScopes      = fmt.Errorf("%w: scopes claim must be an array of strings", ErrTokenInvalid)
 	errSid         = fmt.Errorf("%w: sid must be a string", ErrTokenInvalid)
 	errGen         = fmt.Errorf("%w: sgen must be a whole JSON number from 0 to 4294967295", ErrTokenInvalid)
+	errCnf         = fmt.Errorf("%w: cnf must be an object of one non-empty string jkt", ErrTokenInvalid)
 )
 
 // claimTable holds the names of the registered claims, the claims that Claims holds as
@@ -126,12 +133,13 @@ const (
 	claimAuthTime        // OpenID Connect Core §2
 	claimSid             // the session (OpenID Connect Front-Channel Logout 1.0 §3 names it sid)
 	claimGen             // the session's refresh-token generation (this package's own)
+	claimCnf             // RFC 7800 §3.1, with jkt of RFC 9449 §6.1
 	numClaims
 )
 
 // registeredClaims are the names of the table that no Config gives.
 var registeredClaims = [numClaims]string{claimIss: "iss", claimAud: "aud", claimExp: "exp", claimNbf: "nbf", claimIat: "iat",
-	claimAuthTime: "auth_time", claimSid: "sid", claimGen: "sgen"}
+	claimAuthTime: "auth_time", claimSid: "sid", claimGen: "sgen", claimCnf: "cnf"}
 
 // newClaimTable returns the table of registeredClaims and the Config's names for the
 // user id and the scopes, which New has checked to be non-empty RFC 9110 tokens: no
@@ -238,6 +246,19 @@ func (t *claimTable) parse(c *Claims, raw string) error {
 				l.fail(errGen)
 			}
 			c.Generation = uint32(g)
+		case claimCnf:
+			// The one confirmation method this package checks; any other member
+			// (jwk, x5t#S256, ...) asks for a check it cannot make.
+			var keys keySet
+			for name, ok := l.member('{', &keys); ok; name, ok = l.member(',', &keys) {
+				if name != "jkt" {
+					l.fail(errCnf)
+				}
+				c.KeyThumbprint = l.str(errCnf)
+			}
+			if c.KeyThumbprint == "" {
+				l.fail(errCnf)
+			}
 		}
 	}
 	l.end()
@@ -304,6 +325,12 @@ func (t *claimTable) appendPayload(b []byte, c *Claims) ([]byte, error) {
 		w.member(names[claimSid], c.SessionID)
 		w.key(names[claimGen])
 		w.b = strconv.AppendUint(w.b, uint64(c.Generation), 10)
+	}
+	if c.KeyThumbprint != "" {
+		w.key(names[claimCnf])
+		w.b = append(w.b, `{"jkt":`...)
+		w.str(c.KeyThumbprint)
+		w.b = append(w.b, '}')
 	}
 	appendExtra(&w, names, c.Extra)
 	return append(w.b, '}'), w.err

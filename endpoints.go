@@ -181,11 +181,15 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) erro
 	if err := a.sameOrigin(r); err != nil {
 		return err
 	}
+	p, err := a.loginProof(r) // before Authenticate: a refused proof checks no password
+	if err != nil {
+		return err
+	}
 	u, err := a.authenticate(r)
 	if err != nil {
 		return err
 	}
-	t, err := a.issueTokens(r.Context(), u, a.sessionLabel(r))
+	t, err := a.issueTokens(r.Context(), u, a.sessionLabel(r), p)
 	if err != nil && !errors.As(err, new(*internalError)) && !errors.Is(err, ErrUnavailable) {
 		return &internalError{"IssueTokens", err} // a bad extra claim: the app's bug, a 500
 	} else if err == nil {
@@ -232,7 +236,7 @@ func (a *Auth) serveReauthenticate(w http.ResponseWriter, r *http.Request, _ str
 	if err := a.sameOrigin(r); err != nil {
 		return err
 	}
-	c, err := a.requestClaims(r, false, newClaims)
+	c, p, err := a.requestClaims(r, false, newClaims)
 	if err != nil {
 		return err
 	}
@@ -248,8 +252,8 @@ func (a *Auth) serveReauthenticate(w http.ResponseWriter, r *http.Request, _ str
 		return errReauthOtherUser
 	}
 	t := &Tokens{}
-	t.RefreshToken, t.AccessToken, err = a.sess.reauthenticate(context.WithoutCancel(r.Context()), u.ID, id,
-		a.signer(u, c.SessionID, "Authenticate (claims)"))
+	t.RefreshToken, t.AccessToken, err = a.sess.reauthenticate(context.WithoutCancel(r.Context()), u.ID, id, p,
+		a.signer(u, "Authenticate (claims)"))
 	if err == nil {
 		a.writeTokens(w, r, "/reauthenticate", t)
 	}
@@ -279,13 +283,14 @@ func (a *Auth) writeTokens(w http.ResponseWriter, r *http.Request, name string, 
 // the same routes. Then a request from a browser (it carries Origin or
 // Sec-Fetch-Site, headers no script can remove) or a refresh by the refresh cookie gets
 // cookies, and any other is an app's, answered as in header mode with the tokens in the
-// JSON body: a script injected into a page never reads a token from a body.
+// JSON body: a script injected into a page never reads a token from a body. A request
+// with a DPoP proof is an app's: its tokens are bound to a key that a script cannot take.
 func (a *Auth) cookieClient(r *http.Request) bool {
 	if a.cookies == nil || !a.cfg.HeaderFallback {
 		return a.cookies != nil
 	}
 	_, err := r.Cookie(a.cfg.RefreshTokenName)
-	return r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" || err == nil
+	return r.Header.Values("DPoP") == nil && (r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" || err == nil)
 }
 
 // setCookies sets the token cookies of t, or expires every one of them (Max-Age=0 on
@@ -378,7 +383,7 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	ctx := context.WithoutCancel(r.Context())
 	// The access token says who is refreshing and in which session. It may be expired
 	// (that is why the client is here) but it must be authentic and otherwise valid.
-	c, err := a.requestClaims(r, true, newClaims)
+	c, p, err := a.requestClaims(r, true, newClaims)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +391,7 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	if !ok {
 		return nil, errNoSession // a token from before sessions: its user logs in again
 	}
-	presented, err := a.readToken(r, true)
+	presented, _, err := a.readToken(r, true)
 	if err != nil {
 		return nil, err
 	}
@@ -403,8 +408,8 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	// with, and before the write: a user whose claims cannot be signed is a 500 that
 	// must not cost the client its session.
 	t := &Tokens{}
-	t.RefreshToken, t.AccessToken, err = a.sess.rotate(ctx, u.ID, id, c.SessionID, c.Generation, presented,
-		a.signer(u, c.SessionID, "RetrieveUser (claims)"))
+	t.RefreshToken, t.AccessToken, err = a.sess.rotate(ctx, u.ID, id, c.SessionID, c.Generation, presented, p,
+		a.signer(u, "RetrieveUser (claims)"))
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +425,7 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) err
 	q, qerr := url.ParseQuery(r.URL.RawQuery)
 	scope := q.Get("scope")
 	// S14: an expired access token ends its own session only.
-	c, err := a.requestClaims(r, scope == "", newClaims)
+	c, _, err := a.requestClaims(r, scope == "", newClaims)
 	if err != nil {
 		return err
 	}
@@ -505,21 +510,26 @@ type Tokens struct {
 // failing store's error is returned wrapped. It takes no request: no hook needs one. It
 // is safe for concurrent use.
 func (a *Auth) IssueTokens(ctx context.Context, u *User) (*Tokens, error) {
-	return a.issueTokens(ctx, u, "")
+	return a.issueTokens(ctx, u, "", nil)
 }
 
-// issueTokens is IssueTokens for a session labelled label.
-func (a *Auth) issueTokens(ctx context.Context, u *User, label string) (*Tokens, error) {
-	t, s, sid := &Tokens{}, session{}, ""
+// issueTokens is IssueTokens for a session labelled label, bound to the key of the DPoP
+// proof p when there is one (without Refresh, its access token is).
+func (a *Auth) issueTokens(ctx context.Context, u *User, label string, p *keyProof) (*Tokens, error) {
+	t, s := &Tokens{}, session{}
 	var err error
 	if a.sess != nil {
 		if s, err = a.sess.newSession(); err != nil {
 			return nil, err
 		}
-		s.label, sid = label, s.id.String()
+		s.label = label
 	}
+	if p != nil {
+		s.jkt = p.jkt
+	}
+	s.authed = a.cfg.Now().UnixMilli()
 	// Sign before touching the store: claims that cannot be signed open no session.
-	if t.AccessToken, err = a.issueAccessToken(u, sid, 0, a.cfg.Now().UnixMilli()); err != nil {
+	if t.AccessToken, err = a.issueAccessToken(u, a.sess != nil, &s); err != nil {
 		return nil, err
 	}
 	if a.sess == nil {
@@ -533,9 +543,9 @@ func (a *Auth) issueTokens(ctx context.Context, u *User, label string) (*Tokens,
 // signer signs the access tokens of u's session sid for the session layer, at the
 // generation and auth_time it answers with; claims that cannot be signed are the
 // failure of hook, the app's bug: a 500.
-func (a *Auth) signer(u *User, sid, hook string) func(gen uint32, authed int64) (string, error) {
-	return func(gen uint32, authed int64) (string, error) {
-		access, err := a.issueAccessToken(u, sid, gen, authed)
+func (a *Auth) signer(u *User, hook string) func(*session) (string, error) {
+	return func(s *session) (string, error) {
+		access, err := a.issueAccessToken(u, true, s)
 		if err != nil {
 			return "", &internalError{hook, err}
 		}
@@ -543,16 +553,22 @@ func (a *Auth) signer(u *User, sid, hook string) func(gen uint32, authed int64) 
 	}
 }
 
-// issueAccessToken builds the claims for u and the session sid at generation gen, whose
-// user proved who they are at authed (Unix milliseconds: auth_time), from the Config and
-// signs them.
-func (a *Auth) issueAccessToken(u *User, sid string, gen uint32, authed int64) (string, error) {
+// issueAccessToken builds the claims for u from the Config and the session s (its id and
+// generation when sid, its auth_time, its key's thumbprint when it is bound) and signs
+// them.
+func (a *Auth) issueAccessToken(u *User, sid bool, s *session) (string, error) {
 	if u == nil || u.ID == "" {
 		return "", fmt.Errorf("%w: nil user or empty user ID", ErrInvalidClaims)
 	}
 	now := a.cfg.Now()
-	c := &Claims{UserID: u.ID, Scopes: u.Scopes, Issuer: a.cfg.Issuer, SessionID: sid, Generation: gen, Extra: u.Claims,
-		ExpiresAt: now.Add(a.cfg.ExpirationDelta), AuthTime: time.UnixMilli(authed)}
+	c := &Claims{UserID: u.ID, Scopes: u.Scopes, Issuer: a.cfg.Issuer, Extra: u.Claims,
+		ExpiresAt: now.Add(a.cfg.ExpirationDelta), AuthTime: time.UnixMilli(s.authed)}
+	if sid {
+		c.SessionID, c.Generation = s.id.String(), s.gen
+	}
+	if s.jkt != [32]byte{} {
+		c.KeyThumbprint = b64.EncodeToString(s.jkt[:])
+	}
 	if a.cfg.Audience != "" {
 		c.Audience = []string{a.cfg.Audience}
 	}

@@ -206,6 +206,19 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// ErrorLog receives unexpected hook and store errors. Default slog.Default().
 	ErrorLog *slog.Logger
+	// RequireDPoP refuses a login without a DPoP proof (RFC 9449) with 401
+	// invalid_dpop_proof, so that every session is bound to a key its client holds.
+	// Off, a login with a proof is bound and one without is not. A bound session
+	// refreshes only with a proof by its key, and its access tokens carry cnf.jkt and
+	// are accepted only as "Authorization: DPoP <token>" with a proof (see the sessions
+	// doc). Cookie mode does not do DPoP: with Cookies, it needs HeaderFallback, and a
+	// request with a DPoP header is answered as an app's.
+	RequireDPoP bool
+	// PublicOrigin is the origin clients address this service at, scheme://host[:port]
+	// in lower case without a default port, for the htu of DPoP proofs: set it behind a
+	// proxy or load balancer. Empty: the request's Host header, and https when the
+	// request came over TLS.
+	PublicOrigin string
 	// SessionLabel names the device of the session a login opens, for Session.Label (GET
 	// /auth/sessions, Sessions) and the login event; at most 64 printable ASCII bytes of
 	// its answer are kept. Nil: a summary of the User-Agent header ("Chrome on Linux",
@@ -279,6 +292,7 @@ type Auth struct {
 	sess    *sessions  // the session layer; nil without Config.Refresh
 	cookies *Cookies   // a copy, defaults applied; nil without Config.Cookies
 	cookie  string     // the access cookie's name (see Cookies)
+	replays replays    // the DPoP proofs this instance accepted
 	ep      *Endpoints // a copy, defaults applied; nil without Config.Endpoints
 	cfg     Config     // the rest, defaults applied; its group pointers are nil
 }
@@ -437,15 +451,13 @@ func (a *Auth) check(ep Endpoints, k Cookies) error {
 	} {
 		rule(!isToken(n.v), n.field, fmt.Sprintf("must be a name of letters, digits and !#$%%&'*+-.^_`|~, got %q", n.v))
 	}
+	const originForm = "must hold origins as browsers send them, scheme://host[:port] in lower case without a default port, got %q"
+	rule(c.PublicOrigin != "" && !isOrigin(c.PublicOrigin), "PublicOrigin", fmt.Sprintf(originForm, c.PublicOrigin))
 	for _, o := range k.TrustedOrigins {
-		// An origin as browsers send it (RFC 6454 §6.2): scheme://host[:port] in lower
-		// case, without a default port, a user, a path, a query or a fragment, and no
-		// pattern: an entry that no browser sends trusts nothing, or not what it seems to.
-		u, err := url.Parse(o)
-		rule(err != nil || u.Host == "" || o != u.Scheme+"://"+u.Host || o != strings.ToLower(o) || strings.ContainsAny(o, "*%") ||
-			u.Port() == map[string]string{"http": "80", "https": "443"}[u.Scheme], "Cookies.TrustedOrigins",
-			fmt.Sprintf("must hold origins as browsers send them, scheme://host[:port] in lower case without a default port, got %q", o))
+		rule(!isOrigin(o), "Cookies.TrustedOrigins", fmt.Sprintf(originForm, o))
 	}
+	rule(c.RequireDPoP && a.cookies != nil && !c.HeaderFallback, "RequireDPoP",
+		"needs HeaderFallback with Cookies: a client answered with cookies cannot be bound to a key")
 	// RFC 6265bis §4.1.3: a "__Secure-" cookie must be Secure, and a "__Host-" cookie
 	// must also be host-only with Path=/; browsers match the prefixes without regard to
 	// case. The refresh cookie's Path is the refresh endpoint's, so it cannot be a
@@ -457,6 +469,16 @@ func (a *Auth) check(ep Endpoints, k Cookies) error {
 		rule(host && (k.Domain != "" || k.Path != "/"), "Cookies.Domain, Cookies.Path", fmt.Sprintf("must be empty and \"/\" with the cookie name %q (RFC 6265bis §4.1.3.2)", name))
 	}
 	return errors.Join(errs...)
+}
+
+// isOrigin reports whether o is an origin as browsers send it (RFC 6454 §6.2):
+// scheme://host[:port] in lower case, without a default port, a user, a path, a query
+// or a fragment, and no pattern: an entry that no browser sends trusts nothing, or not
+// what it seems to.
+func isOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && u.Host != "" && o == u.Scheme+"://"+u.Host && o == strings.ToLower(o) && !strings.ContainsAny(o, "*%") &&
+		u.Port() != map[string]string{"http": "80", "https": "443"}[u.Scheme]
 }
 
 // cookiePrefix returns the RFC 6265bis prefix that name starts with, "__Host-" or

@@ -57,7 +57,8 @@ func UserFromContext(ctx context.Context) (*User, bool) {
 // also refuses, with ErrTokenInvalid, a token whose session has ended (Verify, which
 // reads no store, does not). It is safe for concurrent use.
 func (a *Auth) Check(r *http.Request) (*Claims, error) {
-	return a.requestClaims(r, false, newClaims)
+	c, _, err := a.requestClaims(r, false, newClaims)
+	return c, err
 }
 
 // Protected lets a request through to next only with a valid access token, and puts
@@ -73,7 +74,7 @@ func (a *Auth) Check(r *http.Request) (*Claims, error) {
 func (a *Auth) Protected(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var cc *claimsContext
-		_, err := a.requestClaims(r, false, func() *Claims { cc = new(claimsContext); return &cc.claims })
+		_, _, err := a.requestClaims(r, false, func() *Claims { cc = new(claimsContext); return &cc.claims })
 		if err != nil {
 			a.deny(w, r, err)
 			return

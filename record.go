@@ -13,17 +13,23 @@ import (
 // user id. A version byte, a count byte, count sessions (big-endian), and an
 // HMAC-SHA256 of all that and the user id under the Secret, so that whoever can write
 // the store can neither forge a session nor move a record to another user. At most 255
-// sessions of at most 149 bytes each.
+// sessions of at most 374 bytes each.
 //
-//	version(1)=2 count(1) { id(16) key(32) created(8) used(8) rotated(8) gen(4)
-//	                         authed(8) n(1) label(n) }... mac(32)
+//	version(1)=2|3 count(1) { id(16) key(32) created(8) used(8) rotated(8) gen(4)
+//	                           authed(8) n(1) label(n)
+//	                           [version 3: b(1) jkt(32 if b) u(1) { jti(16) until(8) }*u] }... mac(32)
 //
 // Version 1, written before sessions had details, stops each session after gen: it
-// reads as authed = created and no label, and is written back as version 2.
+// reads as authed = created and no label. Version 3 adds DPoP: the thumbprint of the key
+// a session is bound to (b = 1) and the proofs it accepted that are still within their
+// iat window. A record is written as version 3 only when one of its sessions is bound,
+// so that replicas of the version before DPoP read every other user's record during a
+// rolling deploy.
 const (
-	recordVersion = 2
+	recordVersion = 3
 	sessionSize   = 16 + 32 + 8 + 8 + 8 + 4 // a session of version 1; version 2 adds 9 bytes and the label
 	maxLabel      = 64
+	maxProofUses  = 8 // the proofs a bound session remembers (see sessions.prove)
 	recordMACSize = 32
 	recordLabel   = "jwtauth record\x00"
 )
@@ -69,6 +75,22 @@ type session struct {
 	gen     uint32   // how many times the session's token was rotated
 	authed  int64    // the login or the last reauthentication: auth_time
 	label   string   // the device, at most maxLabel printable ASCII bytes
+	jkt     [32]byte // DPoP: the thumbprint of the key the session is bound to; zero for none
+	uses    []proofUse
+}
+
+// keyProof is what a verified DPoP proof (dpop.go) tells the session layer: the RFC 7638
+// thumbprint of its key, and its use, which a bound session accepts once.
+type keyProof struct {
+	jkt [32]byte
+	proofUse
+}
+
+// proofUse is one accepted DPoP proof: a digest of its key and jti, and until when (Unix
+// milliseconds: its iat plus the window) a replay of it could still be accepted.
+type proofUse struct {
+	jti   [16]byte
+	until int64
 }
 
 // find returns the index of the session id in ss, or -1.
@@ -82,8 +104,11 @@ func sealRecord(k *macKey, userID string, ss []session) []byte {
 	if len(ss) == 0 {
 		return nil
 	}
-	b := make([]byte, 2, 2+len(ss)*(sessionSize+9+maxLabel)+recordMACSize)
-	b[0], b[1] = recordVersion, byte(len(ss))
+	b := make([]byte, 2, 2+len(ss)*(sessionSize+9+maxLabel+34+24*maxProofUses)+recordMACSize)
+	b[0], b[1] = recordVersion-1, byte(len(ss))
+	if slices.ContainsFunc(ss, func(s session) bool { return s.jkt != [32]byte{} }) {
+		b[0] = recordVersion
+	}
 	for i := range ss {
 		s := &ss[i]
 		b = append(b, s.id[:]...)
@@ -94,6 +119,17 @@ func sealRecord(k *macKey, userID string, ss []session) []byte {
 		b = binary.BigEndian.AppendUint32(b, s.gen)
 		b = binary.BigEndian.AppendUint64(b, uint64(s.authed))
 		b = append(append(b, byte(len(s.label))), s.label...)
+		if b[0] == recordVersion {
+			b = append(b, 0)
+			if s.jkt != [32]byte{} {
+				b[len(b)-1] = 1
+				b = append(b, s.jkt[:]...)
+			}
+			b = append(b, byte(len(s.uses)))
+			for _, u := range s.uses {
+				b = binary.BigEndian.AppendUint64(append(b, u.jti[:]...), uint64(u.until))
+			}
+		}
 	}
 	mac := recordMAC(k, userID, b)
 	return append(b, mac[:]...)
@@ -156,6 +192,12 @@ func decodeRecord(b []byte) ([]session, error) {
 			n := 9 + int(p[8])
 			s.authed, s.label, p = int64(binary.BigEndian.Uint64(p)), string(p[9:n]), p[n:]
 		}
+		if v > 2 {
+			var ok bool
+			if p, ok = decodeBinding(s, p); !ok {
+				return nil, errCorruptRecord
+			}
+		}
 		if s.created <= 0 || s.used < s.created || s.rotated < s.created || s.authed < s.created ||
 			!printable(s.label) || find(ss[:i], s.id) >= 0 {
 			return nil, errCorruptRecord
@@ -165,6 +207,31 @@ func decodeRecord(b []byte) ([]session, error) {
 		return nil, errCorruptRecord
 	}
 	return ss, nil
+}
+
+// decodeBinding reads the DPoP fields of version 3 into s from p, and returns the rest
+// of p: a bound session's thumbprint, and at most maxProofUses proofs, which only a bound
+// session has.
+func decodeBinding(s *session, p []byte) ([]byte, bool) {
+	if len(p) < 1 || p[0] > 1 || len(p) < 2+32*int(p[0]) {
+		return nil, false
+	}
+	if p[0] == 1 {
+		if copy(s.jkt[:], p[1:]); s.jkt == [32]byte{} {
+			return nil, false
+		}
+		p = p[32:]
+	}
+	n, p := int(p[1]), p[2:]
+	if n > maxProofUses || n > 0 && s.jkt == [32]byte{} || len(p) < 24*n {
+		return nil, false
+	}
+	for ; n > 0; n, p = n-1, p[24:] {
+		u := proofUse{until: int64(binary.BigEndian.Uint64(p[16:]))}
+		copy(u.jti[:], p)
+		s.uses = append(s.uses, u)
+	}
+	return p, true
 }
 
 // printable reports whether s is printable ASCII, spaces included.

@@ -408,7 +408,7 @@ func (m *sessions) start(ctx context.Context, userID string, s *session) (string
 // context that the client cannot cancel: a client that presents a rotated-out token and
 // hangs up must not escape the end of its session.
 func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid string, g uint32, presented string,
-	sign func(gen uint32, authed int64) (string, error)) (next, access string, err error) {
+	p *keyProof, sign func(*session) (string, error)) (next, access string, err error) {
 	var behind int // rotations behind, for a rotated-out token: reuse
 	var rolledBack bool
 	err = m.update(ctx, userID, func(ss []session, now int64) (_ []session, err error) {
@@ -421,6 +421,11 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid 
 		if err := m.ended(s, now); err != nil {
 			return nil, err // S5: even inside the reuse interval
 		}
+		// D2, D4: a bound session decides nothing, ends nothing and shares nothing
+		// (not even within the reuse interval) for a request its key did not prove.
+		if err := prove(s, p, now); err != nil {
+			return nil, err
+		}
 		if g > s.gen {
 			// S9: the access token was issued at a later generation than the record
 			// holds, so the record was rolled back (a restored backup, a store
@@ -432,7 +437,7 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid 
 		switch kind {
 		case current:
 			next = m.renew(s, now)
-			access, err = sign(s.gen, s.authed)
+			access, err = sign(s)
 			return ss, err
 		case previous:
 			// Within ReuseInterval of the rotation, the token just rotated out gets
@@ -442,7 +447,7 @@ func (m *sessions) rotate(ctx context.Context, userID string, id sessionID, sid 
 			// on the record as it is at the swap: never after a logout.
 			if !m.cfg.InsecureNoRotation && now-s.rotated < m.cfg.ReuseInterval.Milliseconds() { // now >= rotated (see update); NoReuseInterval is 0 ms
 				next = s.current(m.keys[0])
-				access, err = sign(s.gen, s.authed)
+				access, err = sign(s)
 				return ss, err
 			}
 			fallthrough
@@ -496,8 +501,8 @@ func (m *sessions) renew(s *session, now int64) (next string) {
 // reauthenticate renews the auth_time of the live session id of userID (its user has
 // just proved who they are again) and renews it as a refresh does; sign
 // makes the access token for the generation and auth_time it answers with.
-func (m *sessions) reauthenticate(ctx context.Context, userID string, id sessionID,
-	sign func(gen uint32, authed int64) (string, error)) (next, access string, err error) {
+func (m *sessions) reauthenticate(ctx context.Context, userID string, id sessionID, p *keyProof,
+	sign func(*session) (string, error)) (next, access string, err error) {
 	var label string
 	err = m.update(ctx, userID, func(ss []session, now int64) ([]session, error) {
 		i := find(ss, id)
@@ -505,8 +510,11 @@ func (m *sessions) reauthenticate(ctx context.Context, userID string, id session
 			return nil, errSessionGone
 		}
 		s := &ss[i]
+		if err := prove(s, p, now); err != nil {
+			return nil, err
+		}
 		s.authed, label, next = now, s.label, m.renew(s, now)
-		access, err = sign(s.gen, s.authed)
+		access, err = sign(s)
 		return ss, err
 	})
 	if err != nil {
@@ -514,6 +522,38 @@ func (m *sessions) reauthenticate(ctx context.Context, userID string, id session
 	}
 	m.emit(ctx, Event{Kind: EventReauthenticated, UserID: userID, SessionID: id.String(), Label: label})
 	return next, access, nil
+}
+
+// Causes of a refresh or reauthentication of a bound session refused for its proof.
+var (
+	// errDPoPProof is a DPoP proof that fails a check of RFC 9449 §4.3, or none where
+	// one is needed: the invalid_dpop_proof error of §7.1.
+	errDPoPProof   = errors.New("jwtauth: invalid DPoP proof")
+	errProofKey    = fmt.Errorf("%w: the session is bound to another key, or the request carries no proof", errDPoPProof)
+	errProofReplay = fmt.Errorf("%w: jti already used", errDPoPProof)
+	errProofBurst  = fmt.Errorf("%w: the session accepted %d proofs within the iat window already", errDPoPProof, maxProofUses)
+)
+
+// prove checks that the DPoP proof p, verified by the caller, is by the key that the
+// session s is bound to and that s has not accepted it before, and records it: the jti is
+// single-use through the record, across every instance (RFC 9449 §11.1). A session bound
+// to no key takes any request.
+func prove(s *session, p *keyProof, now int64) error {
+	switch {
+	case s.jkt == [32]byte{}:
+		return nil
+	case p == nil || p.jkt != s.jkt:
+		return errProofKey
+	}
+	s.uses = slices.DeleteFunc(s.uses, func(u proofUse) bool { return u.until < now })
+	switch {
+	case slices.ContainsFunc(s.uses, func(u proofUse) bool { return u.jti == p.jti }):
+		return errProofReplay
+	case len(s.uses) >= maxProofUses:
+		return errProofBurst
+	}
+	s.uses = append(s.uses, p.proofUse)
+	return nil
 }
 
 // errSessionGone is an access token whose session has ended, where a live one is

@@ -57,7 +57,10 @@ type place struct {
 // RFC 6750 §2 lets a client use only one method per request ("Clients MUST NOT use more
 // than one method to transmit the token in each request"); we do not go as far as
 // rejecting a second method, but we never guess between two values of one.
-func (a *Auth) readToken(r *http.Request, refresh bool) (string, error) {
+//
+// An access token from the header may come under the DPoP scheme (RFC 9449 §7.1): dpop
+// says so.
+func (a *Auth) readToken(r *http.Request, refresh bool) (tok string, dpop bool, err error) {
 	if a.cookies != nil || a.cfg.InsecureQueryString {
 		p := place{a.cfg.AccessTokenName, a.cookie, errNoCookie, errTwoCookies, errNoQueryArg, errTwoQueryArgs}
 		if refresh {
@@ -65,18 +68,19 @@ func (a *Auth) readToken(r *http.Request, refresh bool) (string, error) {
 		}
 		if a.cookies != nil {
 			if tok, err := a.cookieToken(r, p, refresh); err != p.noCookie || !a.cfg.HeaderFallback {
-				return tok, err
+				return tok, false, err
 			}
 		}
 		if a.cfg.InsecureQueryString {
 			q, _ := url.ParseQuery(r.URL.RawQuery) // what Go could parse of a malformed query
 			if tok, err := one(q[p.name], p.noQuery, p.twoQuery); err != p.noQuery || !a.cfg.HeaderFallback {
-				return tok, err
+				return tok, false, err
 			}
 		}
 	}
 	if refresh {
-		return bodyToken(r.Body, a.cfg.RefreshTokenName)
+		tok, err = bodyToken(r.Body, a.cfg.RefreshTokenName)
+		return tok, false, err
 	}
 	return a.headerToken(r)
 }
@@ -160,31 +164,33 @@ func (a *Auth) cookieToken(r *http.Request, p place, refresh bool) (string, erro
 	return tok, err
 }
 
-// headerToken reads "<prefix> <token>" from the authorization header. RFC 7235 §2.1:
-// the scheme is case-insensitive, compared here in ASCII only; RFC 6750 §2.1 b64token
-// syntax has exactly one space after "Bearer". Anything else is ambiguous and refused.
-func (a *Auth) headerToken(r *http.Request) (string, error) {
+// headerToken reads "<prefix> <token>", or "DPoP <token>" (dpop), from the
+// authorization header. RFC 7235 §2.1: the scheme is case-insensitive, compared here in
+// ASCII only; RFC 6750 §2.1 b64token syntax has exactly one space after "Bearer".
+// Anything else is ambiguous and refused.
+func (a *Auth) headerToken(r *http.Request) (tok string, dpop bool, err error) {
 	vals := r.Header[a.cfg.AuthorizationHeader] // canonical since New
 	switch {
 	case len(vals) == 0:
-		return "", errNoHeader
+		return "", false, errNoHeader
 	case len(vals) > 1:
-		return "", errTwoHeaders
+		return "", false, errTwoHeaders
 	case vals[0] == "":
-		return "", errHeaderEmpty
+		return "", false, errHeaderEmpty
 	}
-	tok := vals[0]
+	tok = vals[0]
 	if !a.cfg.AuthorizationHeaderNoPrefix {
 		scheme, rest, ok := strings.Cut(tok, " ")
-		if !ok || !asciiEqualFold(scheme, a.cfg.AuthorizationHeaderPrefix) {
-			return "", errHeaderScheme
+		dpop = asciiEqualFold(scheme, "DPoP")
+		if !ok || !dpop && !asciiEqualFold(scheme, a.cfg.AuthorizationHeaderPrefix) {
+			return "", false, errHeaderScheme
 		}
 		tok = rest
 	}
 	if tok == "" || strings.IndexByte(tok, ' ') >= 0 || strings.IndexByte(tok, '\t') >= 0 {
-		return "", errHeaderScheme
+		return "", false, errHeaderScheme
 	}
-	return tok, nil
+	return tok, dpop, nil
 }
 
 // asciiEqualFold compares s with t, which must be ASCII, without regard to ASCII case.
@@ -237,21 +243,26 @@ var (
 	errNoUserID    = fmt.Errorf("%w: token has no user id", ErrTokenInvalid)
 )
 
-// requestClaims reads the access token of r and verifies it into a Claims from alloc.
-// With allowExpired (the refresh and logout endpoints), an expired token is accepted
+// requestClaims reads the access token of r and verifies it into a Claims from alloc,
+// with its DPoP proof when it is bound (returned; nil for a bearer token). With
+// allowExpired (the refresh and logout endpoints), an expired token is accepted
 // within Refresh.Window (plus Leeway) after its exp when a window is set, and without
 // exp (InsecureNoExpiry) there is nothing to measure the window from, and the token is
 // accepted; it must name a user. Otherwise, with Refresh.VerifySessions, the token's
 // session must be live.
-func (a *Auth) requestClaims(r *http.Request, allowExpired bool, alloc func() *Claims) (*Claims, error) {
-	tok, err := a.readToken(r, false)
+func (a *Auth) requestClaims(r *http.Request, allowExpired bool, alloc func() *Claims) (*Claims, *keyProof, error) {
+	tok, dpop, err := a.readToken(r, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := a.tok.verify(tok, allowExpired, alloc)
+	var p *keyProof
+	if err == nil {
+		p, err = a.binding(r, tok, c, dpop)
+	}
 	switch {
 	case err != nil:
-		return nil, err
+		return nil, nil, err
 	case !allowExpired && a.sess != nil && a.sess.cfg.VerifySessions:
 		err = a.sess.live(r.Context(), c.UserID, c.SessionID)
 	case !allowExpired:
@@ -261,9 +272,9 @@ func (a *Auth) requestClaims(r *http.Request, allowExpired bool, alloc func() *C
 		err = errNoUserID
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, p, nil
 }
 
 // sessionLabel is the label of the session a login opens: Config.SessionLabel's answer,

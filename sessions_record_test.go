@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -26,6 +27,55 @@ func testSessions() []session {
 		a.key[i], b.key[i] = byte(3*i), byte(5*i)
 	}
 	return []session{a, b}
+}
+
+// boundSessions is testSessions with the first bound to a DPoP key and holding two
+// proofs, as version 3 writes it.
+func boundSessions() []session {
+	ss := testSessions()
+	for i := range ss[0].jkt {
+		ss[0].jkt[i] = byte(7 * i)
+	}
+	ss[0].uses = []proofUse{{jti: [16]byte{1}, until: 1_700_000_100_000}, {jti: [16]byte{2}, until: 1_700_000_200_000}}
+	return ss
+}
+
+// TestRecordOfABoundSession: a record with a bound session is version 3 and reads back
+// the same; one without is version 2, which the replicas of before DPoP read. The DPoP
+// fields decode strictly.
+func TestRecordOfABoundSession(t *testing.T) {
+	a, _, _ := sessionAuth(t, nil)
+	ss := boundSessions()
+	b := sealRecord(a.tok.keys[0], "alice", ss)
+	if b[0] != 3 || len(b) != 2+2*(sessionSize+9+2)+len("Firefox on Linux")+32+2*24+recordMACSize {
+		t.Fatalf("record of %d bytes, version %d", len(b), b[0])
+	}
+	if got, err := openRecord(a.tok.keys, "alice", b); err != nil || !reflect.DeepEqual(got, ss) {
+		t.Fatalf("openRecord = %+v, %v; want %+v", got, err, ss)
+	}
+	body := b[:len(b)-recordMACSize]
+	flag := 2 + sessionSize + 9 + len("Firefox on Linux") // the first session's bound byte
+	for _, c := range []struct {
+		name string
+		mod  func(b []byte) []byte
+	}{
+		{"bound flag 2", func(b []byte) []byte { b[flag] = 2; return b }},
+		{"a zero thumbprint", func(b []byte) []byte { clear(b[flag+1 : flag+33]); return b }},
+		{"more proofs than fit", func(b []byte) []byte { b[flag+33] = 3; return b }},
+		{"more proofs than maxProofUses", func(b []byte) []byte { b[flag+33] = maxProofUses + 1; return b }},
+		{"proofs of an unbound session", func(b []byte) []byte {
+			return slices.Concat(b[:flag], []byte{0}, b[flag+33:]) // unbound, with its two proofs
+		}},
+		{"cut in the thumbprint", func(b []byte) []byte { return b[:flag+20] }},
+	} {
+		if _, err := decodeRecord(c.mod(bytes.Clone(body))); err != errCorruptRecord {
+			t.Errorf("%s: %v, want errCorruptRecord", c.name, err)
+		}
+	}
+	ss[0].jkt, ss[0].uses = [32]byte{}, nil
+	if b := sealRecord(a.tok.keys[0], "alice", ss); b[0] != 2 {
+		t.Errorf("a record without a bound session is version %d, want 2", b[0])
+	}
 }
 
 // sessionAuth is an Auth with refresh tokens on a MemStore and a settable clock.
@@ -51,11 +101,11 @@ func TestRecordRoundTrip(t *testing.T) {
 	a, _, _ := sessionAuth(t, nil)
 	ss := testSessions()
 	b := sealRecord(a.tok.keys[0], "alice", ss)
-	if len(b) != 2+2*(sessionSize+9)+len("Firefox on Linux")+recordMACSize || b[0] != recordVersion || b[1] != 2 {
+	if len(b) != 2+2*(sessionSize+9)+len("Firefox on Linux")+recordMACSize || b[0] != 2 || b[1] != 2 {
 		t.Fatalf("record of %d bytes, header % x", len(b), b[:2])
 	}
 	got, err := openRecord(a.tok.keys, "alice", b)
-	if err != nil || len(got) != 2 || got[0] != ss[0] || got[1] != ss[1] {
+	if err != nil || !reflect.DeepEqual(got, ss) {
 		t.Fatalf("openRecord = %+v, %v; want %+v", got, err, ss)
 	}
 	if sealRecord(a.tok.keys[0], "alice", nil) != nil {
@@ -172,11 +222,11 @@ func TestRecordOfVersion1StillReads(t *testing.T) {
 	}
 	for i, s := range ss {
 		s.authed, s.label = s.created, ""
-		if got[i] != s {
+		if !reflect.DeepEqual(got[i], s) {
 			t.Errorf("session %d: %+v, want %+v", i, got[i], s)
 		}
 	}
-	if b := sealRecord(a.tok.keys[0], "alice", got); b[0] != recordVersion {
+	if b := sealRecord(a.tok.keys[0], "alice", got); b[0] != 2 { // 3 only with a bound session
 		t.Errorf("written back as version %d", b[0])
 	}
 }
@@ -186,7 +236,7 @@ func TestRecordOfVersion1StillReads(t *testing.T) {
 // errCorruptRecord with no sessions. openRecord on the same bytes (no valid MAC) fails.
 func FuzzRecordDecode(f *testing.F) {
 	a, _, _ := sessionAuth(f, nil)
-	for _, ss := range [][]session{testSessions(), testSessions()[:1]} {
+	for _, ss := range [][]session{testSessions(), testSessions()[:1], boundSessions()} {
 		b := sealRecord(a.tok.keys[0], "alice", ss)
 		f.Add(b[:len(b)-recordMACSize])
 	}
@@ -212,11 +262,11 @@ func FuzzRecordDecode(f *testing.F) {
 			t.Fatalf("%d sessions decoded", len(ss))
 		}
 		again := sealRecord(a.tok.keys[0], "alice", ss)
-		if b[0] == recordVersion && !bytes.Equal(again[:len(again)-recordMACSize], b) {
+		if again[0] == b[0] && !bytes.Equal(again[:len(again)-recordMACSize], b) {
 			t.Fatalf("re-encoded record differs:\n% x\n% x", again, b)
 		}
 		// A version 1 record is written back as the current version, saying the same.
-		if back, err := decodeRecord(again[:len(again)-recordMACSize]); err != nil || !slices.Equal(back, ss) {
+		if back, err := decodeRecord(again[:len(again)-recordMACSize]); err != nil || !reflect.DeepEqual(back, ss) {
 			t.Fatalf("re-encoded record reads as %v, %v; want %v", back, err, ss)
 		}
 	})

@@ -56,6 +56,10 @@ const (
 	challengeInvalidToken = `Bearer error="invalid_token"`
 	challengeInvalidReq   = `Bearer error="invalid_request"`
 	challengeScope        = `Bearer error="insufficient_scope"`
+	// RFC 9449 §7.1: a DPoP failure is answered with the DPoP scheme and the algs the
+	// server takes.
+	challengeDPoPProof = `DPoP error="invalid_dpop_proof", algs="ES256"`
+	challengeDPoPToken = `DPoP error="invalid_token", algs="ES256"`
 )
 
 // errorClass is one row of errorClasses.
@@ -95,6 +99,10 @@ var errorClasses = []errorClass{
 	{cause: ErrInvalidIssuer, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, class: "wrong_issuer", reason: "Invalid issuer."},
 	{cause: ErrInvalidAudience, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, class: "wrong_audience", reason: "Invalid audience."},
 	{cause: ErrVerificationFailed, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, class: "verification_failed", reason: "Verifications were not met."},
+	{cause: errDPoPBinding, status: 401, exception: "Unauthorized", challenge: challengeDPoPToken, debug: true, class: "dpop_binding",
+		reason: "The token is bound to a key: present it as DPoP with a proof by that key."},
+	{cause: errDPoPProof, status: 401, exception: "InvalidDPoPProof", challenge: challengeDPoPProof, debug: true, class: "invalid_dpop_proof", reason: "Invalid DPoP proof."},
+	{cause: errDPoPCookies, status: 400, exception: "InvalidRequest", reason: "DPoP is not available to clients answered with cookies."},
 	{cause: ErrTokenInvalid, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, debug: true, class: "invalid", reason: "Auth required."},
 	// RFC 6750 §3.1: insufficient_scope "SHOULD respond with the HTTP 403".
 	{cause: ErrInvalidScope, status: 403, exception: "Unauthorized", challenge: challengeScope, class: "insufficient_scope", reason: "Invalid scope."},
