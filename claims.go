@@ -44,10 +44,12 @@ type Claims struct {
 	// Sign writes it whenever SessionID is set.
 	Generation uint32
 	// KeyThumbprint is cnf.jkt (RFC 9449 §6.1, RFC 7800 §3.1): the RFC 7638 SHA-256
-	// thumbprint, base64url, of the client key the token is bound to by DPoP. A bound
-	// token is accepted only as "Authorization: DPoP" with a proof by that key; empty
-	// for a bearer token. On the wire {"cnf":{"jkt":"..."}}: a cnf with any other
-	// member is refused, since this package cannot confirm it.
+	// thumbprint, base64url, of the client key the token is bound to by DPoP; empty for
+	// a bearer token. Check, Protected and the endpoints accept a bound token only as
+	// "Authorization: DPoP" with a proof by that key; Verify, which sees no request,
+	// does not check the binding: a caller of Verify refuses a token that has one. On
+	// the wire {"cnf":{"jkt":"..."}}: a cnf with any other member is refused, since this
+	// package cannot confirm it. Sign gives a bound token the typ "dpop-bound+jwt".
 	KeyThumbprint string
 	// Audience is aud (RFC 7519 §4.1.3): a string or an array of strings on the wire.
 	// Sign writes one audience as a string.

@@ -28,6 +28,14 @@ const maxProofSize = 2048
 // proofFail is errDPoPProof with the check that failed.
 func proofFail(check string) error { return fmt.Errorf("%w: %s", errDPoPProof, check) }
 
+// The failures that a proof's parsing is set up with, made once: a valid proof costs
+// none of them.
+var (
+	errProofHeader  = proofFail("header is not a strict JSON object")
+	errProofPayload = proofFail("payload is not a strict JSON object")
+	errProofIat     = proofFail("iat is not a positive number")
+)
+
 // asProofError is a JSON failure of a proof (a duplicate member, too deep) as
 // errDPoPProof.
 func asProofError(err error) error {
@@ -49,10 +57,13 @@ func verifyProof(r *http.Request, htu, access string, now time.Time, window time
 		return nil, proofFail("want exactly one DPoP header")
 	}
 	jws := vals[0]
+	if len(jws) > maxProofSize {
+		return nil, proofFail("longer than 2048 bytes")
+	}
 	// 2. "The DPoP HTTP request header field value is a single and well-formed JWT."
 	parts := strings.Split(jws, ".")
-	if len(jws) > maxProofSize || len(parts) != 3 {
-		return nil, proofFail("not a JWS of three parts, at most 2048 bytes")
+	if len(parts) != 3 {
+		return nil, proofFail("not a JWS of three parts")
 	}
 	header, err := b64.DecodeString(parts[0])
 	if err != nil {
@@ -62,7 +73,7 @@ func verifyProof(r *http.Request, htu, access string, now time.Time, window time
 	// other curve), and a jwk that is a public key (no "d").
 	var typ, alg, kty, crv, x, y string
 	private := false
-	l := lexer{s: string(header), syntax: proofFail("header is not a strict JSON object")}
+	l := lexer{s: string(header), syntax: errProofHeader}
 	var keys keySet
 	for name, ok := l.member('{', &keys); ok; name, ok = l.member(',', &keys) {
 		switch name {
@@ -136,7 +147,7 @@ func verifyProof(r *http.Request, htu, access string, now time.Time, window time
 	}
 	var jti, htm, phtu, ath string
 	var iat time.Time
-	l = lexer{s: string(payload), syntax: proofFail("payload is not a strict JSON object")}
+	l = lexer{s: string(payload), syntax: errProofPayload}
 	keys = keySet{}
 	for name, ok := l.member('{', &keys); ok; name, ok = l.member(',', &keys) {
 		switch name {
@@ -147,7 +158,7 @@ func verifyProof(r *http.Request, htu, access string, now time.Time, window time
 		case "htu":
 			phtu = l.str(l.syntax)
 		case "iat":
-			iat = l.date(proofFail("iat is not a positive number"))
+			iat = l.date(errProofIat)
 		case "ath":
 			ath = l.str(l.syntax)
 		default:
@@ -187,22 +198,34 @@ var (
 	// RFC 9449 §7.1 answers it with invalid_token.
 	errDPoPBinding     = fmt.Errorf("%w: the token's DPoP binding does not match the request", ErrTokenInvalid)
 	errProofOfOtherKey = fmt.Errorf("%w: the proof is by another key than the token's", errDPoPBinding)
-	errDPoPCookies     = errors.New("jwtauth: DPoP is for clients answered in the JSON body, not with cookies")
-	errReplaysFull     = fmt.Errorf("%w: too many DPoP proofs to remember", ErrUnavailable)
+	errUnbindable      = errors.New("jwtauth: this client could not present a DPoP-bound token: " +
+		"it is answered with cookies, or the Authorization header is not read with a scheme")
+	errReplaysFull = fmt.Errorf("%w: too many DPoP proofs to remember", ErrUnavailable)
 )
 
 // proofWindow is how far a proof's iat may be from the clock: 60 s plus Leeway.
 func (a *Auth) proofWindow() time.Duration { return time.Minute + a.tok.leeway }
 
-// proof verifies the DPoP proof of r for the access token access ("" at a login) and
-// spends its jti in this instance's memory of proofs.
+// proof verifies the DPoP proof of r for the access token access ("" at a login).
 func (a *Auth) proof(r *http.Request, access string) (*keyProof, error) {
-	now := a.cfg.Now()
-	p, err := verifyProof(r, a.htu(r), access, now, a.proofWindow())
+	p, err := verifyProof(r, a.htu(r), access, a.cfg.Now(), a.proofWindow())
 	if err != nil {
 		return nil, err
 	}
-	return p, a.replays.spend(p.jti, now, 2*a.proofWindow())
+	// A session keeps the proof for Leeway beyond its window: the clocks of two replicas
+	// may differ by that much, and one must not drop it while the other still takes it.
+	p.until += a.tok.leeway.Milliseconds()
+	return p, nil
+}
+
+// spend records p in this instance's memory of proofs, once the request it proves has
+// been authenticated otherwise too (so that a stranger's keys fill no memory); a second
+// check of the same request (a Protected around another, Check inside one) spends nothing.
+func (a *Auth) spend(r *http.Request, p *keyProof) error {
+	if spent, _ := r.Context().Value(spentKey).([16]byte); spent == p.jti {
+		return nil
+	}
+	return a.replays.spend(p.jti, a.cfg.Now(), 2*a.proofWindow())
 }
 
 // binding checks the DPoP binding of the verified access token tok of r, presented with
@@ -217,21 +240,27 @@ func (a *Auth) binding(r *http.Request, tok string, c *Claims, dpop bool) (*keyP
 		return nil, errDPoPBinding
 	}
 	p, err := a.proof(r, tok)
-	if err == nil && b64.EncodeToString(p.jkt[:]) != c.KeyThumbprint {
+	switch {
+	case err != nil:
+		return nil, err
+	case b64.EncodeToString(p.jkt[:]) != c.KeyThumbprint:
 		return nil, errProofOfOtherKey
 	}
-	return p, err
+	return p, a.spend(r, p)
 }
 
-// loginProof returns the DPoP proof of a login, which binds the session it opens to the
-// proof's key (D1); nil without one, unless Config.RequireDPoP. A client answered with
-// cookies cannot be bound.
+// loginProof returns the DPoP proof of a login, verified but not spent, which binds the
+// session it opens to the proof's key (D1); nil without one, unless Config.RequireDPoP.
+// A client that could not present a bound token (one answered with cookies, or an Auth
+// that reads no "DPoP <token>" header) is refused.
 func (a *Auth) loginProof(r *http.Request) (*keyProof, error) {
+	bindable := !a.cfg.AuthorizationHeaderNoPrefix && !a.cookieClient(r) &&
+		(a.cfg.HeaderFallback || a.cookies == nil && !a.cfg.InsecureQueryString)
 	switch {
 	case r.Header.Values("DPoP") == nil && !a.cfg.RequireDPoP:
 		return nil, nil
-	case a.cookieClient(r):
-		return nil, errDPoPCookies
+	case !bindable:
+		return nil, errUnbindable
 	}
 	return a.proof(r, "")
 }

@@ -100,6 +100,13 @@ func TestDPoPBearerDowngradeIsRefused(t *testing.T) {
 	plain := f.login(t, "bob")
 	rec := f.dpopDo(t, k, "GET", "/orders", "", plain.AccessToken)
 	wantDPoPRefusal(t, "a bearer token as DPoP", rec, "invalid_token")
+	// From a cookie or the query string, where no scheme says DPoP, a bound token is
+	// refused too, with a proof or without.
+	g := newFixture(t, func(c *Config) { c.Cookies, c.InsecureQueryString, c.HeaderFallback = &Cookies{}, true, true })
+	tok = g.dpopLogin(t, k, "alice")
+	proof := func() string { return k.proofFor(t, "GET", dpopOrigin+"/orders", g.clock.now(), tok.AccessToken) }
+	wantDPoPRefusal(t, "from a cookie", g.do(t, "GET", "/orders", "", "Cookie", "__Host-access_token="+tok.AccessToken, "DPoP", proof()), "invalid_token")
+	wantDPoPRefusal(t, "from the query string", g.do(t, "GET", "/orders?access_token="+tok.AccessToken, "", "DPoP", proof()), "invalid_token")
 }
 
 // TestDPoPProofAttacksOnARoute (D2, D3): a bound token on a protected route needs a
@@ -239,7 +246,7 @@ func TestDPoPSessionRemembersAFewProofs(t *testing.T) {
 	}
 	rec := f.dpopRefresh(t, k, tok)
 	wantDPoPRefusal(t, "one refresh too many within the window", rec, "invalid_dpop_proof")
-	f.clock.add(f.a.proofWindow() + time.Second)
+	f.clock.add(f.a.proofWindow() + defaultLeeway + time.Second) // see Auth.proof
 	if rec := f.dpopRefresh(t, k, tok); rec.Code != 200 {
 		t.Fatalf("after the window: %d %s", rec.Code, rec.Body)
 	}
@@ -308,19 +315,35 @@ func TestDPoPBehindAProxy(t *testing.T) {
 	}
 }
 
-// TestDPoPIsForAppsNotCookies: in cookie mode a login with a proof is refused (the
-// cookies could not be bound); with HeaderFallback it is an app's, answered in the
-// body, bound, with no cookie set.
+// TestDPoPIsForAppsNotCookies: a login with a proof from a client that could not present
+// a bound token is a 400 that opens nothing: in cookie mode, a browser's with
+// HeaderFallback (its Origin says so), or where the header is read without a scheme.
+// With HeaderFallback, an app's login is bound and answered in the body.
 func TestDPoPIsForAppsNotCookies(t *testing.T) {
 	k := newProofKey(t)
-	f := newFixture(t, func(c *Config) { c.Cookies = &Cookies{} })
-	if rec := f.dpopDo(t, k, "POST", "/auth", loginBody("alice"), ""); rec.Code != 400 || decodeMap(t, rec)["exception"] != "InvalidRequest" {
-		t.Fatalf("DPoP login in cookie mode: %d %s", rec.Code, rec.Body)
+	for _, c := range []struct {
+		name string
+		mod  func(*Config)
+		hdr  []string
+	}{
+		{"cookie mode", func(c *Config) { c.Cookies = &Cookies{} }, nil},
+		{"a browser with HeaderFallback", func(c *Config) { c.Cookies, c.HeaderFallback = &Cookies{}, true }, []string{"Origin", dpopOrigin}},
+		{"no scheme", func(c *Config) { c.AuthorizationHeaderNoPrefix = true }, nil},
+		{"the query string only", func(c *Config) { c.InsecureQueryString = true }, nil},
+	} {
+		f := newFixture(t, c.mod)
+		rec := f.dpopDo(t, k, "POST", "/auth", loginBody("alice"), "", c.hdr...)
+		if rec.Code != 400 || decodeMap(t, rec)["exception"] != "InvalidRequest" || f.store.get("alice") != nil {
+			t.Errorf("%s: DPoP login %d %s", c.name, rec.Code, rec.Body)
+		}
 	}
 	g := newFixture(t, func(c *Config) { c.Cookies, c.HeaderFallback = &Cookies{}, true })
-	rec := g.dpopDo(t, k, "POST", "/auth", loginBody("alice"), "", "Origin", dpopOrigin)
+	rec := g.dpopDo(t, k, "POST", "/auth", loginBody("alice"), "")
 	if tok := tokensOf(t, rec); rec.Code != 200 || len(rec.Result().Cookies()) != 0 || tok.AccessToken == "" {
-		t.Fatalf("DPoP login with HeaderFallback: %d %s, cookies %v", rec.Code, rec.Body, rec.Result().Cookies())
+		t.Fatalf("an app's DPoP login with HeaderFallback: %d %s, cookies %v", rec.Code, rec.Body, rec.Result().Cookies())
+	}
+	if rec := g.dpopDo(t, k, "GET", "/orders", "", tokensOf(t, rec).AccessToken); rec.Code != 200 {
+		t.Fatalf("its token under the DPoP scheme: %d %s", rec.Code, rec.Body)
 	}
 }
 
@@ -363,6 +386,18 @@ func TestCnfClaim(t *testing.T) {
 	if c, verr := a.Verify(tok); err != nil || verr != nil || c.KeyThumbprint != "abc" {
 		t.Fatalf("round trip: %v, %v", err, verr)
 	}
+	// Explicit typing: a verifier that takes typ JWT only (this package before DPoP)
+	// refuses a bound token instead of taking it for a bearer token.
+	if hdr, _, _ := strings.Cut(tok, "."); hdr != boundHeader {
+		t.Fatalf("bound token header %s", hdr)
+	}
+	if h, _ := b64.DecodeString(boundHeader); string(h) != `{"alg":"HS256","typ":"dpop-bound+jwt"}` {
+		t.Fatalf("boundHeader is %s", h)
+	}
+	slow := forge(`{"typ":"dpop-bound+jwt","alg":"HS256"}`, `{"user_id":"u","exp":9999999999}`, testSecret)
+	if _, err := a.Verify(slow); err != nil {
+		t.Fatalf("the bound typ outside the fast path: %v", err)
+	}
 	for _, cnf := range []string{`{}`, `{"jkt":""}`, `{"jkt":"a","jkt":"b"}`, `{"jkt":"a","jwk":{}}`, `{"x5t#S256":"a"}`, `"a"`, `{"jkt":1}`} {
 		tok := forge(`{"alg":"HS256","typ":"JWT"}`, `{"user_id":"u","exp":9999999999,"cnf":`+cnf+`}`, testSecret)
 		if _, err := a.Verify(tok); !errors.Is(err, ErrTokenInvalid) {
@@ -374,14 +409,18 @@ func TestCnfClaim(t *testing.T) {
 	}
 }
 
-// TestDPoPConfig: PublicOrigin must be an origin, and RequireDPoP cannot be met in
-// cookie mode without HeaderFallback.
+// TestDPoPConfig: PublicOrigin must be an origin, and RequireDPoP needs the
+// Authorization header read with a scheme, and no cookies.
 func TestDPoPConfig(t *testing.T) {
 	for _, o := range []string{"https://api.example.org/", "https://API.example.org", "https://api.example.org:443", "api.example.org", "https://*.example.org"} {
 		mustReject(t, Config{Secret: testSecret, PublicOrigin: o}, "PublicOrigin")
 	}
-	mustReject(t, Config{Secret: testSecret, RequireDPoP: true, Cookies: &Cookies{}}, "RequireDPoP")
-	for _, cfg := range []Config{{PublicOrigin: "https://api.example.org:8443"}, {RequireDPoP: true, Cookies: &Cookies{}, HeaderFallback: true}} {
+	for _, cfg := range []Config{{RequireDPoP: true, Cookies: &Cookies{}}, {RequireDPoP: true, Cookies: &Cookies{}, HeaderFallback: true},
+		{RequireDPoP: true, AuthorizationHeaderNoPrefix: true}, {RequireDPoP: true, InsecureQueryString: true}} {
+		cfg.Secret = testSecret
+		mustReject(t, cfg, "RequireDPoP")
+	}
+	for _, cfg := range []Config{{PublicOrigin: "https://api.example.org:8443"}, {RequireDPoP: true, InsecureQueryString: true, HeaderFallback: true}} {
 		cfg.Secret = testSecret
 		if _, err := New(cfg); err != nil {
 			t.Errorf("%+v: %v", cfg, err)

@@ -189,6 +189,11 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) erro
 	if err != nil {
 		return err
 	}
+	if p != nil {
+		if err := a.spend(r, p); err != nil {
+			return err
+		}
+	}
 	t, err := a.issueTokens(r.Context(), u, a.sessionLabel(r), p)
 	if err != nil && !errors.As(err, new(*internalError)) && !errors.Is(err, ErrUnavailable) {
 		return &internalError{"IssueTokens", err} // a bad extra claim: the app's bug, a 500
@@ -283,14 +288,13 @@ func (a *Auth) writeTokens(w http.ResponseWriter, r *http.Request, name string, 
 // the same routes. Then a request from a browser (it carries Origin or
 // Sec-Fetch-Site, headers no script can remove) or a refresh by the refresh cookie gets
 // cookies, and any other is an app's, answered as in header mode with the tokens in the
-// JSON body: a script injected into a page never reads a token from a body. A request
-// with a DPoP proof is an app's: its tokens are bound to a key that a script cannot take.
+// JSON body: a script injected into a page never reads a token from a body.
 func (a *Auth) cookieClient(r *http.Request) bool {
 	if a.cookies == nil || !a.cfg.HeaderFallback {
 		return a.cookies != nil
 	}
 	_, err := r.Cookie(a.cfg.RefreshTokenName)
-	return r.Header.Values("DPoP") == nil && (r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" || err == nil)
+	return r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" || err == nil
 }
 
 // setCookies sets the token cookies of t, or expires every one of them (Max-Age=0 on

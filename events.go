@@ -45,7 +45,8 @@ const (
 	// EventTokenRejected: an access token was missing or refused; Reason is the cause
 	// class: "missing", "malformed_header", "invalid", "expired", "not_yet_valid",
 	// "wrong_issuer", "wrong_audience", "verification_failed", "insufficient_scope",
-	// "unknown_user", "not_recent" (RequireRecentAuth).
+	// "unknown_user", "not_recent" (RequireRecentAuth), "invalid_dpop_proof" and
+	// "dpop_binding" (DPoP).
 	EventTokenRejected EventKind = "token_rejected"
 )
 

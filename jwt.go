@@ -2,8 +2,10 @@
 // access tokens, server-side refresh tokens, login/verify/me/refresh/logout endpoints,
 // and middleware that protects routes and checks scopes.
 //
-// HS256 only: no "none", no asymmetric keys, no encryption, no algorithm negotiation.
-// The package uses the standard library only and is meant to be vendored whole.
+// HS256 for every token it signs; no "none", no encryption, no algorithm negotiation.
+// The only asymmetric crypto is verifying a client's DPoP proof (RFC 9449, ES256), which
+// binds a session to a key the client holds. The package uses the standard library only
+// and is meant to be vendored whole.
 //
 // # Quick start
 //
@@ -56,6 +58,10 @@
 // record under the user id in a Store, which never holds a token a client could present,
 // and every change to it is one compare-and-swap, so that no race can undo a logout or a
 // revocation. MemStore is a ready-made in-memory Store.
+//
+// A login that carries a DPoP proof binds its session to the client's key: its access
+// tokens (cnf.jkt) and its refreshes then need a proof by that key with every request,
+// and a copy of the tokens without the key is useless (Config.RequireDPoP).
 //
 // # Security notes
 //
@@ -211,8 +217,8 @@ type Config struct {
 	// Off, a login with a proof is bound and one without is not. A bound session
 	// refreshes only with a proof by its key, and its access tokens carry cnf.jkt and
 	// are accepted only as "Authorization: DPoP <token>" with a proof (see the sessions
-	// doc). Cookie mode does not do DPoP: with Cookies, it needs HeaderFallback, and a
-	// request with a DPoP header is answered as an app's.
+	// doc). Cookie mode does not do DPoP: New refuses RequireDPoP with Cookies, and a
+	// login with a proof from a client answered with cookies is a 400.
 	RequireDPoP bool
 	// PublicOrigin is the origin clients address this service at, scheme://host[:port]
 	// in lower case without a default port, for the htu of DPoP proofs: set it behind a
@@ -456,8 +462,9 @@ func (a *Auth) check(ep Endpoints, k Cookies) error {
 	for _, o := range k.TrustedOrigins {
 		rule(!isOrigin(o), "Cookies.TrustedOrigins", fmt.Sprintf(originForm, o))
 	}
-	rule(c.RequireDPoP && a.cookies != nil && !c.HeaderFallback, "RequireDPoP",
-		"needs HeaderFallback with Cookies: a client answered with cookies cannot be bound to a key")
+	rule(c.RequireDPoP && (a.cookies != nil || c.AuthorizationHeaderNoPrefix || c.InsecureQueryString && !c.HeaderFallback), "RequireDPoP",
+		"needs the Authorization header read with a scheme: not with Cookies (browsers answered with cookies cannot be bound), "+
+			"AuthorizationHeaderNoPrefix, or InsecureQueryString without HeaderFallback")
 	// RFC 6265bis §4.1.3: a "__Secure-" cookie must be Secure, and a "__Host-" cookie
 	// must also be host-only with Path=/; browsers match the prefixes without regard to
 	// case. The refresh cookie's Path is the refresh endpoint's, so it cannot be a
@@ -512,8 +519,8 @@ func safeRedirect(u string) bool {
 	return strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") && !strings.HasPrefix(u, "/\\")
 }
 
-// Sign encodes c as an HS256 JWT with the header {"alg":"HS256","typ":"JWT"}, MACed
-// with Config.Secret. It writes exactly the fields c holds: use IssueTokens, or the
+// Sign encodes c as an HS256 JWT with the header {"alg":"HS256","typ":"JWT"} (or, for
+// claims with a KeyThumbprint, "typ":"dpop-bound+jwt"), MACed with Config.Secret. It writes exactly the fields c holds: use IssueTokens, or the
 // endpoints, to get exp, iat, nbf, iss and aud filled in from the Config. Dates are
 // written in whole seconds. It refuses, with an error wrapping ErrInvalidClaims, what
 // Verify would reject: claims without exp (unless InsecureNoExpiry), a custom claim in
@@ -535,14 +542,16 @@ func (a *Auth) Sign(c *Claims) (string, error) { return a.tok.sign(c) }
 //  1. length at most MaxTokenSize, before any decoding;
 //  2. exactly two dots, only [A-Za-z0-9_-] in the segments, a 43-character canonical
 //     signature;
-//  3. the header: alg exactly HS256, no crit, typ absent or JWT (RFC 8725 §3.1);
+//  3. the header: alg exactly HS256, no crit, typ absent, JWT or dpop-bound+jwt
+//     (RFC 8725 §3.1);
 //  4. the MAC, compared with hmac.Equal, under Secret then each of PreviousSecrets;
 //  5. the claims, decoded only once the MAC matches: a strict JSON object with typed
 //     registered claims;
 //  6. exp and nbf against Now with Leeway, then iss and aud, then ExtraVerifications.
 //
-// It reads no store: with Refresh.VerifySessions, Check also refuses a token whose
-// session has ended. It is safe for concurrent use.
+// It reads no store and sees no request: with Refresh.VerifySessions, Check also refuses
+// a token whose session has ended, and Check checks the DPoP proof of a token bound to a
+// key (Claims.KeyThumbprint), which Verify cannot. It is safe for concurrent use.
 func (a *Auth) Verify(token string) (*Claims, error) { return a.tok.verify(token, false, newClaims) }
 
 // Sessions returns the live sessions of userID, oldest first, for admin tools. It is

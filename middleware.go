@@ -18,6 +18,7 @@ type ctxKey int
 const (
 	claimsKey ctxKey = iota
 	userKey
+	spentKey // the DPoP proof that Protected spent for the request (see Auth.spend)
 )
 
 // claimsContext is the request context that Protected passes on: the request's own
@@ -28,11 +29,15 @@ const (
 type claimsContext struct {
 	claims Claims
 	context.Context
+	spent [16]byte // the jti digest of the request's DPoP proof, if the token is bound
 }
 
 func (ctx *claimsContext) Value(key any) any {
-	if key == claimsKey {
+	switch {
+	case key == claimsKey:
 		return &ctx.claims
+	case key == spentKey && ctx.claims.KeyThumbprint != "":
+		return ctx.spent
 	}
 	return ctx.Context.Value(key)
 }
@@ -74,10 +79,13 @@ func (a *Auth) Check(r *http.Request) (*Claims, error) {
 func (a *Auth) Protected(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var cc *claimsContext
-		_, _, err := a.requestClaims(r, false, func() *Claims { cc = new(claimsContext); return &cc.claims })
+		_, p, err := a.requestClaims(r, false, func() *Claims { cc = new(claimsContext); return &cc.claims })
 		if err != nil {
 			a.deny(w, r, err)
 			return
+		}
+		if p != nil {
+			cc.spent = p.jti
 		}
 		cc.Context = r.Context() // cc is new: no one else has it yet
 		next.ServeHTTP(w, r.WithContext(cc))

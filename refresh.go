@@ -544,12 +544,10 @@ func prove(s *session, p *keyProof, now int64) error {
 		return nil
 	case p == nil || p.jkt != s.jkt:
 		return errProofKey
-	}
-	s.uses = slices.DeleteFunc(s.uses, func(u proofUse) bool { return u.until < now })
-	switch {
 	case slices.ContainsFunc(s.uses, func(u proofUse) bool { return u.jti == p.jti }):
-		return errProofReplay
-	case len(s.uses) >= maxProofUses:
+		return errProofReplay // looked for before the old ones go: this clock may be ahead
+	}
+	if s.uses = slices.DeleteFunc(s.uses, func(u proofUse) bool { return u.until < now }); len(s.uses) >= maxProofUses {
 		return errProofBurst
 	}
 	s.uses = append(s.uses, p.proofUse)

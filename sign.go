@@ -28,10 +28,17 @@ type tokens struct {
 	now       func() time.Time
 }
 
-// canonicalHeader is the only header Sign writes: base64url of {"alg":"HS256","typ":"JWT"}.
+// canonicalHeader is the header Sign writes: base64url of {"alg":"HS256","typ":"JWT"}.
 // It is a constant, so issuing never marshals a header and verifying takes a fast path
-// (a string comparison) for the header every token of ours carries.
-const canonicalHeader = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+// (a string comparison) for the header every token of ours carries. A token bound to a
+// DPoP key gets boundHeader, {"alg":"HS256","typ":"dpop-bound+jwt"} (RFC 8725 §3.11:
+// explicit typing), which verifiers that do not check the binding refuse (this package's
+// versions before DPoP among them) instead of taking the token for a bearer token.
+const (
+	canonicalHeader = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+	boundHeader     = "eyJhbGciOiJIUzI1NiIsInR5cCI6ImRwb3AtYm91bmQrand0In0"
+	boundType       = "dpop-bound+jwt"
+)
 
 // b64 is base64url without padding (RFC 7515 §2) in strict mode: the unused low bits of
 // the last character must be zero, so every byte string has exactly one encoding. The
@@ -57,7 +64,7 @@ var (
 	errHdrJSON     = fmt.Errorf("%w: header is not a strict JSON object", ErrTokenInvalid)
 	errAlg         = fmt.Errorf("%w: alg must be exactly HS256", ErrTokenInvalid)
 	errCrit        = fmt.Errorf("%w: crit header is not supported", ErrTokenInvalid)
-	errTyp         = fmt.Errorf("%w: typ must be JWT", ErrTokenInvalid)
+	errTyp         = fmt.Errorf("%w: typ must be JWT or "+boundType, ErrTokenInvalid)
 	errSignature   = fmt.Errorf("%w: signature does not match", ErrTokenInvalid)
 	errPayloadB64  = fmt.Errorf("%w: payload is not canonical base64url", ErrTokenInvalid)
 	errNoExp       = fmt.Errorf("%w: exp is required", ErrTokenInvalid)
@@ -143,8 +150,11 @@ func (t *tokens) sign(c *Claims) (string, error) {
 		return "", err
 	}
 	// Token layout in the same buffer, after the JSON: header "." payload "." signature.
-	pLen := b64.EncodedLen(len(payload))
-	total := len(canonicalHeader) + 1 + pLen + 1 + sigLen
+	pLen, header := b64.EncodedLen(len(payload)), canonicalHeader
+	if c.KeyThumbprint != "" {
+		header = boundHeader
+	}
+	total := len(header) + 1 + pLen + 1 + sigLen
 	if total > t.maxSize {
 		// Verify would refuse it: a token nobody can use is an error here, not later.
 		return "", errSignTooLong
@@ -152,7 +162,7 @@ func (t *tokens) sign(c *Claims) (string, error) {
 	buf := slices.Grow(payload, total)[:len(payload)+total]
 	st.buf = buf[:0] // keep any growth for the next call
 	payload, tok := buf[:len(payload)], buf[len(payload):]
-	n := copy(tok, canonicalHeader)
+	n := copy(tok, header)
 	tok[n] = '.'
 	b64.Encode(tok[n+1:], payload)
 	n += 1 + pLen
@@ -240,7 +250,7 @@ func (t *tokens) authenticate(st *macState, token string, d1, d2 int) ([]byte, e
 
 	// RFC 8725 §3.1: the algorithm is fixed, never taken from the token. The header is
 	// checked before any MAC work.
-	if token[:d1] != canonicalHeader {
+	if h := token[:d1]; h != canonicalHeader && h != boundHeader {
 		hdr := buf[len(token) : len(token)+payloadLen] // borrow the payload's space
 		if b64.DecodedLen(d1) > len(hdr) {
 			hdr = make([]byte, b64.DecodedLen(d1))
@@ -297,8 +307,8 @@ func base64URLOnly(s string) bool {
 // duplicate member names (RFC 7515 §4: names "MUST be unique"; parsers reject duplicates
 // or keep the last, and we reject), alg
 // exactly "HS256" (RFC 8725 §3.1), no crit (RFC 7515 §4.1.11: a recipient must reject
-// extensions it does not understand; we understand none), typ absent or "JWT" (RFC 7519
-// §5.1). Other members, kid among them, are ignored (RFC 7515 §4): every key is tried.
+// extensions it does not understand; we understand none), typ absent, "JWT" (RFC 7519
+// §5.1) or boundType. Other members, kid among them, are ignored (RFC 7515 §4): every key is tried.
 func checkHeader(hdr []byte) error {
 	l := lexer{s: string(hdr), syntax: errHdrJSON}
 	var keys keySet
@@ -312,7 +322,7 @@ func checkHeader(hdr []byte) error {
 			}
 			hasAlg = true
 		case "typ":
-			if l.str(errTyp) != "JWT" {
+			if typ := l.str(errTyp); typ != "JWT" && typ != boundType {
 				return errTyp
 			}
 		case "crit":

@@ -102,7 +102,7 @@ var errorClasses = []errorClass{
 	{cause: errDPoPBinding, status: 401, exception: "Unauthorized", challenge: challengeDPoPToken, debug: true, class: "dpop_binding",
 		reason: "The token is bound to a key: present it as DPoP with a proof by that key."},
 	{cause: errDPoPProof, status: 401, exception: "InvalidDPoPProof", challenge: challengeDPoPProof, debug: true, class: "invalid_dpop_proof", reason: "Invalid DPoP proof."},
-	{cause: errDPoPCookies, status: 400, exception: "InvalidRequest", reason: "DPoP is not available to clients answered with cookies."},
+	{cause: errUnbindable, status: 400, exception: "InvalidRequest", reason: "DPoP needs the Authorization header with a scheme, and a client that is not answered with cookies."},
 	{cause: ErrTokenInvalid, status: 401, exception: "Unauthorized", challenge: challengeInvalidToken, debug: true, class: "invalid", reason: "Auth required."},
 	// RFC 6750 §3.1: insufficient_scope "SHOULD respond with the HTTP 403".
 	{cause: ErrInvalidScope, status: 403, exception: "Unauthorized", challenge: challengeScope, class: "insufficient_scope", reason: "Invalid scope."},
