@@ -19,10 +19,11 @@ import (
 )
 
 // RunSessions checks jwtauth's sessions end to end, through the endpoints, with the
-// store that newStore returns: the properties S1 to S14 of refresh tokens per login, each
-// in a subtest named after it (the attacks and incidents of S3, S9 and S12 to S14 too). Run it next to Run for a store of your own; a store that
-// passes Run passes RunSessions, so a failure here with a store that passes Run is a bug
-// in jwtauth.
+// store that newStore returns: the properties S1 to S14 of refresh tokens per login, A1
+// to A6 of account security and D1 and D2 of DPoP, each in a subtest named after it (the
+// attacks and incidents of S3, S9, S12 to S14 and D2 too). Run it next to Run for a
+// store of your own; a store that passes Run passes RunSessions, so a failure here with
+// a store that passes Run is a bug in jwtauth.
 //
 // Every subtest logs in users whose ids begin with "storetest:" and 16 random hexadecimal
 // digits, so a shared store meets no other data. The concurrency properties run rounds
@@ -63,6 +64,9 @@ func RunSessions(t *testing.T, newStore func() jwtauth.Store, rounds int) {
 		{"A4 reauthentication", testReauthenticate},
 		{"A5 EndOtherSessions keeps one session", testEndOtherSessions},
 		{"A6 a login says whether its label is new", testNewLabelEvent},
+		{"D1 a session bound to a DPoP key refreshes with proofs by it", testDPoPBinding},
+		{"D2 a thief without the key ends nothing, even with a rotated-out token", testDPoPThiefEndsNothing},
+		{"D2 one refresh proof sent to two replicas at once is answered once", testDPoPReplayAcrossReplicas},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f(t, newSite(t, newStore(), rounds))
