@@ -2,8 +2,9 @@
 # The test suite: the root package under the race detector, then the nested modules
 # (the demo, the Redis store against a real redis-server and a real Redis Cluster, the
 # PostgreSQL store against a real PostgreSQL, directly and through a real PgBouncer in
-# transaction pooling, the cross-library checks, and the browser test: the demo's
-# browser app in a headless Chromium).
+# transaction pooling, the cross-library checks, the browser test: the demo's browser
+# app in a headless Chromium, and the Node client interop test: panva's dpop package
+# against the demo).
 #
 # Each step is announced with its number, then go test prints one line per package as
 # that package finishes, then the step's time; the total comes last. Nothing is printed
@@ -35,6 +36,23 @@ browser() {
   go test -count=1 -timeout 3m ./...
   if [ -f artifacts/report.txt ]; then sed 's/^/   /' artifacts/report.txt; fi
 }
+# The Node client interop test skips without node and npm (unless CI is set), as the
+# browser test does without chromium.
+node_dpop() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    local why="no node or npm: install Debian's nodejs and npm packages"
+    if [ -n "${CI:-}" ]; then echo "   $why (required because CI is set; .ci/run installs them)"; return 1; fi
+    echo "   skipped: $why"
+    return 0
+  fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if ((major < 20)); then
+    echo "   node $(node --version) is too old: panva's dpop 2.x needs Node.js 20 or later"
+    return 1
+  fi
+  cd nodeclient && npm ci --no-audit --no-fund && node --test
+}
 titles=("jwtauth (root package, -race)" "the demo (cmd/jwtauth-demo, -race)")
 steps=(root demo)
 if [ -d redisstore ]; then
@@ -52,6 +70,10 @@ fi
 if [ -d browsertest ]; then
   titles+=("browser test (the demo's browser app in headless Chromium)")
   steps+=(browser)
+fi
+if [ -d nodeclient ]; then
+  titles+=("Node client interop: panva's dpop against the demo")
+  steps+=(node_dpop)
 fi
 
 suite_start=$SECONDS
