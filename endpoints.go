@@ -258,7 +258,7 @@ func (a *Auth) serveReauthenticate(w http.ResponseWriter, r *http.Request, _ str
 	}
 	t := &Tokens{}
 	t.RefreshToken, t.AccessToken, err = a.sess.reauthenticate(context.WithoutCancel(r.Context()), u.ID, id, p,
-		a.signer(u, "Authenticate (claims)"))
+		a.signer(u, c.SessionID, "Authenticate (claims)"))
 	if err == nil {
 		a.writeTokens(w, r, "/reauthenticate", t)
 	}
@@ -413,7 +413,7 @@ func (a *Auth) refresh(r *http.Request) (*Tokens, error) {
 	// must not cost the client its session.
 	t := &Tokens{}
 	t.RefreshToken, t.AccessToken, err = a.sess.rotate(ctx, u.ID, id, c.SessionID, c.Generation, presented, p,
-		a.signer(u, "RetrieveUser (claims)"))
+		a.signer(u, c.SessionID, "RetrieveUser (claims)"))
 	if err != nil {
 		return nil, err
 	}
@@ -533,7 +533,11 @@ func (a *Auth) issueTokens(ctx context.Context, u *User, label string, p *keyPro
 	}
 	s.authed = a.cfg.Now().UnixMilli()
 	// Sign before touching the store: claims that cannot be signed open no session.
-	if t.AccessToken, err = a.issueAccessToken(u, a.sess != nil, &s); err != nil {
+	sid := ""
+	if a.sess != nil {
+		sid = s.id.String()
+	}
+	if t.AccessToken, err = a.issueAccessToken(u, sid, &s); err != nil {
 		return nil, err
 	}
 	if a.sess == nil {
@@ -547,9 +551,9 @@ func (a *Auth) issueTokens(ctx context.Context, u *User, label string, p *keyPro
 // signer signs the access tokens of u's session sid for the session layer, at the
 // generation and auth_time it answers with; claims that cannot be signed are the
 // failure of hook, the app's bug: a 500.
-func (a *Auth) signer(u *User, hook string) func(*session) (string, error) {
+func (a *Auth) signer(u *User, sid, hook string) func(*session) (string, error) {
 	return func(s *session) (string, error) {
-		access, err := a.issueAccessToken(u, true, s)
+		access, err := a.issueAccessToken(u, sid, s)
 		if err != nil {
 			return "", &internalError{hook, err}
 		}
@@ -557,18 +561,18 @@ func (a *Auth) signer(u *User, hook string) func(*session) (string, error) {
 	}
 }
 
-// issueAccessToken builds the claims for u from the Config and the session s (its id and
-// generation when sid, its auth_time, its key's thumbprint when it is bound) and signs
-// them.
-func (a *Auth) issueAccessToken(u *User, sid bool, s *session) (string, error) {
+// issueAccessToken builds the claims for u from the Config and the session s, whose id
+// is sid (its generation too, unless sid is empty; its auth_time; its key's thumbprint
+// when it is bound), and signs them.
+func (a *Auth) issueAccessToken(u *User, sid string, s *session) (string, error) {
 	if u == nil || u.ID == "" {
 		return "", fmt.Errorf("%w: nil user or empty user ID", ErrInvalidClaims)
 	}
 	now := a.cfg.Now()
 	c := &Claims{UserID: u.ID, Scopes: u.Scopes, Issuer: a.cfg.Issuer, Extra: u.Claims,
 		ExpiresAt: now.Add(a.cfg.ExpirationDelta), AuthTime: time.UnixMilli(s.authed)}
-	if sid {
-		c.SessionID, c.Generation = s.id.String(), s.gen
+	if sid != "" {
+		c.SessionID, c.Generation = sid, s.gen
 	}
 	if s.jkt != [32]byte{} {
 		c.KeyThumbprint = b64.EncodeToString(s.jkt[:])

@@ -104,7 +104,11 @@ func sealRecord(k *macKey, userID string, ss []session) []byte {
 	if len(ss) == 0 {
 		return nil
 	}
-	b := make([]byte, 2, 2+len(ss)*(sessionSize+9+maxLabel+34+24*maxProofUses)+recordMACSize)
+	size := 2 + recordMACSize
+	for i := range ss {
+		size += sessionSize + 9 + len(ss[i].label) + 34 + 24*len(ss[i].uses)
+	}
+	b := make([]byte, 2, size)
 	b[0], b[1] = recordVersion-1, byte(len(ss))
 	if slices.ContainsFunc(ss, func(s session) bool { return s.jkt != [32]byte{} }) {
 		b[0] = recordVersion

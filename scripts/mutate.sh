@@ -11,6 +11,6 @@ cd "$(dirname "$0")/.."
 # behaviour, and take half of a mutant's time: they are skipped. Files may be named as
 # arguments (scripts/mutate.sh refresh.go) to check only those.
 files=(errors.go json.go claims.go sign.go refresh.go record.go memstore.go events.go
-  jwt.go request.go middleware.go status.go endpoints.go)
+  jwt.go request.go middleware.go status.go endpoints.go dpop.go)
 if (($# > 0)); then files=("$@"); fi
 go run ./internal/mutate -pkgs ". ./storetest" -timeout 2m -skip 'TestLayers|TestVendoredCopyBuilds' . "${files[@]}"
