@@ -28,22 +28,18 @@ const maxProofSize = 2048
 // proofFail is errDPoPProof with the check that failed.
 func proofFail(check string) error { return fmt.Errorf("%w: %s", errDPoPProof, check) }
 
-// The failures that a proof's parsing is set up with, made once: a valid proof costs
-// none of them.
+// The failures of a proof's JSON, which asProofError makes errDPoPProof; made once, so
+// that parsing a valid proof costs no error value.
 var (
-	errProofHeader  = proofFail("header is not a strict JSON object")
-	errProofPayload = proofFail("payload is not a strict JSON object")
-	errProofIat     = proofFail("iat is not a positive number")
+	errProofHeader  = errors.New("header is not a strict JSON object")
+	errProofPayload = errors.New("payload is not a strict JSON object")
+	errProofIat     = errors.New("iat is not a positive number")
+	errProofCrit    = errors.New("crit names extensions this verifier does not know")
 )
 
-// asProofError is a JSON failure of a proof (a duplicate member, too deep) as
-// errDPoPProof.
-func asProofError(err error) error {
-	if errors.Is(err, errDPoPProof) {
-		return err
-	}
-	return fmt.Errorf("%w: %v", errDPoPProof, err)
-}
+// asProofError is a failure of a proof's JSON (its syntax, a duplicate member, nesting
+// too deep, a value of the wrong type) as errDPoPProof.
+func asProofError(err error) error { return fmt.Errorf("%w: %w", errDPoPProof, err) }
 
 // verifyProof checks the DPoP proof of r (RFC 9449 §4.3) made for r's method at htu (the
 // request's URI as the client addressed it, without query or fragment) within window of
@@ -101,7 +97,7 @@ func verifyProof(r *http.Request, htu, access string, now time.Time, window time
 				}
 			}
 		case "crit":
-			l.fail(proofFail("crit names extensions this verifier does not know"))
+			l.fail(errProofCrit)
 		default:
 			l.skip(0)
 		}
@@ -123,10 +119,12 @@ func verifyProof(r *http.Request, htu, access string, now time.Time, window time
 	// Header Parameter." The point must be on the curve (crypto/ecdh checks it), and
 	// crypto/ecdsa refuses r or s out of [1, N-1], so the all-zero signature of
 	// CVE-2022-21449 fails.
+	// 43 characters that decode to 32 bytes: the decoder skips CR and LF, and the
+	// thumbprint hashes x and y as written, so that each key has one spelling.
 	xb, errX := b64.DecodeString(x)
 	yb, errY := b64.DecodeString(y)
-	if errX != nil || errY != nil || len(xb) != 32 || len(yb) != 32 {
-		return nil, proofFail("jwk x and y are not 32 bytes of base64url each")
+	if errX != nil || errY != nil || len(x) != 43 || len(y) != 43 || len(xb) != 32 || len(yb) != 32 {
+		return nil, proofFail("jwk x and y are not 43 base64url characters of 32 bytes each")
 	}
 	if _, err := ecdh.P256().NewPublicKey(append(append([]byte{4}, xb...), yb...)); err != nil {
 		return nil, proofFail("jwk is not a point of P-256")
@@ -181,8 +179,9 @@ func verifyProof(r *http.Request, htu, access string, now time.Time, window time
 		return nil, proofFail("ath is not the hash of the access token")
 	}
 	// RFC 7638 §3.2: the required members of an EC key, in lexicographic order, no
-	// whitespace; x and y as the client wrote them, which the strict decoder has shown
-	// to be the one base64url form of their bytes.
+	// whitespace; x and y as the client wrote them, which the strict decoder and their
+	// length (43, with no CR or LF skipped) have shown to be the one base64url form of
+	// their bytes.
 	p := &keyProof{jkt: sha256.Sum256([]byte(`{"crv":"P-256","kty":"EC","x":"` + x + `","y":"` + y + `"}`))}
 	p.until = iat.Add(window).UnixMilli()
 	// The jti is unique per key (RFC 9449 §11.1): the digest names both.
@@ -212,9 +211,6 @@ func (a *Auth) proof(r *http.Request, access string) (*keyProof, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A session keeps the proof for Leeway beyond its window: the clocks of two replicas
-	// may differ by that much, and one must not drop it while the other still takes it.
-	p.until += a.tok.leeway.Milliseconds()
 	return p, nil
 }
 

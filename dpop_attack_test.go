@@ -13,14 +13,10 @@ import (
 // DPoP attacks found by a review of the first DPoP commit, each fixed: the test states
 // the attack and the property that defeats it.
 
-// TestScriptCannotGetCookieSessionTokensWithADPoPHeader. With Cookies and
-// HeaderFallback, cookieClient answers every request carrying a DPoP header in the JSON
-// body. A refresh of an unbound cookie session never looks at the DPoP header (binding
-// returns nil for an unbound token read from a cookie), so a script injected into the
-// page (same-origin fetch, credentials sent by the browser, Sec-Fetch-Site same-origin)
-// that adds "DPoP: x" to POST /auth/refresh reads the session's new access and refresh
-// tokens from the body: the HttpOnly protection of cookie mode is gone, and before this
-// commit the same request was answered with cookies only.
+// TestScriptCannotGetCookieSessionTokensWithADPoPHeader: with Cookies and HeaderFallback,
+// a script injected into the page refreshes the cookie session with a DPoP header added,
+// hoping to be answered as an app, in the body. A DPoP header does not make a client an
+// app: the answer is cookies, which the script cannot read.
 func TestScriptCannotGetCookieSessionTokensWithADPoPHeader(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Cookies, c.HeaderFallback = &Cookies{}, true })
 	browser := f.do(t, "POST", "/auth", loginBody("alice"), "Sec-Fetch-Site", "same-origin", "Origin", dpopOrigin)
@@ -37,12 +33,10 @@ func TestScriptCannotGetCookieSessionTokensWithADPoPHeader(t *testing.T) {
 	}
 }
 
-// TestLoginsWithWrongPasswordsSpendNoReplayMemory. serveLogin
-// verifies and spends the proof in the instance's replay memory before Authenticate, so
-// a login with a wrong password (any self-made key) takes a slot of the 262,144 an
-// instance has per 2 x (60 s + Leeway) = 8 min by default (about 546 requests/s).
-// Past that, every DPoP request of every user on the instance, refreshes and protected
-// routes included, is a 503 until the generation rotates.
+// TestLoginsWithWrongPasswordsSpendNoReplayMemory: an attacker sends logins with wrong
+// passwords, each with a proof by a key of its own, to fill the instance's memory of
+// proofs, after which every DPoP request on the instance would be a 503. A login's proof
+// is spent only once Authenticate has accepted it.
 func TestLoginsWithWrongPasswordsSpendNoReplayMemory(t *testing.T) {
 	f := newFixture(t, nil)
 	victim := newProofKey(t)
@@ -71,10 +65,9 @@ func TestLoginsWithWrongPasswordsSpendNoReplayMemory(t *testing.T) {
 	}
 }
 
-// TestOversizedProofIsRefusedBeforeItIsSplit. verifyProof calls strings.Split on the DPoP header before checking
-// maxProofSize: a header of dots (up to net/http's 1 MiB MaxHeaderBytes) allocates a
-// string header per dot, 16 bytes each, 16 MiB per request, at the login, before any
-// password is checked.
+// TestOversizedProofIsRefusedBeforeItIsSplit: a DPoP header of a megabyte of dots, at a
+// login, where no password is needed yet, would cost a string header per dot if it were
+// split; it is refused on its length first.
 func TestOversizedProofIsRefusedBeforeItIsSplit(t *testing.T) {
 	r := httptest.NewRequest("POST", "/auth", nil)
 	r.Header.Set("DPoP", strings.Repeat(".", 1<<20))
@@ -92,15 +85,11 @@ func TestOversizedProofIsRefusedBeforeItIsSplit(t *testing.T) {
 	}
 }
 
-// TestReplayAtTheWindowEdgeEndsNothing. prove drops the
-// session's remembered proofs with until < now before it looks for the jti, and now is
-// the store update's clock, read after Store.Load (and raised to the record's newest
-// used/rotated time), later than the clock verifyProof checked iat against. A captured
-// refresh request (tokens and proof, no key) replayed to another instance so that its
-// iat check runs at the last millisecond of the window and the update a millisecond
-// later is accepted as a fresh proof; its rotated-out refresh token is then reuse, and
-// the victim's session ends. The same happens without a race when one replica's clock
-// is ahead of the others (its s.used raises every replica's now).
+// TestReplayAtTheWindowEdgeEndsNothing: a captured refresh request (tokens and proof, no
+// key) is replayed to another instance at the last instant of the proof's window, and the
+// store takes a millisecond to answer, so that the update's clock is past the window. The
+// record refuses the proof as too late rather than forget it and take it for new; nothing
+// ends.
 func TestReplayAtTheWindowEdgeEndsNothing(t *testing.T) {
 	f, log := eventFixture(t, nil)
 	g := newFixture(t, func(c *Config) { c.Refresh.Store = f.store; c.Now = f.clock.now; c.OnEvent = log.record })
@@ -129,13 +118,11 @@ func TestReplayAtTheWindowEdgeEndsNothing(t *testing.T) {
 	wantDPoPRefusal(t, "the replay", rec, "invalid_dpop_proof")
 }
 
-// TestReplicaClockSkewLetsNoReplayEndASession: the same hole without a
-// race. Replica A's clock is 60 s ahead (well inside the 180 s default Leeway); the
-// victim's second refresh lands there and writes used = A's time into the record.
-// A captured proof P1 (first refresh, at replica B) is then replayed to replica C
-// (correct clock) while still inside its iat window: C's update clock is raised to the
-// record's used time, P1's record entry is dropped as expired, and the replayed
-// rotated-out refresh token ends the session as reuse.
+// TestReplicaClockSkewLetsNoReplayEndASession: replica A's clock is 60 s ahead (within
+// Leeway) and writes its time into the record at the victim's second refresh; a captured
+// first refresh request, still inside its window by a correct clock, is replayed to
+// replica C. The record's clock only moves forward, so C judges the proof by A's time: too
+// late, refused, nothing ended.
 func TestReplicaClockSkewLetsNoReplayEndASession(t *testing.T) {
 	b := newFixture(t, nil) // replica B, correct clock; its clock is the client's too
 	ahead := &clock{t: b.clock.now().Add(time.Minute)}
@@ -167,11 +154,10 @@ func TestReplicaClockSkewLetsNoReplayEndASession(t *testing.T) {
 	wantDPoPRefusal(t, "the replay", rec, "invalid_dpop_proof")
 }
 
-// TestChainedMiddlewareTakesOneProofOnce. docs/http.md
-// recommends chains ("auth.Protected as a method value" for a group, ScopedWith per
-// route), and an app may call Check inside a protected handler. Each layer runs
-// requestClaims, which spends the proof's jti in the instance's memory: the second layer
-// refuses the request as a replay. A bearer token passes the same chain.
+// TestChainedMiddlewareTakesOneProofOnce: a group of routes behind Protected with
+// ScopedWith per route checks a bound token twice in one request; the second check does
+// not take the request's own proof for a replay (a Check after a Protected is the same
+// case). Separate requests still spend their proofs: TestDPoPProofAttacksOnARoute.
 func TestChainedMiddlewareTakesOneProofOnce(t *testing.T) {
 	f := newFixture(t, nil)
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })

@@ -156,6 +156,8 @@ func TestDPoPProofAttacks(t *testing.T) {
 		{"another key's signature", []string{other.sign(t, hdr(nil), claims(nil))}, false},
 		{"htm GET", []string{k.sign(t, hdr(nil), claims(func(c map[string]any) { c["htm"] = "GET" }))}, false},
 		{"htu of another path", []string{k.sign(t, hdr(nil), claims(func(c map[string]any) { c["htu"] = "https://api.example.com/auth/logout" }))}, false},
+		{"htu with a trailing slash", []string{k.sign(t, hdr(nil), claims(func(c map[string]any) { c["htu"] = htu + "/" }))}, false},
+		{"a duplicate x in the jwk", []string{k.sign(t, `{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"`+other.jwk["x"].(string)+`","x":"`+k.jwk["x"].(string)+`","y":"`+k.jwk["y"].(string)+`"}}`, claims(nil))}, false},
 		{"htu of another host", []string{k.sign(t, hdr(nil), claims(func(c map[string]any) { c["htu"] = "https://evil.example/auth/refresh" }))}, false},
 		{"htu over http", []string{k.sign(t, hdr(nil), claims(func(c map[string]any) { c["htu"] = "http://api.example.com/auth/refresh" }))}, false},
 		{"htu with a query and a fragment (ignored)", []string{k.sign(t, hdr(nil), claims(func(c map[string]any) { c["htu"] = htu + "?a=1#f" }))}, true},

@@ -429,7 +429,7 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) err
 	q, qerr := url.ParseQuery(r.URL.RawQuery)
 	scope := q.Get("scope")
 	// S14: an expired access token ends its own session only.
-	c, _, err := a.requestClaims(r, scope == "", newClaims)
+	c, p, err := a.requestClaims(r, scope == "", newClaims)
 	if err != nil {
 		return err
 	}
@@ -439,11 +439,11 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, _ string) err
 	id, _ := parseSessionID(c.SessionID) // no sid: no session of its own to end
 	switch scope {
 	case "":
-		_, err = a.sess.end(r.Context(), c.UserID, nil, "logout", func(s *session) bool { return s.id == id })
+		_, err = a.sess.end(r.Context(), c.UserID, nil, nil, "logout", func(s *session) bool { return s.id == id })
 	case "others":
-		_, err = a.sess.end(r.Context(), c.UserID, &id, "logout", func(s *session) bool { return s.id != id })
+		_, err = a.sess.end(r.Context(), c.UserID, &id, p, "logout", func(s *session) bool { return s.id != id })
 	case "all":
-		_, err = a.sess.end(r.Context(), c.UserID, &id, "logout", func(*session) bool { return true })
+		_, err = a.sess.end(r.Context(), c.UserID, &id, p, "logout", func(*session) bool { return true })
 	default:
 		err = errLogoutScope
 	}
@@ -477,12 +477,12 @@ func (a *Auth) serveSessions(w http.ResponseWriter, r *http.Request, _ string) e
 // serveEndSession is DELETE /auth/sessions/{id}: end one of the caller's own sessions.
 // The token's own session must be live.
 func (a *Auth) serveEndSession(w http.ResponseWriter, r *http.Request, target string) error {
-	c, err := a.Check(r)
+	c, p, err := a.requestClaims(r, false, newClaims)
 	n := 0
 	if err == nil {
 		caller, _ := parseSessionID(c.SessionID)
 		id, ok := parseSessionID(target)
-		n, err = a.sess.end(r.Context(), c.UserID, &caller, "revoked", func(s *session) bool { return ok && s.id == id })
+		n, err = a.sess.end(r.Context(), c.UserID, &caller, p, "revoked", func(s *session) bool { return ok && s.id == id })
 	}
 	switch {
 	case err != nil:

@@ -212,13 +212,16 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// ErrorLog receives unexpected hook and store errors. Default slog.Default().
 	ErrorLog *slog.Logger
-	// RequireDPoP refuses a login without a DPoP proof (RFC 9449) with 401
-	// invalid_dpop_proof, so that every session is bound to a key its client holds.
-	// Off, a login with a proof is bound and one without is not. A bound session
-	// refreshes only with a proof by its key, and its access tokens carry cnf.jkt and
-	// are accepted only as "Authorization: DPoP <token>" with a proof (see the sessions
-	// doc). Cookie mode does not do DPoP: New refuses RequireDPoP with Cookies, and a
-	// login with a proof from a client answered with cookies is a 400.
+	// RequireDPoP refuses a login at POST /auth without a DPoP proof (RFC 9449) with 401
+	// invalid_dpop_proof, so that every session the endpoint opens is bound to a key its
+	// client holds; IssueTokens, which sees no request, and sessions opened before still
+	// issue bearer tokens. Off, a login with a proof is bound and one without is not. A
+	// bound session refreshes only with a proof by its key, and its access tokens carry
+	// cnf.jkt and are accepted only as "Authorization: DPoP <token>" with a proof (see
+	// the sessions doc). DPoP needs the Authorization header read with a scheme and a
+	// client not answered with cookies: New refuses RequireDPoP with Cookies,
+	// AuthorizationHeaderNoPrefix, or InsecureQueryString without HeaderFallback, and
+	// there a login with a proof is a 400.
 	RequireDPoP bool
 	// PublicOrigin is the origin clients address this service at, scheme://host[:port]
 	// in lower case without a default port, for the htu of DPoP proofs: set it behind a
@@ -543,7 +546,7 @@ func (a *Auth) Sign(c *Claims) (string, error) { return a.tok.sign(c) }
 //  2. exactly two dots, only [A-Za-z0-9_-] in the segments, a 43-character canonical
 //     signature;
 //  3. the header: alg exactly HS256, no crit, typ absent, JWT or dpop-bound+jwt
-//     (RFC 8725 §3.1);
+//     (RFC 8725 §3.1, §3.11);
 //  4. the MAC, compared with hmac.Equal, under Secret then each of PreviousSecrets;
 //  5. the claims, decoded only once the MAC matches: a strict JSON object with typed
 //     registered claims;
@@ -574,7 +577,7 @@ func (a *Auth) RevokeSession(ctx context.Context, userID, sessionID string) (boo
 	if !ok {
 		return false, nil
 	}
-	n, err := a.sess.end(ctx, userID, nil, "revoked", func(s *session) bool { return s.id == id })
+	n, err := a.sess.end(ctx, userID, nil, nil, "revoked", func(s *session) bool { return s.id == id })
 	return n > 0, err
 }
 
@@ -590,7 +593,7 @@ func (a *Auth) EndOtherSessions(ctx context.Context, userID, keepSessionID strin
 		return errNoRefresh
 	}
 	keep, _ := parseSessionID(keepSessionID) // anything else is the zero id, which no session has
-	_, err := a.sess.end(ctx, userID, &keep, "revoked", func(s *session) bool { return s.id != keep })
+	_, err := a.sess.end(ctx, userID, &keep, nil, "revoked", func(s *session) bool { return s.id != keep })
 	return err
 }
 

@@ -531,21 +531,28 @@ var (
 	errDPoPProof   = errors.New("jwtauth: invalid DPoP proof")
 	errProofKey    = fmt.Errorf("%w: the session is bound to another key, or the request carries no proof", errDPoPProof)
 	errProofReplay = fmt.Errorf("%w: jti already used", errDPoPProof)
+	errProofLate   = fmt.Errorf("%w: its iat window had passed when the session was updated", errDPoPProof)
 	errProofBurst  = fmt.Errorf("%w: the session accepted %d proofs within the iat window already", errDPoPProof, maxProofUses)
 )
 
 // prove checks that the DPoP proof p, verified by the caller, is by the key that the
-// session s is bound to and that s has not accepted it before, and records it: the jti is
-// single-use through the record, across every instance (RFC 9449 §11.1). A session bound
-// to no key takes any request.
+// session s is bound to, still within its window at now, the update's clock, and not
+// accepted by s before, and records it: the jti is single-use through the record,
+// across every instance (RFC 9449 §11.1). A record forgets a proof once its window has
+// passed by the record's clock, which only moves forward (see update), and from then on
+// refuses it as too old: a request that was slow to arrive (a body held back, a slow
+// store) is judged at the update, not when its headers came. A session bound to no key
+// takes any request.
 func prove(s *session, p *keyProof, now int64) error {
 	switch {
 	case s.jkt == [32]byte{}:
 		return nil
 	case p == nil || p.jkt != s.jkt:
 		return errProofKey
+	case p.until < now:
+		return errProofLate
 	case slices.ContainsFunc(s.uses, func(u proofUse) bool { return u.jti == p.jti }):
-		return errProofReplay // looked for before the old ones go: this clock may be ahead
+		return errProofReplay
 	}
 	if s.uses = slices.DeleteFunc(s.uses, func(u proofUse) bool { return u.until < now }); len(s.uses) >= maxProofUses {
 		return errProofBurst
@@ -561,14 +568,25 @@ var errSessionGone = fmt.Errorf("%w: the token's session has ended", ErrTokenInv
 // end ends the live sessions of userID for which end is true, in one compare-and-swap,
 // and reports how many it ended; each is an EventSessionEnded with reason. With caller,
 // the session of the access token that asks must be live: a token of an ended session
-// manages nothing. A record no key opens holds no session: without caller, end deletes
+// manages nothing; and the DPoP proof p of the request, when there is one, must be new to
+// that session (prove), so that a captured request replayed to another instance ends
+// nothing. A record no key opens holds no session: without caller, end deletes
 // it. It runs even when the client has gone: a request must not escape a revocation by
 // hanging up.
-func (m *sessions) end(ctx context.Context, userID string, caller *sessionID, reason string, end func(*session) bool) (int, error) {
+func (m *sessions) end(ctx context.Context, userID string, caller *sessionID, p *keyProof, reason string, end func(*session) bool) (int, error) {
 	var ended []sessionID
 	err := m.update(context.WithoutCancel(ctx), userID, func(ss []session, now int64) ([]session, error) {
-		if caller != nil && !slices.ContainsFunc(ss, func(s session) bool { return s.id == *caller && m.ended(&s, now) == nil }) {
+		i := -1
+		if caller != nil {
+			i = slices.IndexFunc(ss, func(s session) bool { return s.id == *caller && m.ended(&s, now) == nil })
+		}
+		switch {
+		case caller != nil && i < 0:
 			return nil, errSessionGone
+		case i >= 0 && p != nil:
+			if err := prove(&ss[i], p, now); err != nil {
+				return nil, err
+			}
 		}
 		ended = ended[:0]
 		kept := ss[:0]
@@ -597,7 +615,7 @@ func (m *sessions) end(ctx context.Context, userID string, caller *sessionID, re
 // that no key opens (end deletes it: it holds no session), one that does not decode, or
 // one of a newer version. RevokeSessions is the admin's way out of each.
 func (m *sessions) endAll(ctx context.Context, userID string) error {
-	_, err := m.end(ctx, userID, nil, "revoked", func(*session) bool { return true })
+	_, err := m.end(ctx, userID, nil, nil, "revoked", func(*session) bool { return true })
 	if errors.Is(err, errCorruptRecord) || errors.Is(err, errNewerRecord) {
 		err = m.deleteRecord(context.WithoutCancel(ctx), userID)
 	}

@@ -67,12 +67,22 @@ func TestRecordOfABoundSession(t *testing.T) {
 			return slices.Concat(b[:flag], []byte{0}, b[flag+33:]) // unbound, with its two proofs
 		}},
 		{"cut in the thumbprint", func(b []byte) []byte { return b[:flag+20] }},
+		// The last session's fields: nothing after them would catch a lenient read.
+		{"bound flag 2 in the last session", func(b []byte) []byte { b[len(b)-2] = 2; return b }},
 	} {
 		if _, err := decodeRecord(c.mod(bytes.Clone(body))); err != errCorruptRecord {
 			t.Errorf("%s: %v, want errCorruptRecord", c.name, err)
 		}
 	}
-	ss[0].jkt, ss[0].uses = [32]byte{}, nil
+	ss[0].uses = nil // a bound session without proofs, last in its record
+	ss = ss[:1]
+	b = sealRecord(a.tok.keys[0], "alice", ss)
+	body = b[:len(b)-recordMACSize]
+	clear(body[flag+1 : flag+33])
+	if _, err := decodeRecord(body); err != errCorruptRecord {
+		t.Errorf("a bound session of a zero thumbprint: %v, want errCorruptRecord", err)
+	}
+	ss[0].jkt = [32]byte{}
 	if b := sealRecord(a.tok.keys[0], "alice", ss); b[0] != 2 {
 		t.Errorf("a record without a bound session is version %d, want 2", b[0])
 	}

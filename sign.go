@@ -32,8 +32,9 @@ type tokens struct {
 // It is a constant, so issuing never marshals a header and verifying takes a fast path
 // (a string comparison) for the header every token of ours carries. A token bound to a
 // DPoP key gets boundHeader, {"alg":"HS256","typ":"dpop-bound+jwt"} (RFC 8725 §3.11:
-// explicit typing), which verifiers that do not check the binding refuse (this package's
-// versions before DPoP among them) instead of taking the token for a bearer token.
+// explicit typing), which verifiers that take typ JWT only refuse (this package's
+// versions before DPoP) instead of taking the token for a bearer token. Libraries that
+// ignore typ do not: a service that checks no proofs must refuse a token with cnf.
 const (
 	canonicalHeader = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 	boundHeader     = "eyJhbGciOiJIUzI1NiIsInR5cCI6ImRwb3AtYm91bmQrand0In0"
