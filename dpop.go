@@ -245,22 +245,6 @@ func (a *Auth) binding(r *http.Request, tok string, c *Claims, dpop bool) (*keyP
 	return p, a.spend(r, p)
 }
 
-// loginProof returns the DPoP proof of a login, verified but not spent, which binds the
-// session it opens to the proof's key (D1); nil without one, unless Config.RequireDPoP.
-// A client that could not present a bound token (one answered with cookies, or an Auth
-// that reads no "DPoP <token>" header) is refused.
-func (a *Auth) loginProof(r *http.Request) (*keyProof, error) {
-	bindable := !a.cfg.AuthorizationHeaderNoPrefix && !a.cookieClient(r) &&
-		(a.cfg.HeaderFallback || a.cookies == nil && !a.cfg.InsecureQueryString)
-	switch {
-	case r.Header.Values("DPoP") == nil && !a.cfg.RequireDPoP:
-		return nil, nil
-	case !bindable:
-		return nil, errUnbindable
-	}
-	return a.proof(r, "")
-}
-
 // htu is the URI that a DPoP proof of r must name (RFC 9449 §4.3 step 9):
 // Config.PublicOrigin, else the request's scheme and Host, then the path the client
 // sent (the request line's: a router may have stripped a prefix from r.URL.Path).

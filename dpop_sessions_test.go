@@ -430,3 +430,48 @@ func TestDPoPConfig(t *testing.T) {
 		t.Error("cnf is not a registered claim")
 	}
 }
+
+// TestLoginProofIsSingleUse: a captured login request, proof and credentials, replayed
+// to the same instance opens no second session.
+func TestLoginProofIsSingleUse(t *testing.T) {
+	f := newFixture(t, nil)
+	proof := newProofKey(t).proofFor(t, "POST", dpopOrigin+"/auth", f.clock.now(), "")
+	if rec := f.do(t, "POST", "/auth", loginBody("alice"), "DPoP", proof); rec.Code != 200 {
+		t.Fatalf("login: %d %s", rec.Code, rec.Body)
+	}
+	wantDPoPRefusal(t, "the replayed login", f.do(t, "POST", "/auth", loginBody("alice"), "DPoP", proof), "invalid_dpop_proof")
+	if n := len(f.storedSessions(t, "alice")); n != 1 {
+		t.Fatalf("%d sessions after the replayed login, want 1", n)
+	}
+}
+
+// TestBoundSessionNeedsItsKeyWhateverTheAccessToken: the app's own code signs access
+// tokens for a bound session with Sign (an admin's impersonation tool, say): one without
+// cnf, sent as Bearer, or one with another key's cnf and a proof by that key, refreshes
+// nothing and ends nothing. The session's record, not the token, says which key it needs.
+func TestBoundSessionNeedsItsKeyWhateverTheAccessToken(t *testing.T) {
+	f := newFixture(t, nil)
+	k, thief := newProofKey(t), newProofKey(t)
+	tok := f.dpopLogin(t, k, "alice")
+	c, err := f.a.Verify(tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := refreshBody(tok.RefreshToken)
+	minted := *c
+	minted.KeyThumbprint = ""
+	bearerTok, err := f.a.Sign(&minted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDPoPRefusal(t, "a minted bearer token", f.do(t, "POST", "/auth/refresh", body, bearer(bearerTok)...), "invalid_dpop_proof")
+	minted.KeyThumbprint = thumbprint(t, thief.jwk)
+	thiefTok, err := f.a.Sign(&minted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDPoPRefusal(t, "a minted token of another key", f.dpopDo(t, thief, "POST", "/auth/refresh", body, thiefTok), "invalid_dpop_proof")
+	if rec := f.dpopRefresh(t, k, tok); rec.Code != 200 {
+		t.Fatalf("the key holder's refresh: %d %s", rec.Code, rec.Body)
+	}
+}

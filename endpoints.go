@@ -203,6 +203,22 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request, _ string) erro
 	return err
 }
 
+// loginProof returns the DPoP proof of a login, verified but not spent, which binds the
+// session it opens to the proof's key (D1); nil without one, unless Config.RequireDPoP.
+// A client that could not present a bound token (one answered with cookies, or an Auth
+// that reads no "DPoP <token>" header) is refused.
+func (a *Auth) loginProof(r *http.Request) (*keyProof, error) {
+	bindable := !a.cfg.AuthorizationHeaderNoPrefix && !a.cookieClient(r) &&
+		(a.cfg.HeaderFallback || a.cookies == nil && !a.cfg.InsecureQueryString)
+	switch {
+	case r.Header.Values("DPoP") == nil && !a.cfg.RequireDPoP:
+		return nil, nil
+	case !bindable:
+		return nil, errUnbindable
+	}
+	return a.proof(r, "")
+}
+
 // authenticate runs Endpoints.Authenticate on a login body and returns its user, or the
 // error to answer with: the hook's own 4xx, a 401 for ErrAuthenticationFailed (both
 // EventLoginFailed), or a 500 for anything else.
