@@ -61,13 +61,59 @@ func verifyProof(r *http.Request, htu, access string, now time.Time, window time
 	if len(parts) != 3 {
 		return nil, proofFail("not a JWS of three parts")
 	}
-	header, err := b64.DecodeString(parts[0])
+	key, x, y, err := readProofKey(parts[0])
 	if err != nil {
-		return nil, proofFail("header is not base64url")
+		return nil, err
 	}
-	// 3-6. typ dpop+jwt, an asymmetric alg (ES256 only here: no none, no HMAC, no
-	// other curve), and a jwk that is a public key (no "d").
-	var typ, alg, kty, crv, x, y string
+	// 7. "The JWT signature verifies with the public key contained in the jwk JOSE
+	// Header Parameter." crypto/ecdsa refuses r or s out of [1, N-1], so the all-zero
+	// signature of CVE-2022-21449 fails.
+	sig, err := b64.DecodeString(parts[2])
+	if err != nil || len(sig) != 64 {
+		return nil, proofFail("signature is not 64 bytes of base64url (R || S, RFC 7518 §3.4)")
+	}
+	digest := sha256.Sum256([]byte(jws[:len(parts[0])+1+len(parts[1])]))
+	if !ecdsa.Verify(key, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+		return nil, proofFail("signature does not verify with the jwk")
+	}
+	// 8-12. htm, htu, iat, ath; and the jti the caller keeps.
+	c, err := readProofClaims(parts[1])
+	switch {
+	case err != nil:
+		return nil, err
+	case c.jti == "" || len(c.jti) > 256:
+		return nil, proofFail("jti is missing or longer than 256 bytes")
+	case c.htm != r.Method:
+		return nil, proofFail("htm is not the request's method")
+	case htu == "" || normalURI(c.htu) != htu:
+		return nil, proofFail("htu is not the request's URI")
+	case c.iat.IsZero() || c.iat.Before(now.Add(-window)) || c.iat.After(now.Add(window)):
+		return nil, proofFail("iat is missing or outside the accepted window")
+	case access != "" && c.ath != accessTokenHash(access):
+		return nil, proofFail("ath is not the hash of the access token")
+	}
+	// RFC 7638 §3.2: the required members of an EC key, in lexicographic order, no
+	// whitespace; x and y as the client wrote them, which the strict decoder and their
+	// length (43, with no CR or LF skipped) have shown to be the one base64url form of
+	// their bytes.
+	p := &keyProof{jkt: sha256.Sum256([]byte(`{"crv":"P-256","kty":"EC","x":"` + x + `","y":"` + y + `"}`))}
+	p.until = c.iat.Add(window).UnixMilli()
+	// The jti is unique per key (RFC 9449 §11.1): the digest names both.
+	sum := sha256.Sum256(append(p.jkt[:], c.jti...))
+	copy(p.jti[:], sum[:])
+	return p, nil
+}
+
+// readProofKey reads a proof's header, RFC 9449 §4.3 steps 3 to 6: typ dpop+jwt, an
+// asymmetric alg (ES256 only here: no none, no HMAC, no other curve), and a jwk that is
+// a public key (no "d") of P-256, on the curve. It returns the key, and its x and y as
+// written.
+func readProofKey(segment string) (key *ecdsa.PublicKey, x, y string, err error) {
+	header, err := b64.DecodeString(segment)
+	if err != nil {
+		return nil, "", "", proofFail("header is not base64url")
+	}
+	var typ, alg, kty, crv string
 	private := false
 	l := lexer{s: string(header), syntax: errProofHeader}
 	var keys keySet
@@ -103,91 +149,66 @@ func verifyProof(r *http.Request, htu, access string, now time.Time, window time
 		}
 	}
 	l.end()
-	switch {
-	case l.err != nil:
-		return nil, asProofError(l.err)
-	case typ != "dpop+jwt":
-		return nil, proofFail(`typ is not "dpop+jwt"`)
-	case alg != "ES256":
-		return nil, proofFail(`alg is not "ES256"`)
-	case private:
-		return nil, proofFail("jwk holds a private key")
-	case kty != "EC" || crv != "P-256":
-		return nil, proofFail("jwk is not an EC P-256 public key")
-	}
-	// 7. "The JWT signature verifies with the public key contained in the jwk JOSE
-	// Header Parameter." The point must be on the curve (crypto/ecdh checks it), and
-	// crypto/ecdsa refuses r or s out of [1, N-1], so the all-zero signature of
-	// CVE-2022-21449 fails.
 	// 43 characters that decode to 32 bytes: the decoder skips CR and LF, and the
 	// thumbprint hashes x and y as written, so that each key has one spelling.
 	xb, errX := b64.DecodeString(x)
 	yb, errY := b64.DecodeString(y)
-	if errX != nil || errY != nil || len(x) != 43 || len(y) != 43 || len(xb) != 32 || len(yb) != 32 {
-		return nil, proofFail("jwk x and y are not 43 base64url characters of 32 bytes each")
+	switch {
+	case l.err != nil:
+		return nil, "", "", asProofError(l.err)
+	case typ != "dpop+jwt":
+		return nil, "", "", proofFail(`typ is not "dpop+jwt"`)
+	case alg != "ES256":
+		return nil, "", "", proofFail(`alg is not "ES256"`)
+	case private:
+		return nil, "", "", proofFail("jwk holds a private key")
+	case kty != "EC" || crv != "P-256":
+		return nil, "", "", proofFail("jwk is not an EC P-256 public key")
+	case errX != nil || errY != nil || len(x) != 43 || len(y) != 43 || len(xb) != 32 || len(yb) != 32:
+		return nil, "", "", proofFail("jwk x and y are not 43 base64url characters of 32 bytes each")
 	}
+	// The point must be on the curve: crypto/ecdh checks it.
 	if _, err := ecdh.P256().NewPublicKey(append(append([]byte{4}, xb...), yb...)); err != nil {
-		return nil, proofFail("jwk is not a point of P-256")
+		return nil, "", "", proofFail("jwk is not a point of P-256")
 	}
-	sig, err := b64.DecodeString(parts[2])
-	if err != nil || len(sig) != 64 {
-		return nil, proofFail("signature is not 64 bytes of base64url (R || S, RFC 7518 §3.4)")
-	}
-	key := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(xb), Y: new(big.Int).SetBytes(yb)}
-	digest := sha256.Sum256([]byte(jws[:len(parts[0])+1+len(parts[1])]))
-	if !ecdsa.Verify(key, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
-		return nil, proofFail("signature does not verify with the jwk")
-	}
-	// 8-12. htm, htu, iat, ath; and the jti the caller keeps.
-	payload, err := b64.DecodeString(parts[1])
+	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(xb), Y: new(big.Int).SetBytes(yb)}, x, y, nil
+}
+
+// proofClaims holds the claims of a proof that verifyProof checks.
+type proofClaims struct {
+	jti, htm, htu, ath string
+	iat                time.Time
+}
+
+// readProofClaims reads a proof's payload segment: a strict JSON object whose jti, htm,
+// htu and ath are strings and iat a NumericDate; other members are ignored.
+func readProofClaims(segment string) (c proofClaims, err error) {
+	payload, err := b64.DecodeString(segment)
 	if err != nil {
-		return nil, proofFail("payload is not base64url")
+		return c, proofFail("payload is not base64url")
 	}
-	var jti, htm, phtu, ath string
-	var iat time.Time
-	l = lexer{s: string(payload), syntax: errProofPayload}
-	keys = keySet{}
+	l := lexer{s: string(payload), syntax: errProofPayload}
+	var keys keySet
 	for name, ok := l.member('{', &keys); ok; name, ok = l.member(',', &keys) {
 		switch name {
 		case "jti":
-			jti = l.str(l.syntax)
+			c.jti = l.str(l.syntax)
 		case "htm":
-			htm = l.str(l.syntax)
+			c.htm = l.str(l.syntax)
 		case "htu":
-			phtu = l.str(l.syntax)
+			c.htu = l.str(l.syntax)
 		case "iat":
-			iat = l.date(errProofIat)
+			c.iat = l.date(errProofIat)
 		case "ath":
-			ath = l.str(l.syntax)
+			c.ath = l.str(l.syntax)
 		default:
 			l.skip(0)
 		}
 	}
-	l.end()
-	switch {
-	case l.err != nil:
-		return nil, asProofError(l.err)
-	case jti == "" || len(jti) > 256:
-		return nil, proofFail("jti is missing or longer than 256 bytes")
-	case htm != r.Method:
-		return nil, proofFail("htm is not the request's method")
-	case htu == "" || normalURI(phtu) != htu:
-		return nil, proofFail("htu is not the request's URI")
-	case iat.IsZero() || iat.Before(now.Add(-window)) || iat.After(now.Add(window)):
-		return nil, proofFail("iat is missing or outside the accepted window")
-	case access != "" && ath != accessTokenHash(access):
-		return nil, proofFail("ath is not the hash of the access token")
+	if l.end(); l.err != nil {
+		return c, asProofError(l.err)
 	}
-	// RFC 7638 §3.2: the required members of an EC key, in lexicographic order, no
-	// whitespace; x and y as the client wrote them, which the strict decoder and their
-	// length (43, with no CR or LF skipped) have shown to be the one base64url form of
-	// their bytes.
-	p := &keyProof{jkt: sha256.Sum256([]byte(`{"crv":"P-256","kty":"EC","x":"` + x + `","y":"` + y + `"}`))}
-	p.until = iat.Add(window).UnixMilli()
-	// The jti is unique per key (RFC 9449 §11.1): the digest names both.
-	sum := sha256.Sum256(append(p.jkt[:], jti...))
-	copy(p.jti[:], sum[:])
-	return p, nil
+	return c, nil
 }
 
 // Causes of a DPoP refusal besides the proof's own checks.
