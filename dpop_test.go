@@ -151,7 +151,7 @@ func TestDPoPProofAttacks(t *testing.T) {
 		}), claims(nil))}, false},
 		{"crit", []string{k.sign(t, hdr(func(h map[string]any) { h["crit"] = []string{"exp"} }), claims(nil))}, false},
 		{"a duplicate alg in the header", []string{k.sign(t, `{"typ":"dpop+jwt","alg":"none","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"`+k.jwk["x"].(string)+`","y":"`+k.jwk["y"].(string)+`"}}`, claims(nil))}, false},
-		{"a duplicate htu in the payload", []string{k.sign(t, hdr(nil), `{"jti":"j","htm":"POST","htu":"https://evil.example/","htu":"`+htu+`","iat":1700000000}`)}, false},
+		{"a duplicate htu in the payload", []string{k.sign(t, hdr(nil), `{"jti":"j","htm":"POST","htu":"https://evil.example/","htu":"`+htu+`","iat":1700000000,"ath":"`+accessTokenHash("the access token")+`"}`)}, false},
 		{"a DER signature", []string{parts[0] + "." + parts[1] + "." + b64.EncodeToString(der)}, false},
 		{"another key's signature", []string{other.sign(t, hdr(nil), claims(nil))}, false},
 		{"htm GET", []string{k.sign(t, hdr(nil), claims(func(c map[string]any) { c["htm"] = "GET" }))}, false},
@@ -173,7 +173,7 @@ func TestDPoPProofAttacks(t *testing.T) {
 		{"no ath with an access token", []string{k.sign(t, hdr(nil), claims(func(c map[string]any) { delete(c, "ath") }))}, false},
 		{"the ath of another token", []string{k.sign(t, hdr(nil), claims(func(c map[string]any) { c["ath"] = accessTokenHash("another token") }))}, false},
 		{"a payload that is not an object", []string{k.sign(t, hdr(nil), `["jti"]`)}, false},
-		{"a payload with trailing bytes", []string{k.sign(t, hdr(nil), `{"jti":"j","htm":"POST","htu":"`+htu+`","iat":1700000000} x`)}, false},
+		{"a payload with trailing bytes", []string{k.sign(t, hdr(nil), `{"jti":"j","htm":"POST","htu":"`+htu+`","iat":1700000000,"ath":"`+accessTokenHash("the access token")+`"} x`)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("POST", "/auth/refresh", nil)
