@@ -13,7 +13,7 @@ import (
 // user id. A version byte, a count byte, count sessions (big-endian), and an
 // HMAC-SHA256 of all that and the user id under the Secret, so that whoever can write
 // the store can neither forge a session nor move a record to another user. At most 255
-// sessions of at most 374 bytes each.
+// sessions of at most 375 bytes each.
 //
 //	version(1)=2|3 count(1) { id(16) key(32) created(8) used(8) rotated(8) gen(4)
 //	                           authed(8) n(1) label(n)
