@@ -257,10 +257,11 @@ func (a *Auth) binding(r *http.Request, tok string, c *Claims, dpop bool) (*keyP
 		return nil, errDPoPBinding
 	}
 	p, err := a.proof(r, tok)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, err
-	case b64.EncodeToString(p.jkt[:]) != c.KeyThumbprint:
+	}
+	var jkt [43]byte // the thumbprint as cnf.jkt writes it, on the stack
+	if b64.Encode(jkt[:], p.jkt[:]); string(jkt[:]) != c.KeyThumbprint {
 		return nil, errProofOfOtherKey
 	}
 	return p, a.spend(r, p)

@@ -58,7 +58,13 @@ func TestLoginsWithWrongPasswordsSpendNoReplayMemory(t *testing.T) {
 		f.a.replays.cur[id] = struct{}{}
 	}
 	f.a.replays.mu.Unlock()
-	victimRoute := f.dpopDo(t, victim, "GET", "/orders", "", tok.AccessToken).Code
+	victim503 := f.dpopDo(t, victim, "GET", "/orders", "", tok.AccessToken)
+	victimRoute := victim503.Code
+	// Full, the memory refuses rather than forgets: 503 with Retry-After, never a
+	// replay let through.
+	if victimRoute != 503 || victim503.Header().Get("Retry-After") != "1" {
+		t.Errorf("a request when the replay memory is full: %d %q", victimRoute, victim503.Header().Get("Retry-After"))
+	}
 	if grown != 0 {
 		t.Fatalf("3 logins with wrong passwords took %d slots of the replay memory; "+
 			"once it is full the victim's own GET /orders is %d", grown, victimRoute)
